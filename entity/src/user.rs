@@ -1,0 +1,25 @@
+use sea_orm::entity::prelude::*;
+
+/// An account. `username_lower` / `email_lower` carry the case-insensitive unique indexes.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "users")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    pub username: String,
+    pub username_lower: String,
+    pub email: Option<String>,
+    pub email_lower: Option<String>,
+    pub password_hash: String,
+    /// `USER` or `ADMIN`.
+    pub role: String,
+    /// Tokens issued before this instant are revoked (password change, refresh reuse).
+    pub tokens_valid_after: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,15 @@
+//! Schema migrations, portable across SQLite and PostgreSQL (SeaQuery only, no raw SQL).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_tables;
+
+/// Every migration in order; `Migrator::up` runs at server start and in `authql migrate`.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_create_tables::Migration)]
+    }
+}

@@ -1,0 +1,8 @@
+//! Authentication: tokens, passwords, the per-request auth context and the guards.
+
+pub mod context;
+pub mod cookies;
+pub mod guards;
+pub mod password;
+pub mod rate_limit;
+pub mod tokens;

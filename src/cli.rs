@@ -1,0 +1,115 @@
+//! The `authql` command line: `serve` (default), `schema`, `migrate`, `create-user`.
+
+use std::io::BufRead;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::domain::{Password, Role, Username};
+use crate::{db, service};
+
+#[derive(Parser, Debug)]
+#[command(name = "authql", version, about = "GraphQL auth server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default when no subcommand is given).
+    Serve(Box<Config>),
+    /// Print the SDL to stdout.
+    Schema,
+    /// Apply migrations and exit.
+    Migrate {
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "sqlite://authql.db?mode=rwc"
+        )]
+        database_url: String,
+    },
+    /// Create a user; the password is read from stdin (one line).
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        /// Give the user the ADMIN role.
+        #[arg(long)]
+        admin: bool,
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "sqlite://authql.db?mode=rwc"
+        )]
+        database_url: String,
+    },
+}
+
+impl Cli {
+    /// Parses `args`, inserting `serve` when no subcommand is named (flags only, or none).
+    pub fn parse_with_default<I: IntoIterator<Item = String>>(
+        args: I,
+    ) -> Result<Self, clap::Error> {
+        let mut args: Vec<String> = args.into_iter().collect();
+        let needs_serve = match args.get(1).map(String::as_str) {
+            None => true,
+            Some("-h" | "--help" | "-V" | "--version") => false,
+            Some(first) => first.starts_with('-'),
+        };
+        if needs_serve {
+            args.insert(1.min(args.len()), "serve".to_owned());
+        }
+        Self::try_parse_from(args)
+    }
+}
+
+/// A `create-user` failure: one line for stderr.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("{0}")]
+    Input(String),
+    #[error("username is already taken")]
+    Taken,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// `authql create-user`: validates, hashes and inserts; the same rules as `signup`.
+pub async fn create_user(
+    username: &str,
+    admin: bool,
+    database_url: &str,
+    stdin: impl BufRead,
+) -> Result<(), CreateUserError> {
+    let username = Username::parse(username).map_err(|e| CreateUserError::Input(e.reason))?;
+    let mut line = String::new();
+    let mut stdin = stdin;
+    stdin
+        .read_line(&mut line)
+        .map_err(|e| CreateUserError::Input(format!("cannot read the password from stdin: {e}")))?;
+    let raw = line.strip_suffix('\n').unwrap_or(&line);
+    let raw = raw.strip_suffix('\r').unwrap_or(raw);
+    let password =
+        Password::parse(raw, "password").map_err(|e| CreateUserError::Input(e.reason))?;
+    let db = db::connect(database_url)
+        .await
+        .map_err(|e| CreateUserError::Other(format!("DATABASE_URL: cannot connect: {e}")))?;
+    db::migrate(&db)
+        .await
+        .map_err(|e| CreateUserError::Other(format!("DATABASE_URL: cannot migrate: {e}")))?;
+    let passwords = tokio::task::spawn_blocking(crate::auth::password::Passwords::new)
+        .await
+        .map_err(|e| CreateUserError::Other(e.to_string()))?
+        .map_err(|e| CreateUserError::Other(e.to_string()))?;
+    let hash = passwords
+        .hash(&password)
+        .await
+        .map_err(|e| CreateUserError::Other(e.to_string()))?;
+    let role = if admin { Role::Admin } else { Role::User };
+    match service::users::create(&db, &username, None, hash, role).await {
+        Ok(_) => Ok(()),
+        Err(service::ServiceError::UsernameTaken) => Err(CreateUserError::Taken),
+        Err(e) => Err(CreateUserError::Other(e.to_string())),
+    }
+}

@@ -1,0 +1,357 @@
+//! The typed configuration: parsed once at start from flags, environment and `.env`
+//! (clap's `env` gives "flag beats environment"; `.env` is loaded without overriding real
+//! variables, so it only fills gaps), then checked by [`Config::validate`].
+
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use clap::{Args, ValueEnum, builder::BoolishValueParser};
+
+/// Server settings; every field is a `serve` flag and an environment variable (API.md).
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Address to bind; port 0 picks a free port.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
+    pub listen_addr: SocketAddr,
+
+    /// SQLite or PostgreSQL connection URL.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://authql.db?mode=rwc"
+    )]
+    pub database_url: String,
+
+    /// HS256 secret (at least 32 bytes in production).
+    #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
+    pub jwt_secret_key: Option<Secret>,
+
+    /// Access token lifetime: `30s`, `15m`, `1h`, `7d`; a bare number means minutes.
+    #[arg(long, env = "JWT_ACCESS_TOKEN_EXPIRES", default_value = "15m", value_parser = parse_duration)]
+    pub jwt_access_token_expires: Duration,
+
+    /// Refresh token lifetime, same syntax.
+    #[arg(long, env = "JWT_REFRESH_TOKEN_EXPIRES", default_value = "30d", value_parser = parse_duration)]
+    pub jwt_refresh_token_expires: Duration,
+
+    /// Signing algorithm.
+    #[arg(long, env = "JWT_ALGORITHM", default_value = "HS256", value_parser = parse_algorithm)]
+    pub jwt_algorithm: JwtAlgorithm,
+
+    /// PEM private key for RS256 / ES256 / EdDSA.
+    #[arg(long, env = "JWT_PRIVATE_KEY_FILE")]
+    pub jwt_private_key_file: Option<PathBuf>,
+
+    /// PEM public key for RS256 / ES256 / EdDSA.
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// `iss` put in tokens and required on decode.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// `aud` (one value, or a comma-separated list) put in tokens and required on decode.
+    #[arg(long, env = "JWT_AUDIENCE", value_delimiter = ',')]
+    pub jwt_audience: Vec<String>,
+
+    /// Clock leeway on `exp` / `nbf`.
+    #[arg(long, env = "JWT_LEEWAY", default_value = "0s", value_parser = parse_duration)]
+    pub jwt_leeway: Duration,
+
+    /// Where tokens are read from: `headers`, `cookies`, or `headers,cookies`.
+    #[arg(long, env = "JWT_TOKEN_LOCATION", default_value = "headers", value_parser = parse_token_location)]
+    pub jwt_token_location: TokenLocation,
+
+    /// `development` or `production`.
+    #[arg(long, env = "APP_ENV", default_value = "development", value_enum)]
+    pub app_env: AppEnv,
+
+    /// Serve GraphiQL (default: on in development, off in production).
+    #[arg(long, env = "GRAPHIQL", value_parser = BoolishValueParser::new())]
+    pub graphiql: Option<bool>,
+
+    /// Allow introspection (default: on in development, off in production).
+    #[arg(long, env = "GRAPHQL_INTROSPECTION", value_parser = BoolishValueParser::new())]
+    pub graphql_introspection: Option<bool>,
+
+    /// Failed logins allowed per username and client address within the window.
+    #[arg(long, env = "LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: u32,
+
+    /// The failed-login window.
+    #[arg(long, env = "LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    pub login_failure_window: Duration,
+
+    /// Maximum nesting depth of an operation.
+    #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 15)]
+    pub graphql_max_depth: usize,
+
+    /// Maximum complexity of an operation (connections weigh by `first`).
+    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 10_000)]
+    pub graphql_max_complexity: usize,
+
+    /// Maximum operations in one batch.
+    #[arg(long, env = "GRAPHQL_MAX_BATCH", default_value_t = 10)]
+    pub graphql_max_batch: usize,
+
+    /// Maximum request body in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    pub max_body_bytes: usize,
+
+    /// Take the client address from the first `X-Forwarded-For` entry.
+    #[arg(long, env = "TRUST_PROXY_HEADERS", default_value = "false", value_parser = BoolishValueParser::new())]
+    pub trust_proxy_headers: bool,
+
+    /// Comma-separated origins a browser app may call from.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Tracing filter.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub rust_log: String,
+}
+
+/// A configuration problem found before the server starts; `Display` is the one line
+/// printed before exiting with status 2, and it names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            variable,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Cross-field rules that clap cannot express; run once before anything starts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.jwt_algorithm == JwtAlgorithm::HS256 {
+            let secret_len = self.jwt_secret_key.as_ref().map_or(0, |s| s.0.len());
+            if self.is_production() && secret_len < 32 {
+                return Err(ConfigError::new(
+                    "JWT_SECRET_KEY",
+                    "APP_ENV=production needs JWT_SECRET_KEY of at least 32 bytes",
+                ));
+            }
+            if self.jwt_secret_key.is_some() && secret_len == 0 {
+                return Err(ConfigError::new("JWT_SECRET_KEY", "must not be empty"));
+            }
+        } else {
+            if self.jwt_private_key_file.is_none() {
+                return Err(ConfigError::new(
+                    "JWT_PRIVATE_KEY_FILE",
+                    format!("{} needs a PEM private key file", self.jwt_algorithm),
+                ));
+            }
+            if self.jwt_public_key_file.is_none() {
+                return Err(ConfigError::new(
+                    "JWT_PUBLIC_KEY_FILE",
+                    format!("{} needs a PEM public key file", self.jwt_algorithm),
+                ));
+            }
+        }
+        if self.jwt_access_token_expires.is_zero() {
+            return Err(ConfigError::new(
+                "JWT_ACCESS_TOKEN_EXPIRES",
+                "must be longer than zero",
+            ));
+        }
+        if self.jwt_refresh_token_expires.is_zero() {
+            return Err(ConfigError::new(
+                "JWT_REFRESH_TOKEN_EXPIRES",
+                "must be longer than zero",
+            ));
+        }
+        if self.graphql_max_batch == 0 {
+            return Err(ConfigError::new("GRAPHQL_MAX_BATCH", "must be at least 1"));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::new("MAX_BODY_BYTES", "must be at least 1"));
+        }
+        for origin in &self.cors_allowed_origins {
+            if origin.trim().parse::<http::HeaderValue>().is_err() || origin.contains('*') {
+                return Err(ConfigError::new(
+                    "CORS_ALLOWED_ORIGINS",
+                    format!("not an origin: {origin:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// True when `APP_ENV=production`.
+    pub fn is_production(&self) -> bool {
+        self.app_env == AppEnv::Production
+    }
+
+    /// GraphiQL is served unless production turned it off (and `GRAPHIQL` did not turn it on).
+    pub fn graphiql_enabled(&self) -> bool {
+        self.graphiql.unwrap_or(!self.is_production())
+    }
+
+    /// Introspection is allowed unless production turned it off.
+    pub fn introspection_enabled(&self) -> bool {
+        self.graphql_introspection.unwrap_or(!self.is_production())
+    }
+
+    /// Field suggestions ("Did you mean …") leak schema; off in production.
+    pub fn suggestions_enabled(&self) -> bool {
+        !self.is_production() || self.introspection_enabled()
+    }
+
+    /// Cookies get `Secure` outside development.
+    pub fn secure_cookies(&self) -> bool {
+        self.is_production()
+    }
+}
+
+/// `APP_ENV`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+/// The one algorithm tokens are signed and verified with; never taken from a token header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum JwtAlgorithm {
+    HS256,
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl fmt::Display for JwtAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::HS256 => "HS256",
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        })
+    }
+}
+
+fn parse_algorithm(raw: &str) -> Result<JwtAlgorithm, String> {
+    match raw.trim() {
+        "HS256" => Ok(JwtAlgorithm::HS256),
+        "RS256" => Ok(JwtAlgorithm::RS256),
+        "ES256" => Ok(JwtAlgorithm::ES256),
+        "EdDSA" => Ok(JwtAlgorithm::EdDSA),
+        other => Err(format!(
+            "unknown algorithm {other:?} (expected HS256, RS256, ES256 or EdDSA)"
+        )),
+    }
+}
+
+/// `JWT_TOKEN_LOCATION`: which transports may carry a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenLocation {
+    pub headers: bool,
+    pub cookies: bool,
+}
+
+fn parse_token_location(raw: &str) -> Result<TokenLocation, String> {
+    let mut location = TokenLocation {
+        headers: false,
+        cookies: false,
+    };
+    for part in raw.split(',').map(str::trim) {
+        match part {
+            "headers" => location.headers = true,
+            "cookies" => location.cookies = true,
+            other => {
+                return Err(format!(
+                    "unknown token location {other:?} (expected headers, cookies or headers,cookies)"
+                ));
+            }
+        }
+    }
+    Ok(location)
+}
+
+/// A secret string whose `Debug` never shows the value.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Parses `30s`, `15m`, `1h`, `7d`; a bare number means minutes (API.md Configuration).
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let invalid = || format!("invalid duration {raw:?} (expected e.g. 30s, 15m, 1h, 7d)");
+    let amount: u64 = digits.parse().map_err(|_| invalid())?;
+    let seconds_per_unit = match unit {
+        "" | "m" => 60,
+        "s" => 1,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(invalid()),
+    };
+    amount
+        .checked_mul(seconds_per_unit)
+        .filter(|secs| *secs <= 100 * 365 * 86_400)
+        .map(Duration::from_secs)
+        .ok_or_else(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_bare_minutes() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn durations_reject_garbage() {
+        for bad in ["", "m", "5x", "-5m", "1.5h", "5 m", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn token_location_accepts_the_three_forms_only() {
+        assert_eq!(
+            parse_token_location("headers,cookies"),
+            Ok(TokenLocation {
+                headers: true,
+                cookies: true
+            })
+        );
+        assert!(parse_token_location("query").is_err());
+    }
+
+    #[test]
+    fn algorithm_is_exact() {
+        assert_eq!(parse_algorithm("EdDSA"), Ok(JwtAlgorithm::EdDSA));
+        assert!(parse_algorithm("none").is_err());
+        assert!(parse_algorithm("HS512").is_err());
+    }
+}

@@ -1,0 +1,27 @@
+//! Validated input newtypes: raw client input becomes one of these once, at the edge
+//! ("parse, don't validate"); services only ever see the parsed types.
+
+mod catalogue;
+mod page;
+mod user;
+
+pub use catalogue::{Description, Name, Price};
+pub use page::{CursorCodec, PageArgs};
+pub use user::{Email, Password, Role, Username};
+
+/// Why a piece of input was refused; `field` is the bare input field name (API.md).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InputError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl InputError {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

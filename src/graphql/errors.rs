@@ -1,0 +1,148 @@
+//! `ApiError`: the only error type a client ever sees. One variant per `extensions.code`
+//! of API.md "Errors". It deliberately has no `Display`: async-graphql's blanket
+//! `From<T: Display>` would copy the message and drop the code.
+
+use async_graphql::ErrorExtensions;
+
+use crate::service::ServiceError;
+
+/// Token error messages, word for word Flask-JWT-Extended's defaults (API.md "Errors").
+pub mod messages {
+    pub const MISSING_HEADER: &str = "Missing Authorization Header";
+    pub const MISSING_BEARER: &str =
+        "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'";
+    pub const BAD_HEADER: &str = "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'";
+    pub const EXPIRED: &str = "Token has expired";
+    pub const REVOKED: &str = "Token has been revoked";
+    pub const FRESH_REQUIRED: &str = "Fresh token required";
+    pub const ONLY_ACCESS: &str = "Only non-refresh tokens are allowed";
+    pub const ONLY_REFRESH: &str = "Only refresh tokens are allowed";
+    pub const BAD_SIGNATURE: &str = "Signature verification failed";
+    pub const MISSING_COOKIE: &str = "Missing cookie \"access_token_cookie\"";
+    pub const MISSING_REFRESH_COOKIE: &str = "Missing cookie \"refresh_token_cookie\"";
+    pub const MISSING_CSRF: &str = "Missing CSRF token";
+    pub const CSRF_MISMATCH: &str = "CSRF double submit tokens do not match";
+}
+
+/// A client-visible failure; `code()` is its `extensions.code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    AuthorizationRequired(&'static str),
+    TokenExpired,
+    InvalidToken(String),
+    TokenRevoked,
+    FreshTokenRequired,
+    Forbidden,
+    InvalidCredentials,
+    UsernameTaken,
+    BadUserInput {
+        field: &'static str,
+        message: String,
+    },
+    NotFound(&'static str),
+    RateLimited {
+        retry_after: u64,
+    },
+    CsrfFailed(&'static str),
+    Internal,
+}
+
+impl ApiError {
+    /// The `extensions.code` clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::AuthorizationRequired(_) => "AUTHORIZATION_REQUIRED",
+            Self::TokenExpired => "TOKEN_EXPIRED",
+            Self::InvalidToken(_) => "INVALID_TOKEN",
+            Self::TokenRevoked => "TOKEN_REVOKED",
+            Self::FreshTokenRequired => "FRESH_TOKEN_REQUIRED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::UsernameTaken => "USERNAME_TAKEN",
+            Self::BadUserInput { .. } => "BAD_USER_INPUT",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::CsrfFailed(_) => "CSRF_FAILED",
+            Self::Internal => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// The human message.
+    pub fn message(&self) -> String {
+        match self {
+            Self::AuthorizationRequired(message) | Self::CsrfFailed(message) => {
+                (*message).to_owned()
+            }
+            Self::TokenExpired => messages::EXPIRED.to_owned(),
+            Self::InvalidToken(message) => message.clone(),
+            Self::TokenRevoked => messages::REVOKED.to_owned(),
+            Self::FreshTokenRequired => messages::FRESH_REQUIRED.to_owned(),
+            Self::Forbidden => "You are not allowed to do this".to_owned(),
+            Self::InvalidCredentials => "Invalid username or password".to_owned(),
+            Self::UsernameTaken => "Username is already taken".to_owned(),
+            Self::BadUserInput { message, .. } => message.clone(),
+            Self::NotFound(what) => format!("{what} not found"),
+            Self::RateLimited { retry_after } => {
+                format!("Too many failed login attempts; try again in {retry_after} seconds")
+            }
+            Self::Internal => "Internal server error".to_owned(),
+        }
+    }
+
+    /// A `BAD_USER_INPUT` naming the input field.
+    pub fn bad_input(field: &'static str, message: impl Into<String>) -> Self {
+        Self::BadUserInput {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// Logs an unexpected failure with its whole cause chain and answers the generic error.
+    pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut chain = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        tracing::error!(error = %chain, "internal error");
+        Self::Internal
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(error: ApiError) -> Self {
+        async_graphql::Error::new(error.message()).extend_with(|_, ext| {
+            ext.set("code", error.code());
+            match &error {
+                ApiError::BadUserInput { field, .. } => ext.set("field", *field),
+                ApiError::RateLimited { retry_after } => ext.set("retryAfter", *retry_after),
+                _ => {}
+            }
+        })
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::UsernameTaken => Self::UsernameTaken,
+            ServiceError::Conflict { field, message } => Self::bad_input(field, message),
+            ServiceError::NotFound(what) => Self::NotFound(what),
+            ServiceError::Forbidden => Self::Forbidden,
+            ServiceError::Database(error) => Self::internal(&error),
+            ServiceError::Password(error) => Self::internal(&error),
+            ServiceError::Token(error) => Self::internal(&error),
+        }
+    }
+}
+
+impl From<crate::domain::InputError> for ApiError {
+    fn from(error: crate::domain::InputError) -> Self {
+        Self::bad_input(error.field, error.reason)
+    }
+}
+
+/// `Result` whose error is already a client error.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,52 @@
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::user;
+
+use super::connection::{PageInfo, connection};
+use crate::auth::guards::{SelfOrAdmin, allow};
+use crate::domain::Role;
+use crate::graphql::state;
+use crate::service::users;
+
+/// A user account as clients see it.
+#[derive(Clone)]
+pub struct User(pub user::Model);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn username(&self) -> &str {
+        &self.0.username
+    }
+
+    async fn role(&self) -> Role {
+        Role::from_db(&self.0.role)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Only the user themself or an ADMIN; anyone else gets null and an error.
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        allow(ctx, SelfOrAdmin::user(self.0.id)).await?;
+        self.0.email.as_deref()
+    }
+}
+
+/// `totalCount` of the users connection.
+pub struct UserCount;
+
+impl UserCount {
+    pub async fn total(&self, ctx: &Context<'_>) -> Result<i64> {
+        let state = state(ctx)?;
+        Ok(users::count(&state.db)
+            .await
+            .map_err(crate::graphql::errors::ApiError::from)? as i64)
+    }
+}
+
+connection!(UserConnection, UserEdge, User, UserCount);

@@ -1,0 +1,101 @@
+//! Routes and layers: request id, one trace line per request, body limit (413), CORS.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, MatchedPath},
+    http::{HeaderName, HeaderValue, Method, Request, header},
+    routing::get,
+};
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
+
+use super::{graphiql, graphql, health};
+use crate::graphql::schema::AppSchema;
+use crate::state::AppState;
+
+/// What handlers share: the app state, the executable schema and its SDL.
+#[derive(Clone)]
+pub struct HttpState {
+    pub state: AppState,
+    pub schema: AppSchema,
+    pub sdl: Arc<str>,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP application.
+pub fn router(state: AppState, schema: AppSchema) -> Router {
+    let config = state.config.clone();
+    let app = HttpState {
+        sdl: crate::graphql::schema::sdl().into(),
+        state,
+        schema,
+    };
+    let mut router = Router::new()
+        .route("/", get(graphiql::page))
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/healthz", get(health::healthz))
+        .route("/schema.graphql", get(health::schema_sdl))
+        .with_state(app)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+    if let Some(cors) = cors(&config) {
+        router = router.layer(cors);
+    }
+    router
+        .layer(
+            // Only method, path and request id are recorded: never headers or query
+            // strings, which may carry tokens.
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let path = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or(request.uri().path(), MatchedPath::as_str);
+                    let request_id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!("request", method = %request.method(), path, request_id)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Browser apps on the listed origins may call the API; with cookies, credentials are
+/// allowed for exactly those origins. Unset: same origin only (no CORS headers).
+fn cors(config: &crate::config::Config) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = config
+        .cors_allowed_origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .filter_map(|o| o.parse().ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                header::ACCEPT,
+                HeaderName::from_static("x-csrf-token"),
+            ])
+            .expose_headers([REQUEST_ID])
+            .allow_credentials(config.jwt_token_location.cookies)
+            .max_age(Duration::from_secs(600)),
+    )
+}

@@ -1,0 +1,62 @@
+//! Data access and business rules, one module per aggregate. Knows nothing of GraphQL or
+//! HTTP; every failure is a [`ServiceError`].
+
+pub mod login_failures;
+pub mod tokens;
+pub mod users;
+
+use sea_orm::{DbErr, SqlErr};
+
+use crate::auth::password::PasswordError;
+
+/// A service failure: a rule the client broke, or something unexpected (with its source).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("{field}: {message}")]
+    Conflict {
+        field: &'static str,
+        message: &'static str,
+    },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("forbidden")]
+    Forbidden,
+    #[error("database error")]
+    Database(#[from] DbErr),
+    #[error("password hashing error")]
+    Password(#[from] PasswordError),
+    #[error("token signing error")]
+    Token(#[from] jsonwebtoken::errors::Error),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Turns a unique-index violation into the client error for that index (the index names
+/// contain the guarded column, and SQLite reports the column): no racy check-then-insert.
+pub(crate) fn on_unique_violation(error: DbErr) -> ServiceError {
+    let Some(SqlErr::UniqueConstraintViolation(message)) = error.sql_err() else {
+        return ServiceError::Database(error);
+    };
+    if message.contains("username_lower") {
+        ServiceError::UsernameTaken
+    } else if message.contains("email_lower") {
+        ServiceError::Conflict {
+            field: "email",
+            message: "Email is already in use",
+        }
+    } else if message.contains("stores") {
+        ServiceError::Conflict {
+            field: "name",
+            message: "A store with this name already exists",
+        }
+    } else if message.contains("items") {
+        ServiceError::Conflict {
+            field: "name",
+            message: "An item with this name already exists in this store",
+        }
+    } else {
+        ServiceError::Database(error)
+    }
+}

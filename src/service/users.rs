@@ -1,0 +1,115 @@
+//! Users: creation, lookup, roles, paging, deletion.
+
+use chrono::Utc;
+use entity::user;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::{ServiceError, ServiceResult, on_unique_violation};
+use crate::domain::{Email, PageArgs, Role, Username};
+
+/// Inserts a user; a taken username or email (ignoring case) is a client error decided by
+/// the unique index, so racing signups of one name yield exactly one row.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    username: &Username,
+    email: Option<&Email>,
+    password_hash: String,
+    role: Role,
+) -> ServiceResult<user::Model> {
+    let now = Utc::now();
+    user::ActiveModel {
+        username: Set(username.as_str().to_owned()),
+        username_lower: Set(username.lower()),
+        email: Set(email.map(|e| e.as_str().to_owned())),
+        email_lower: Set(email.map(Email::lower)),
+        password_hash: Set(password_hash),
+        role: Set(role.as_str().to_owned()),
+        tokens_valid_after: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(on_unique_violation)
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: i32) -> ServiceResult<Option<user::Model>> {
+    Ok(user::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Login matches the username ignoring case.
+pub async fn find_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> ServiceResult<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::UsernameLower.eq(username.to_ascii_lowercase()))
+        .one(db)
+        .await?)
+}
+
+/// Users by id, for the DataLoader.
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[i32]) -> ServiceResult<Vec<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?)
+}
+
+/// One page in id order, plus whether more follow.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    args: PageArgs,
+) -> ServiceResult<(Vec<user::Model>, bool)> {
+    let mut query = user::Entity::find().order_by_asc(user::Column::Id);
+    if let Some(after) = args.after {
+        query = query.filter(user::Column::Id.gt(after));
+    }
+    let mut rows = query.limit(args.first + 1).all(db).await?;
+    let has_next = rows.len() as u64 > args.first;
+    rows.truncate(args.first as usize);
+    Ok((rows, has_next))
+}
+
+pub async fn count(db: &impl ConnectionTrait) -> ServiceResult<u64> {
+    Ok(user::Entity::find().count(db).await?)
+}
+
+pub async fn set_role(
+    db: &impl ConnectionTrait,
+    id: i32,
+    role: Role,
+) -> ServiceResult<user::Model> {
+    let user = find(db, id).await?.ok_or(ServiceError::NotFound("User"))?;
+    let mut active: user::ActiveModel = user.into();
+    active.role = Set(role.as_str().to_owned());
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(db).await?)
+}
+
+/// Stores a new hash and marks every earlier token invalid.
+pub async fn set_password(
+    db: &impl ConnectionTrait,
+    user: user::Model,
+    password_hash: String,
+) -> ServiceResult<user::Model> {
+    let now = Utc::now();
+    let mut active: user::ActiveModel = user.into();
+    active.password_hash = Set(password_hash);
+    active.tokens_valid_after = Set(Some(now));
+    active.updated_at = Set(now);
+    Ok(active.update(db).await?)
+}
+
+/// Deletes the user; their items and token records go with them (foreign-key cascade).
+pub async fn delete(db: &impl ConnectionTrait, id: i32) -> ServiceResult<()> {
+    let result = user::Entity::delete_by_id(id).exec(db).await?;
+    if result.rows_affected == 0 {
+        return Err(ServiceError::NotFound("User"));
+    }
+    Ok(())
+}

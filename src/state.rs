@@ -1,0 +1,20 @@
+//! `AppState`: everything a request needs, cheap to clone, built once at startup. No
+//! globals: tests run many servers in one process.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::auth::{password::Passwords, rate_limit::LoginLimiter, tokens::JwtKeys};
+use crate::config::Config;
+use crate::domain::CursorCodec;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub keys: Arc<JwtKeys>,
+    pub passwords: Passwords,
+    pub cursors: CursorCodec,
+    pub login_limiter: LoginLimiter,
+}

@@ -1,0 +1,207 @@
+//! The `authql` binary: subcommands, exit codes and the startup line.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use crate::helpers::*;
+
+fn authql() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authql"));
+    // Start from a clean slate: only what each test sets counts.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("JWT_")
+            || key == "DATABASE_URL"
+            || key == "APP_ENV"
+            || key == "LISTEN_ADDR"
+        {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+#[test]
+fn schema_prints_the_committed_sdl() {
+    let output = authql().arg("schema").output().unwrap();
+    assert!(output.status.success());
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), committed);
+}
+
+#[test]
+fn a_bad_value_stops_the_start_with_exit_2_and_one_line_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    for (variable, value) in [
+        ("JWT_ACCESS_TOKEN_EXPIRES", "soon"),
+        ("JWT_REFRESH_TOKEN_EXPIRES", "5x"),
+        ("JWT_ALGORITHM", "none"),
+        ("JWT_LEEWAY", "-1s"),
+        ("LISTEN_ADDR", "nowhere"),
+        ("LOGIN_MAX_FAILURES", "many"),
+        ("JWT_TOKEN_LOCATION", "query"),
+    ] {
+        let output = authql()
+            .env("DATABASE_URL", &db)
+            .env(variable, value)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{variable}={value}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{variable}: {stderr}");
+        assert!(stderr.contains(variable), "{variable}: {stderr}");
+    }
+    let output = authql()
+        .env("DATABASE_URL", &db)
+        .env("JWT_ALGORITHM", "RS256")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("JWT_PRIVATE_KEY_FILE")
+    );
+    let output = authql()
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nothing")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("DATABASE_URL")
+    );
+}
+
+#[test]
+fn production_refuses_to_start_without_a_long_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    for secret in [None, Some("short-secret")] {
+        let mut command = authql();
+        command
+            .env("DATABASE_URL", &db)
+            .env("APP_ENV", "production");
+        if let Some(secret) = secret {
+            command.env("JWT_SECRET_KEY", secret);
+        }
+        let output = command.output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{secret:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains("JWT_SECRET_KEY"), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1);
+    }
+}
+
+#[test]
+fn serve_logs_the_bound_address_and_warns_about_a_random_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let mut child = authql()
+        .env("DATABASE_URL", &db)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut warned = false;
+    let mut addr = None;
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        warned |= line.contains("JWT_SECRET_KEY");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            addr = Some(rest.trim().to_owned());
+            break;
+        }
+    }
+    let addr = addr.expect("listening line");
+    assert!(!addr.ends_with(":0"), "{addr}");
+    let response = std::net::TcpStream::connect(&addr);
+    child.kill().ok();
+    child.wait().ok();
+    assert!(response.is_ok());
+    assert!(warned, "no warning naming JWT_SECRET_KEY");
+}
+
+#[test]
+fn flags_beat_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    // The environment value is invalid; the flag overrides it, so the server starts.
+    let mut child = authql()
+        .env("DATABASE_URL", &db)
+        .env("LISTEN_ADDR", "not-an-address")
+        .args(["serve", "--listen-addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let started = stdout
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("listening on http://"));
+    child.kill().ok();
+    child.wait().ok();
+    assert!(started);
+}
+
+fn create_user(db: &str, args: &[&str], password: &str) -> std::process::Output {
+    let mut child = authql()
+        .env("DATABASE_URL", db)
+        .arg("create-user")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn create_user_makes_an_admin_and_refuses_taken_names_and_bad_passwords() {
+    let (db, _guard) = fresh_database().await;
+    let output = create_user(
+        &db,
+        &["--username", "root", "--admin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = create_user(&db, &["--username", "ROOT"], &format!("{PASSWORD}\n"));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("taken"), "{stderr}");
+    let output = create_user(&db, &["--username", "shorty"], "short\n");
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .to_lowercase()
+            .contains("password")
+    );
+
+    let app = TestApp::spawn_on(
+        db.clone(),
+        TestDatabase::Sqlite(tempfile::tempdir().unwrap()),
+        &[],
+    )
+    .await;
+    let body = app.login("root", PASSWORD).await;
+    assert_eq!(body["data"]["login"]["user"]["role"], "ADMIN", "{body}");
+}

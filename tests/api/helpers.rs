@@ -1,0 +1,309 @@
+//! `TestApp::spawn()`: the real server on 127.0.0.1:0 with its own database — a temp
+//! SQLite file, or (with `TEST_DATABASE_URL=postgres://…`) a fresh PostgreSQL database
+//! that is dropped afterwards. Logs are silent unless `TEST_LOG` is set.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use authql::config::Config;
+use authql::startup::Application;
+use clap::Parser;
+use serde_json::{Value, json};
+
+pub const SECRET: &str = "test-secret-that-is-at-least-32-bytes-long!";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Parses `serve` flags the way the binary does.
+#[derive(Parser)]
+struct ConfigOnly {
+    #[command(flatten)]
+    config: Config,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub database_url: String,
+    _db: TestDatabase,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A database owned by one test.
+pub enum TestDatabase {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime; use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    use sea_orm::ConnectionTrait;
+                    if let Ok(db) = sea_orm::Database::connect(&admin_url).await {
+                        let _ = db
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await;
+                        let _ = db.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// A fresh database URL for one test.
+pub async fn fresh_database() -> (String, TestDatabase) {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(admin_url) if admin_url.starts_with("postgres") => {
+            use sea_orm::ConnectionTrait;
+            let name = format!("authql_t_{}", uuid::Uuid::new_v4().simple());
+            let db = sea_orm::Database::connect(&admin_url)
+                .await
+                .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but unreachable: {e}"));
+            db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create test database");
+            db.close().await.ok();
+            let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
+            let url = format!("{base}/{name}");
+            (url, TestDatabase::Postgres { admin_url, name })
+        }
+        Ok(other) if !other.is_empty() => {
+            panic!("TEST_DATABASE_URL must be postgres://…, got {other}")
+        }
+        _ => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+            (url, TestDatabase::Sqlite(dir))
+        }
+    }
+}
+
+/// Builds a `Config` from `serve` flags, as the binary would.
+pub fn config(database_url: &str, overrides: &[(&str, &str)]) -> Config {
+    let mut args = vec![
+        "authql".to_owned(),
+        "--listen-addr".into(),
+        "127.0.0.1:0".into(),
+        "--database-url".into(),
+        database_url.into(),
+        "--jwt-secret-key".into(),
+        SECRET.into(),
+    ];
+    for (flag, value) in overrides {
+        args.push(format!("--{flag}"));
+        args.push((*value).to_owned());
+    }
+    ConfigOnly::try_parse_from(args)
+        .expect("valid test config")
+        .config
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// `overrides` are `serve` flags without dashes: `[("jwt-access-token-expires", "1s")]`.
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
+        if std::env::var("TEST_LOG").is_ok() {
+            authql::telemetry::init("info");
+        }
+        let (database_url, db) = fresh_database().await;
+        Self::spawn_on(database_url, db, overrides).await
+    }
+
+    /// A second server on the same database (multi-instance tests).
+    pub async fn spawn_on(
+        database_url: String,
+        db: TestDatabase,
+        overrides: &[(&str, &str)],
+    ) -> Self {
+        let app = Application::build(config(&database_url, overrides))
+            .await
+            .expect("server starts");
+        let addr = app.local_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            database_url,
+            _db: db,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POST a GraphQL request with optional bearer token; returns the JSON body.
+    pub async fn gql_with(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        assert!(
+            response.status().is_success(),
+            "unexpected status {}",
+            response.status()
+        );
+        response.json().await.expect("JSON body")
+    }
+
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.gql_with(None, query, variables).await
+    }
+
+    pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.gql_with(Some(token), query, variables).await
+    }
+
+    /// POST with a raw `Authorization` header value.
+    pub async fn gql_with_header(&self, authorization: &str, query: &str) -> Value {
+        self.client
+            .post(self.url("/graphql"))
+            .header("authorization", authorization)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Signs up and returns the session.
+    pub async fn signup(&self, username: &str) -> Session {
+        self.signup_with(username, PASSWORD, None).await
+    }
+
+    pub async fn signup_with(
+        &self,
+        username: &str,
+        password: &str,
+        email: Option<&str>,
+    ) -> Session {
+        let body = self
+            .gql(
+                SIGNUP,
+                json!({ "input": { "username": username, "password": password, "email": email } }),
+            )
+            .await;
+        Session::from_payload(&body["data"]["signup"])
+            .unwrap_or_else(|| panic!("signup failed: {body}"))
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Value {
+        self.gql(
+            LOGIN,
+            json!({ "input": { "username": username, "password": password } }),
+        )
+        .await
+    }
+
+    /// An ADMIN made with the CLI code path, logged in.
+    pub async fn admin(&self, username: &str) -> Session {
+        authql::cli::create_user(username, true, &self.database_url, PASSWORD.as_bytes())
+            .await
+            .expect("create admin");
+        let body = self.login(username, PASSWORD).await;
+        Session::from_payload(&body["data"]["login"]).unwrap_or_else(|| panic!("login: {body}"))
+    }
+}
+
+pub const SIGNUP: &str = "mutation($input: SignupInput!) { signup(input: $input) { accessToken refreshToken tokenType expiresIn user { id username role } } }";
+pub const LOGIN: &str = "mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken tokenType expiresIn user { id username role } } }";
+pub const REFRESH: &str =
+    "mutation($t: String) { refresh(refreshToken: $t) { accessToken refreshToken user { id } } }";
+pub const ME: &str = "{ me { id username role } }";
+
+/// Tokens and id of a signed-in user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access: String,
+    pub refresh: String,
+    pub user_id: String,
+}
+
+impl Session {
+    pub fn from_payload(payload: &Value) -> Option<Self> {
+        Some(Self {
+            access: payload["accessToken"].as_str()?.to_owned(),
+            refresh: payload["refreshToken"].as_str()?.to_owned(),
+            user_id: payload["user"]["id"].as_str()?.to_owned(),
+        })
+    }
+}
+
+/// The first error's `extensions.code`.
+pub fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+/// The first error's message.
+pub fn message(body: &Value) -> &str {
+    body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {body}"))
+}
+
+/// Asserts the single error's code (and that there is exactly one error).
+#[track_caller]
+pub fn assert_code(body: &Value, expected: &str) {
+    let errors = body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors in {body}"));
+    assert_eq!(errors.len(), 1, "expected one error in {body}");
+    assert_eq!(code(body), expected, "in {body}");
+}
+
+/// Counts rows of a table through a direct connection.
+pub async fn count_rows(database_url: &str, table: &str) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = sea_orm::Database::connect(database_url).await.unwrap();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM {table}"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let n: i64 = row.try_get("", "n").unwrap();
+    db.close().await.ok();
+    n
+}
