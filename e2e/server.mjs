@@ -1,0 +1,51 @@
+// Starts the authql binary on a free loopback port with its own SQLite file and resolves
+// once it logs `listening on http://ADDR`. Shared by the browser test and the audit.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The binary to test: $AUTHQL_BIN, else target/debug/authql (built by `cargo test`). */
+export const binary = process.env.AUTHQL_BIN ?? join(root, 'target', 'debug', 'authql');
+
+/**
+ * @param {Record<string,string>} env extra environment (e.g. { APP_ENV: 'production' })
+ * @returns {Promise<{ url: string, stop: () => Promise<void> }>}
+ */
+export async function startServer(env = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'authql-e2e-'));
+  const child = spawn(binary, ['serve'], {
+    env: {
+      PATH: process.env.PATH,
+      LISTEN_ADDR: '127.0.0.1:0',
+      DATABASE_URL: `sqlite://${join(dir, 'e2e.db')}?mode=rwc`,
+      JWT_SECRET_KEY: 'e2e-secret-e2e-secret-e2e-secret-e2e!',
+      RUST_LOG: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('server did not start in 30 s')), 30_000);
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const match = line.match(/listening on (http:\/\/\S+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+  });
+  return {
+    url,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
