@@ -11,6 +11,7 @@ use async_graphql::{Context, Guard, Result, parser::types::OperationType};
 use crate::auth::context::{AuthContext, Principal};
 use crate::domain::Role;
 use crate::graphql::errors::ApiError;
+use crate::service::items;
 
 /// The request's auth context; attached to every request by `http::graphql`.
 pub fn auth_context<'a>(ctx: &Context<'a>) -> Result<&'a AuthContext, ApiError> {
@@ -86,6 +87,34 @@ impl Guard for SelfOrAdmin {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
         let principal = principal(ctx).await?;
         if principal.is_admin() || Some(principal.user.id) == self.0 {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden.into())
+        }
+    }
+}
+
+/// An authenticated caller who owns the item with this id, or an ADMIN. An id that names
+/// no item is `NOT_FOUND`.
+pub struct OwnerOrAdmin(Option<i32>);
+
+impl OwnerOrAdmin {
+    /// `id` is the raw GraphQL id of the item.
+    pub fn item(id: &str) -> Self {
+        Self(id.parse().ok())
+    }
+}
+
+impl Guard for OwnerOrAdmin {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        let principal = principal(ctx).await?;
+        let state = crate::graphql::state(ctx)?;
+        let item = match self.0 {
+            Some(id) => items::find(&state.db, id).await.map_err(ApiError::from)?,
+            None => None,
+        }
+        .ok_or(ApiError::NotFound("Item"))?;
+        if items::can_edit(principal, &item) {
             Ok(())
         } else {
             Err(ApiError::Forbidden.into())

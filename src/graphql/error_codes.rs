@@ -104,9 +104,13 @@ impl Extension for ErrorCodes {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         next.run(ctx).await.map_err(|mut errors| {
-            errors.iter_mut().for_each(|error| {
-                classify(error);
-            });
+            // A wrongly typed argument is also reported by the complexity rule when it
+            // evaluates `first`; keep only the report that names the field.
+            let duplicate = |e: &ServerError| e.message.starts_with("Expected input type");
+            if errors.iter().any(|e| !duplicate(e)) {
+                errors.retain(|e| !duplicate(e));
+            }
+            errors.iter_mut().for_each(classify);
             errors
         })
     }

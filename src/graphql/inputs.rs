@@ -1,7 +1,9 @@
 //! Input objects, exactly as API.md names them. Converted to domain types in resolvers
 //! before any service call.
 
-use async_graphql::InputObject;
+use async_graphql::{InputObject, MaybeUndefined};
+
+use crate::graphql::types::Decimal;
 
 #[derive(InputObject)]
 pub struct SignupInput {
@@ -20,4 +22,25 @@ pub struct LoginInput {
 pub struct ChangePasswordInput {
     pub current_password: String,
     pub new_password: String,
+}
+
+#[derive(InputObject)]
+pub struct CreateStoreInput {
+    pub name: String,
+}
+
+#[derive(InputObject)]
+pub struct CreateItemInput {
+    pub store_id: async_graphql::ID,
+    pub name: String,
+    pub description: Option<String>,
+    pub price: Decimal,
+}
+
+/// Absent fields stay as they are; `description: null` clears the description.
+#[derive(InputObject)]
+pub struct UpdateItemInput {
+    pub name: MaybeUndefined<String>,
+    pub description: MaybeUndefined<String>,
+    pub price: MaybeUndefined<Decimal>,
 }

@@ -3,6 +3,7 @@
 pub mod error_codes;
 pub mod errors;
 pub mod inputs;
+pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod schema;

@@ -1,22 +1,26 @@
 //! Mutation root: parse input into domain types, check the rule, call services, and set
 //! cookies through the context in cookie mode.
 
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{Context, ID, MaybeUndefined, Object, Result};
 use sea_orm::TransactionTrait;
 
 use crate::auth::context::{Presented, auth_cookie_missing, check_csrf, load_principal};
 use crate::auth::cookies;
 use crate::auth::guards::{
-    Authenticated, FreshToken, HasRole, SelfOrAdmin, auth_context, principal,
+    Authenticated, FreshToken, HasRole, OwnerOrAdmin, SelfOrAdmin, auth_context, principal,
 };
 use crate::auth::tokens::TokenKind;
-use crate::domain::{Email, Password, Role, Username};
+use crate::domain::{Description, Email, Name, Password, Price, Role, Username};
 use crate::graphql::errors::{ApiError, ApiResult};
-use crate::graphql::inputs::{ChangePasswordInput, LoginInput, SignupInput};
-use crate::graphql::types::{AuthPayload, User};
+use crate::graphql::inputs::{
+    ChangePasswordInput, CreateItemInput, CreateStoreInput, LoginInput, SignupInput,
+    UpdateItemInput,
+};
+use crate::graphql::types::{AuthPayload, Item, Store, User};
 use crate::graphql::{ClientAddr, state};
 use crate::service::tokens::{self, Rotation, TokenPair};
-use crate::service::users;
+use crate::service::items::{self, ItemChanges, NewItem};
+use crate::service::{stores, users};
 use crate::state::AppState;
 
 pub struct Mutation;
@@ -31,11 +35,19 @@ fn payload(state: &AppState, pair: TokenPair, user: entity::user::Model) -> Auth
     }
 }
 
+/// The item a mutation names (its guard already checked who may touch it).
+async fn find_item(state: &AppState, id: &ID) -> ApiResult<entity::item::Model> {
+    items::find(&state.db, parse_id(id, "Item")?)
+        .await?
+        .ok_or(ApiError::NotFound("Item"))
+}
+
 /// A malformed id in a mutation names nothing: `NOT_FOUND`.
 fn parse_id(id: &ID, what: &'static str) -> ApiResult<i32> {
     id.parse().map_err(|_| ApiError::NotFound(what))
 }
 
+#[authql_macros::guarded]
 #[Object]
 impl Mutation {
     /// Creates an account and returns a fresh access token and a refresh token.
@@ -153,7 +165,7 @@ impl Mutation {
 
     /// Revokes the access token used for this request and, when given (or in the refresh
     /// cookie), the refresh token. Clears the cookies in cookie mode.
-    #[graphql(guard = "Authenticated")]
+    #[auth(Authenticated)]
     async fn logout(&self, ctx: &Context<'_>, refresh_token: Option<String>) -> Result<bool> {
         let state = state(ctx)?;
         let auth = auth_context(ctx)?;
@@ -192,9 +204,8 @@ impl Mutation {
         Ok(true)
     }
 
-    /// Sets a new password (fresh token required), revokes every earlier token and returns
-    /// a fresh pair. A wrong current password is `INVALID_CREDENTIALS`.
-    #[graphql(guard = "FreshToken")]
+    /// Sets a new password, revokes every earlier token and returns a fresh pair. A wrong current password is `INVALID_CREDENTIALS`.
+    #[auth(FreshToken)]
     async fn change_password(
         &self,
         ctx: &Context<'_>,
@@ -231,8 +242,8 @@ impl Mutation {
         Ok(payload(state, pair, user))
     }
 
-    /// Changes a user's role; takes effect on that user's next request. ADMIN only.
-    #[graphql(guard = "HasRole(Role::Admin)")]
+    /// Changes a user's role; takes effect on that user's next request.
+    #[auth(HasRole(Role::Admin))]
     async fn set_user_role(&self, ctx: &Context<'_>, user_id: ID, role: Role) -> Result<User> {
         let state = state(ctx)?;
         let id = parse_id(&user_id, "User")?;
@@ -242,13 +253,110 @@ impl Mutation {
         Ok(User(user))
     }
 
-    /// Deletes a user, their items and their tokens. Fresh token, and ADMIN or the user
-    /// themself.
-    #[graphql(guard = "FreshToken.and(SelfOrAdmin::new(&id))")]
+    /// Deletes a user, their items and their tokens.
+    #[auth(FreshToken.and(SelfOrAdmin::new(&id)))]
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let state = state(ctx)?;
         let user_id = parse_id(&id, "User")?;
         users::delete(&state.db, user_id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(id)
+    }
+
+    /// Creates a store; the name is unique ignoring case.
+    #[auth(HasRole(Role::Admin))]
+    async fn create_store(&self, ctx: &Context<'_>, input: CreateStoreInput) -> Result<Store> {
+        let state = state(ctx)?;
+        let name = Name::parse(&input.name).map_err(ApiError::from)?;
+        let store = stores::create(&state.db, &name)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Store(store))
+    }
+
+    /// Deletes a store and all its items; returns its id.
+    #[auth(HasRole(Role::Admin))]
+    async fn delete_store(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        let state = state(ctx)?;
+        let store_id = parse_id(&id, "Store")?;
+        stores::delete(&state.db, store_id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(id)
+    }
+
+    /// Creates an item in a store; the caller becomes its owner. Names are unique within a
+    /// store, ignoring case.
+    #[auth(Authenticated)]
+    async fn create_item(&self, ctx: &Context<'_>, input: CreateItemInput) -> Result<Item> {
+        let state = state(ctx)?;
+        let caller = principal(ctx).await?;
+        let new = NewItem {
+            store_id: parse_id(&input.store_id, "Store")?,
+            owner_id: caller.user.id,
+            name: Name::parse(&input.name).map_err(ApiError::from)?,
+            description: input
+                .description
+                .as_deref()
+                .map(Description::parse)
+                .transpose()
+                .map_err(ApiError::from)?,
+            price: Price::parse(input.price.0).map_err(ApiError::from)?,
+        };
+        let item = items::create(&state.db, new)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Item(item))
+    }
+
+    /// Changes an item. Absent fields stay; `description: null` clears it.
+    #[auth(Authenticated.and(OwnerOrAdmin::item(&id)))]
+    async fn update_item(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateItemInput,
+    ) -> Result<Item> {
+        let state = state(ctx)?;
+        let changes = ItemChanges {
+            name: match input.name {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => {
+                    return Err(ApiError::bad_input("name", "name cannot be null").into());
+                }
+                MaybeUndefined::Value(name) => Some(Name::parse(&name).map_err(ApiError::from)?),
+            },
+            description: match input.description {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(text) => {
+                    Some(Some(Description::parse(&text).map_err(ApiError::from)?))
+                }
+            },
+            price: match input.price {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => {
+                    return Err(ApiError::bad_input("price", "price cannot be null").into());
+                }
+                MaybeUndefined::Value(price) => {
+                    Some(Price::parse(price.0).map_err(ApiError::from)?)
+                }
+            },
+        };
+        let item = find_item(state, &id).await?;
+        let item = items::update(&state.db, item, changes)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Item(item))
+    }
+
+    /// Deletes an item; returns its id.
+    #[auth(FreshToken.and(OwnerOrAdmin::item(&id)))]
+    async fn delete_item(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        let state = state(ctx)?;
+        let item = find_item(state, &id).await?;
+        items::delete(&state.db, item.id)
             .await
             .map_err(ApiError::from)?;
         Ok(id)

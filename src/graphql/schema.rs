@@ -4,6 +4,7 @@
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 
 use crate::graphql::error_codes::ErrorCodes;
+use crate::graphql::loaders::Loaders;
 use crate::graphql::{mutation::Mutation, query::Query};
 use crate::state::AppState;
 
@@ -23,6 +24,7 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 pub fn build(state: AppState) -> AppSchema {
     let config = state.config.clone();
     let mut builder = builder()
+        .data(Loaders::new(&state.db))
         .data(state)
         .limit_depth(config.graphql_max_depth)
         .limit_complexity(config.graphql_max_complexity);

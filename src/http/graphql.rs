@@ -1,17 +1,19 @@
 //! GraphQL over HTTP: `POST /graphql` (JSON only, batches bounded) and `GET /graphql`
-//! (queries only). Builds the request's auth context from the headers — parsing only,
-//! never failing — and attaches it, then answers `application/json` or
-//! `application/graphql-response+json` as the client accepts.
+//! (queries only; HEAD is routed here too). Builds the request's auth context from the
+//! headers — parsing only, never failing — and attaches it, then answers
+//! `application/json` or `application/graphql-response+json` as the client accepts.
+//! `e2e/audit.mjs` checks this file against the GraphQL-over-HTTP audit of `graphql-http`.
 
 use std::net::SocketAddr;
 
 use async_graphql::{BatchRequest, BatchResponse, Request, parser::types::OperationType};
 use axum::{
     body::{Body, Bytes},
-    extract::{ConnectInfo, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
+    extract::{ConnectInfo, Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
+use serde::Deserialize;
 
 use super::error_response;
 use super::router::HttpState;
@@ -54,28 +56,37 @@ pub async fn post(
 }
 
 /// `GET /graphql`: GraphiQL for a browser, otherwise a query from the URL. A mutation over
-/// GET is refused with 405, so links and prefetches cannot change state.
+/// GET is refused with 405, so links and prefetches cannot change state. axum routes HEAD
+/// here as well: it is answered like GET (the body is dropped), never refused.
 pub async fn get(
     State(app): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let query_string = uri.query().unwrap_or_default();
-    let has_query = url_has_query(query_string);
-    if !has_query && accepts(&headers, "text/html") {
-        return super::graphiql::page(State(app)).await;
-    }
-    let request = match async_graphql::http::parse_query_string(query_string) {
-        Ok(request) if has_query => request,
-        _ => {
+    let params = match Query::<GetParams>::try_from_uri(&uri) {
+        Ok(Query(params)) => params,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("Malformed query string: {e}"),
+            );
+        }
+    };
+    let request = match params.into_request() {
+        Ok(Some(request)) => request,
+        Ok(None) if accepts(&headers, "text/html") => {
+            return super::graphiql::page(State(app)).await;
+        }
+        Ok(None) => {
             return error_response(
                 StatusCode::BAD_REQUEST,
                 "BAD_REQUEST",
                 "GET /graphql needs a `query` parameter",
             );
         }
+        Err(message) => return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
     };
     if selected_operation_type(&request).is_some_and(|ty| ty != OperationType::Query) {
         let mut response = error_response(
@@ -88,10 +99,50 @@ pub async fn get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    debug_assert_eq!(method, Method::GET);
     let attach = request_data(&app, &headers, peer);
     let response = app.schema.execute(attach(request)).await;
     respond(&headers, BatchResponse::Single(response))
+}
+
+/// The GET parameters of GraphQL over HTTP, read by hand rather than with
+/// `async_graphql::http::parse_query_string`, which expects `operation_name` and so
+/// silently drops the spec's `operationName`. `variables` and `extensions` are JSON text.
+#[derive(Deserialize)]
+struct GetParams {
+    query: Option<String>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+impl GetParams {
+    /// `None` without a `query` parameter. Otherwise the request a POST body with the same
+    /// fields would give, so GET and POST accept and refuse the same values.
+    fn into_request(self) -> Result<Option<Request>, String> {
+        let Some(query) = self.query else {
+            return Ok(None);
+        };
+        let variables = json_param("variables", self.variables)?;
+        let extensions = json_param("extensions", self.extensions)?;
+        request_from_json(serde_json::json!({
+            "query": query,
+            "operationName": self.operation_name,
+            "variables": variables,
+            "extensions": extensions,
+        }))
+        .map(Some)
+    }
+}
+
+/// A JSON-valued GET parameter; absent or empty (what a form with an empty field sends)
+/// is `null`, as if the field were left out.
+fn json_param(name: &str, text: Option<String>) -> Result<serde_json::Value, String> {
+    match text.filter(|text| !text.is_empty()) {
+        None => Ok(serde_json::Value::Null),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| format!("The `{name}` parameter is not JSON: {e}")),
+    }
 }
 
 /// A JSON object is one request; a JSON array of 1 to `max_batch` objects is a batch.
@@ -99,13 +150,6 @@ pub async fn get(
 fn parse_body(body: &[u8], max_batch: usize) -> Result<BatchRequest, String> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("Malformed JSON body: {e}"))?;
-    let request = |value: serde_json::Value| {
-        if !value.is_object() {
-            return Err("Each GraphQL request must be a JSON object".to_owned());
-        }
-        serde_json::from_value::<Request>(value)
-            .map_err(|e| format!("Malformed GraphQL request: {e}"))
-    };
     match value {
         serde_json::Value::Array(requests) => {
             if requests.is_empty() || requests.len() > max_batch {
@@ -114,22 +158,28 @@ fn parse_body(body: &[u8], max_batch: usize) -> Result<BatchRequest, String> {
             Ok(BatchRequest::Batch(
                 requests
                     .into_iter()
-                    .map(request)
+                    .map(request_from_json)
                     .collect::<Result<_, _>>()?,
             ))
         }
-        value => Ok(BatchRequest::Single(request(value)?)),
+        value => Ok(BatchRequest::Single(request_from_json(value)?)),
     }
 }
 
-fn url_has_query(query_string: &str) -> bool {
-    query_string
-        .split('&')
-        .any(|pair| pair == "query" || pair.starts_with("query="))
+/// One request object. Wrong types (`"query": 5`, `"variables": "x"`) are refused here,
+/// as a 400, rather than left for the executor.
+fn request_from_json(value: serde_json::Value) -> Result<Request, String> {
+    if !value.is_object() {
+        return Err("Each GraphQL request must be a JSON object".to_owned());
+    }
+    serde_json::from_value::<Request>(value).map_err(|e| format!("Malformed GraphQL request: {e}"))
 }
 
-/// The operation a GET request would run; `None` when the document does not parse (the
-/// executor then reports the parse error).
+/// The type of the operation a GET request could run; `None` when the document does not
+/// parse or names no such operation (the executor then reports the error). Without an
+/// operation name, a document of several operations may hold a mutation next to queries:
+/// the executor would refuse to choose, but GET does not rely on that and reports the
+/// mutation. (The operations are a hash map, so "the first one" means nothing.)
 fn selected_operation_type(request: &Request) -> Option<OperationType> {
     let document = async_graphql::parser::parse_query(&request.query).ok()?;
     let mut operations = document.operations.iter();
@@ -138,8 +188,12 @@ fn selected_operation_type(request: &Request) -> Option<OperationType> {
             .find(|(op_name, _)| op_name.map(|n| n.as_str()) == Some(name))
             .map(|(_, op)| op.node.ty),
         None => {
-            let (_, first) = operations.next()?;
-            Some(first.node.ty)
+            let types: Vec<OperationType> = operations.map(|(_, op)| op.node.ty).collect();
+            types
+                .iter()
+                .copied()
+                .find(|ty| *ty != OperationType::Query)
+                .or(types.first().copied())
         }
     }
 }
@@ -191,17 +245,28 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case(JSON))
 }
 
+/// True when `Accept` names `mime` without `q=0`, which means "not acceptable" (RFC 9110
+/// §12.4.2): `application/json, application/graphql-response+json;q=0` asks for JSON.
+/// Other weights and wildcards are not weighed: JSON is what anything else gets.
 fn accepts(headers: &HeaderMap, mime: &str) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|part| {
-            part.split(';')
+        .any(|range| {
+            let mut parts = range.split(';');
+            parts
                 .next()
                 .is_some_and(|m| m.trim().eq_ignore_ascii_case(mime))
+                && !parts.any(is_zero_weight)
         })
+}
+
+fn is_zero_weight(param: &str) -> bool {
+    param.split_once('=').is_some_and(|(name, value)| {
+        name.trim().eq_ignore_ascii_case("q") && value.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+    })
 }
 
 /// Serializes the response in the media type the client accepts. With

@@ -39,6 +39,7 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
     };
     let mut router = Router::new()
         .route("/", get(graphiql::page))
+        .route("/graphiql/{file}", get(graphiql::asset))
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/healthz", get(health::healthz))
         .route("/schema.graphql", get(health::schema_sdl))

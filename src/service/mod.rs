@@ -1,7 +1,9 @@
 //! Data access and business rules, one module per aggregate. Knows nothing of GraphQL or
 //! HTTP; every failure is a [`ServiceError`].
 
+pub mod items;
 pub mod login_failures;
+pub mod stores;
 pub mod tokens;
 pub mod users;
 

@@ -1,8 +1,14 @@
-//! GraphQL output types.
+//! GraphQL output types and scalars.
 
 pub mod auth_payload;
 pub mod connection;
+pub mod decimal;
+pub mod item;
+pub mod store;
 pub mod user;
 
 pub use auth_payload::AuthPayload;
+pub use decimal::Decimal;
+pub use item::{Item, ItemConnection};
+pub use store::{Store, StoreConnection};
 pub use user::{User, UserConnection};

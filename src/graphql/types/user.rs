@@ -3,7 +3,9 @@ use chrono::{DateTime, Utc};
 use entity::user;
 
 use super::connection::{PageInfo, connection};
-use crate::auth::guards::{SelfOrAdmin, allow};
+use super::ItemConnection;
+use crate::auth::guards::SelfOrAdmin;
+use crate::service::items::Parent;
 use crate::domain::Role;
 use crate::graphql::state;
 use crate::service::users;
@@ -12,6 +14,7 @@ use crate::service::users;
 #[derive(Clone)]
 pub struct User(pub user::Model);
 
+#[authql_macros::guarded]
 #[Object]
 impl User {
     async fn id(&self) -> ID {
@@ -30,10 +33,21 @@ impl User {
         self.0.created_at
     }
 
-    /// Only the user themself or an ADMIN; anyone else gets null and an error.
+    /// The email address, if one was given.
+    #[auth(SelfOrAdmin::user(self.0.id))]
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
-        allow(ctx, SelfOrAdmin::user(self.0.id)).await?;
         self.0.email.as_deref()
+    }
+
+    /// The items this user owns, oldest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
+    async fn items(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ItemConnection> {
+        ItemConnection::nested(ctx, Parent::Owner(self.0.id), first, after).await
     }
 }
 

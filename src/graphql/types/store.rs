@@ -1,0 +1,51 @@
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::store;
+
+use super::connection::{PageInfo, connection};
+use super::item::ItemConnection;
+use crate::graphql::errors::ApiError;
+use crate::graphql::state;
+use crate::service::{items::Parent, stores};
+
+/// A store; its items are public.
+#[derive(Clone)]
+pub struct Store(pub store::Model);
+
+#[Object]
+impl Store {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// The store's items, oldest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
+    async fn items(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ItemConnection> {
+        ItemConnection::nested(ctx, Parent::Store(self.0.id), first, after).await
+    }
+}
+
+/// `totalCount` of the stores connection.
+pub struct StoreCount;
+
+impl StoreCount {
+    pub async fn total(&self, ctx: &Context<'_>) -> Result<i64> {
+        let state = state(ctx)?;
+        Ok(stores::count(&state.db).await.map_err(ApiError::from)? as i64)
+    }
+}
+
+connection!(StoreConnection, StoreEdge, Store, StoreCount);
