@@ -73,6 +73,14 @@ impl Application {
         &self.state
     }
 
+    /// Calls `callback` after every SQL statement the server runs (tests count statements
+    /// to prove there is no N+1).
+    pub fn on_statement(&mut self, callback: impl Fn(&str) + Send + Sync + 'static) {
+        self.state
+            .db
+            .set_metric_callback(move |info| callback(&info.statement.sql));
+    }
+
     /// Serves until `shutdown` completes; in-flight requests finish, new ones are refused.
     pub async fn run_until(
         self,

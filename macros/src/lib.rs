@@ -48,7 +48,11 @@ pub fn guarded(_args: TokenStream, input: TokenStream) -> TokenStream {
             Nullability::NonNull => {
                 let guard = rule.to_token_stream().to_string();
                 // async-graphql reads one `#[graphql(…)]` per field: merge into it.
-                match method.attrs.iter_mut().find(|a| a.path().is_ident("graphql")) {
+                match method
+                    .attrs
+                    .iter_mut()
+                    .find(|a| a.path().is_ident("graphql"))
+                {
                     Some(existing) => {
                         let syn::Meta::List(list) = &existing.meta else {
                             errors.push(
@@ -77,17 +81,19 @@ pub fn guarded(_args: TokenStream, input: TokenStream) -> TokenStream {
                     );
                     continue;
                 };
-                let none = match nullable {
-                    Nullability::Option => quote!(None),
-                    _ => quote!(Ok(None)),
-                };
                 let block = &method.block;
-                method.block = parse_quote!({
-                    if crate::auth::guards::allow(#ctx, #rule).await.is_none() {
-                        return #none;
-                    }
-                    #block
-                });
+                method.block = match nullable {
+                    Nullability::Option => parse_quote!({
+                        crate::auth::guards::allow(#ctx, #rule).await?;
+                        #block
+                    }),
+                    _ => parse_quote!({
+                        if crate::auth::guards::allow(#ctx, #rule).await.is_none() {
+                            return Ok(None);
+                        }
+                        #block
+                    }),
+                };
             }
         }
     }
@@ -193,7 +199,13 @@ fn describe_guard_path(path: &syn::Path, arg: Option<&Expr>) -> String {
     let name = path
         .segments
         .iter()
-        .find(|s| s.ident.to_string().chars().next().is_some_and(char::is_uppercase))
+        .find(|s| {
+            s.ident
+                .to_string()
+                .chars()
+                .next()
+                .is_some_and(char::is_uppercase)
+        })
         .map(|s| s.ident.to_string())
         .unwrap_or_default();
     match name.as_str() {

@@ -57,7 +57,13 @@ pub fn classify(error: &mut ServerError) {
         || error.message.starts_with("Failed to parse")
     {
         set_code(error, "BAD_USER_INPUT");
-        if let Some(field) = offending_field(&error.message) {
+        // "Failed to parse" names a type, not a field; only argument paths name fields.
+        let field = error
+            .message
+            .starts_with("Invalid value for argument")
+            .then(|| offending_field(&error.message))
+            .flatten();
+        if let Some(field) = field {
             error
                 .extensions
                 .get_or_insert_with(Default::default)

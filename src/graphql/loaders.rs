@@ -26,7 +26,7 @@ pub struct Loaders {
 
 impl Loaders {
     pub fn new(db: &DatabaseConnection) -> Self {
-        let delay = Duration::from_millis(1);
+        let delay = Duration::from_millis(2);
         Self {
             stores: DataLoader::new(StoreLoader(db.clone()), tokio::spawn).delay(delay),
             users: DataLoader::new(UserLoader(db.clone()), tokio::spawn).delay(delay),

@@ -5,6 +5,7 @@ pub mod errors;
 pub mod inputs;
 pub mod loaders;
 pub mod mutation;
+pub mod public_fields;
 pub mod query;
 pub mod schema;
 pub mod types;

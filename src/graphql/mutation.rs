@@ -18,8 +18,8 @@ use crate::graphql::inputs::{
 };
 use crate::graphql::types::{AuthPayload, Item, Store, User};
 use crate::graphql::{ClientAddr, state};
-use crate::service::tokens::{self, Rotation, TokenPair};
 use crate::service::items::{self, ItemChanges, NewItem};
+use crate::service::tokens::{self, Rotation, TokenPair};
 use crate::service::{stores, users};
 use crate::state::AppState;
 
@@ -312,12 +312,7 @@ impl Mutation {
 
     /// Changes an item. Absent fields stay; `description: null` clears it.
     #[auth(Authenticated.and(OwnerOrAdmin::item(&id)))]
-    async fn update_item(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        input: UpdateItemInput,
-    ) -> Result<Item> {
+    async fn update_item(&self, ctx: &Context<'_>, id: ID, input: UpdateItemInput) -> Result<Item> {
         let state = state(ctx)?;
         let changes = ItemChanges {
             name: match input.name {

@@ -10,9 +10,7 @@ use crate::graphql::state;
 use crate::graphql::types::item::ItemCount;
 use crate::graphql::types::store::StoreCount;
 use crate::graphql::types::user::UserCount;
-use crate::graphql::types::{
-    Item, ItemConnection, Store, StoreConnection, User, UserConnection,
-};
+use crate::graphql::types::{Item, ItemConnection, Store, StoreConnection, User, UserConnection};
 use crate::service::items::ItemFilter;
 use crate::service::{items, stores, users};
 
@@ -92,7 +90,9 @@ impl Query {
         let state = state(ctx)?;
         let args = PageArgs::parse(first, after.as_deref(), "store", &state.cursors)
             .map_err(ApiError::from)?;
-        let (rows, has_next_page) = stores::page(&state.db, args).await.map_err(ApiError::from)?;
+        let (rows, has_next_page) = stores::page(&state.db, args)
+            .await
+            .map_err(ApiError::from)?;
         Ok(StoreConnection {
             cursors: rows
                 .iter()

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use chrono::Utc;
 use entity::item;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, Statement,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqlErr, Statement,
     sea_query::{Expr, Func, LikeExpr},
 };
 
@@ -70,7 +72,10 @@ pub struct ItemChanges {
 
 /// A store that vanished between lookup and insert fails the foreign key: `NOT_FOUND`.
 fn on_insert_error(error: sea_orm::DbErr) -> ServiceError {
-    if matches!(error.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) {
+    if matches!(
+        error.sql_err(),
+        Some(SqlErr::ForeignKeyConstraintViolation(_))
+    ) {
         return ServiceError::NotFound("Store");
     }
     on_unique_violation(error)

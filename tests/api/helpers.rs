@@ -26,6 +26,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub database_url: String,
+    /// SQL statements the server has run so far.
+    pub statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
     _db: TestDatabase,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -139,9 +141,18 @@ impl TestApp {
         db: TestDatabase,
         overrides: &[(&str, &str)],
     ) -> Self {
-        let app = Application::build(config(&database_url, overrides))
+        let mut app = Application::build(config(&database_url, overrides))
             .await
             .expect("server starts");
+        let statements = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = statements.clone();
+        let show = std::env::var("TEST_SQL").is_ok();
+        app.on_statement(move |sql| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if show {
+                eprintln!("SQL: {}", &sql[..sql.len().min(150)]);
+            }
+        });
         let addr = app.local_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
@@ -155,9 +166,15 @@ impl TestApp {
                 .build()
                 .unwrap(),
             database_url,
+            statements,
             _db: db,
             shutdown: Some(tx),
         }
+    }
+
+    /// Statements run so far.
+    pub fn statement_count(&self) -> u64 {
+        self.statements.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -306,4 +323,36 @@ pub async fn count_rows(database_url: &str, table: &str) -> i64 {
     let n: i64 = row.try_get("", "n").unwrap();
     db.close().await.ok();
     n
+}
+
+pub const CREATE_STORE: &str =
+    "mutation($name: String!) { createStore(input: {name: $name}) { id name } }";
+pub const CREATE_ITEM: &str = "mutation($input: CreateItemInput!) { createItem(input: $input) { id name description price store { id } } }";
+
+impl TestApp {
+    /// Creates a store as `admin`; returns its id.
+    pub async fn store(&self, admin: &Session, name: &str) -> String {
+        let body = self
+            .gql_as(&admin.access, CREATE_STORE, json!({ "name": name }))
+            .await;
+        body["data"]["createStore"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createStore: {body}"))
+            .to_owned()
+    }
+
+    /// Creates an item as `owner`; returns its id.
+    pub async fn item(&self, owner: &Session, store_id: &str, name: &str, price: &str) -> String {
+        let body = self
+            .gql_as(
+                &owner.access,
+                CREATE_ITEM,
+                json!({ "input": { "storeId": store_id, "name": name, "price": price } }),
+            )
+            .await;
+        body["data"]["createItem"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createItem: {body}"))
+            .to_owned()
+    }
 }

@@ -25,11 +25,19 @@ impl ScalarType for Decimal {
                 .chars()
                 .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+'));
         if !valid_syntax {
-            return Err(InputValueError::custom(format!("\"{text}\" is not a decimal number")));
+            return Err(InputValueError::custom(format!(
+                "\"{text}\" is not a decimal number"
+            )));
         }
         rust_decimal::Decimal::from_str_exact(&text)
             .map(Decimal)
             .map_err(|_| InputValueError::custom(format!("\"{text}\" is not a decimal number")))
+    }
+
+    /// Checked during validation too, so a bad literal or variable is reported against
+    /// its argument path (`input.price`) before anything runs.
+    fn is_valid(value: &Value) -> bool {
+        Self::parse(value.clone()).is_ok()
     }
 
     fn to_value(&self) -> Value {

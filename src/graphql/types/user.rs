@@ -2,12 +2,12 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::user;
 
-use super::connection::{PageInfo, connection};
 use super::ItemConnection;
+use super::connection::{PageInfo, connection};
 use crate::auth::guards::SelfOrAdmin;
-use crate::service::items::Parent;
 use crate::domain::Role;
 use crate::graphql::state;
+use crate::service::items::Parent;
 use crate::service::users;
 
 /// A user account as clients see it.

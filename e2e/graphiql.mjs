@@ -1,0 +1,245 @@
+// Browser test of GraphiQL, in Debian's headless Chromium driven by playwright-core.
+//
+// Starts the server (see server.mjs), opens GraphiQL at `/`, runs `signup`, puts
+// `Authorization: Bearer <token>` in the header editor, runs `{ me { username } }` and
+// checks the answer on screen. Every request to another origin is blocked and fails the
+// test, so GraphiQL is shown to work offline (no CDN). Any script error or
+// Content-Security-Policy violation in the page fails it too.
+//
+// Usage: node graphiql.mjs   (CHROMIUM=/path/to/chromium, AUTHQL_BIN=/path/to/authql)
+// Writes a screenshot to e2e/artifacts/graphiql.png.
+
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startServer } from './server.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const artifacts = join(here, 'artifacts');
+const screenshot = join(artifacts, 'graphiql.png');
+const failureShot = join(artifacts, 'graphiql-failure.png');
+
+const USERNAME = 'browser_user';
+const PASSWORD = 'browser password 1';
+const STEP_TIMEOUT = 20_000;
+
+const QUERY_EDITOR = '.graphiql-query-editor .CodeMirror';
+const RESPONSE = '.graphiql-response .CodeMirror';
+// The visible one of the variables/headers editors under the query editor.
+const TOOL_EDITOR = '.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror';
+
+class TestFailure extends Error {}
+
+/** What must be undone however the test ends (browser, then server), newest first. */
+const cleanups = [];
+
+async function cleanUp() {
+  while (cleanups.length > 0) {
+    await cleanups.pop()().catch((error) => console.error('cleanup:', error.message));
+  }
+}
+
+function fail(message) {
+  throw new TestFailure(message);
+}
+
+/** Clicks into a CodeMirror editor and replaces its whole text (no auto-closed brackets). */
+async function replaceEditorText(page, selector, text) {
+  const editor = page.locator(selector).first();
+  await editor.waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
+  await editor.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(text);
+  // The editor's own model must hold exactly what was typed.
+  const value = await editor.evaluate((el) => el.CodeMirror?.getValue());
+  if (value !== undefined && value.trim() !== text.trim()) {
+    fail(`editor ${selector} holds ${JSON.stringify(value)} instead of ${JSON.stringify(text)}`);
+  }
+}
+
+/**
+ * Runs the operation in the query editor, waits until the result pane shows `expectText`
+ * on screen, and returns the pane's whole text (from the editor's model: a long line may
+ * be scrolled out of view).
+ */
+async function run(page, expectText) {
+  await page.locator('.graphiql-execute-button').click();
+  const response = page.locator(RESPONSE).first();
+  try {
+    await response.locator('.CodeMirror-code').filter({ hasText: expectText }).waitFor({
+      timeout: STEP_TIMEOUT,
+    });
+  } catch {
+    const shown = await response.innerText().catch(() => '(no result pane)');
+    fail(`result pane never showed ${JSON.stringify(expectText)}; it shows:\n${shown}`);
+  }
+  return response.evaluate((el) => el.CodeMirror?.getValue() ?? el.innerText);
+}
+
+async function main() {
+  rmSync(failureShot, { force: true });
+  const { url, stop } = await startServer();
+  cleanups.push(stop);
+  const origin = new URL(url).origin;
+  const offsite = [];
+  const problems = [];
+  let page;
+  try {
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    cleanups.push(() => browser.close());
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    // Only this server's origin may be reached: anything else is recorded and aborted.
+    await context.route('**/*', (route) => {
+      const requested = route.request().url();
+      if (new URL(requested).origin === origin) return route.continue();
+      offsite.push(requested);
+      return route.abort('blockedbyclient');
+    });
+    // CSP violations are reported to the page as events; collect them.
+    await context.addInitScript(() => {
+      window.__cspViolations = [];
+      document.addEventListener('securitypolicyviolation', (e) => {
+        window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || '(inline)'}`);
+      });
+    });
+    page = await context.newPage();
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+    });
+    page.on('response', (response) => {
+      if (response.status() >= 400) problems.push(`${response.status()} for ${response.url()}`);
+    });
+
+    const landing = await page.goto(`${url}/`, { waitUntil: 'load' });
+    if (landing?.status() !== 200) fail(`GET / answered ${landing?.status()}`);
+    const csp = landing.headers()['content-security-policy'] ?? '';
+    if (!csp.includes("script-src 'self'")) fail(`GET / has no strict CSP: ${JSON.stringify(csp)}`);
+    await page.locator(QUERY_EDITOR).first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
+
+    // 1. Sign up and read the access token from the result pane.
+    await replaceEditorText(
+      page,
+      QUERY_EDITOR,
+      `mutation { signup(input: {username: "${USERNAME}", password: "${PASSWORD}"}) { accessToken } }`,
+    );
+    const signupText = await run(page, '"accessToken"');
+    let token;
+    try {
+      token = JSON.parse(signupText).data.signup.accessToken;
+    } catch {
+      fail(`signup result has no data.signup.accessToken:\n${signupText}`);
+    }
+    if (typeof token !== 'string' || token.length < 20) fail(`odd access token: ${token}`);
+    console.log(`signup ok: access token of ${token.length} characters`);
+
+    // 2. Put the bearer token in the header editor.
+    const headersTab = page.locator('.graphiql-editor-tools').getByRole('button', {
+      name: 'Headers',
+      exact: true,
+    });
+    await headersTab.click({ timeout: STEP_TIMEOUT });
+    await replaceEditorText(page, TOOL_EDITOR, JSON.stringify({ Authorization: `Bearer ${token}` }));
+    console.log('headers set');
+
+    // 3. Ask who we are, and check the answer on screen.
+    await replaceEditorText(page, QUERY_EDITOR, '{ me { username } }');
+    const meRequest = page.waitForRequest(
+      (r) => r.method() === 'POST' && r.url() === `${url}/graphql` && /\bme\b/.test(r.postData() ?? ''),
+      { timeout: STEP_TIMEOUT },
+    );
+    const meText = await run(page, `"username": "${USERNAME}"`);
+    const authorization = (await meRequest).headers()['authorization'];
+    if (authorization !== `Bearer ${token}`) {
+      fail(`the me request carried Authorization ${JSON.stringify(authorization)}`);
+    }
+    const me = JSON.parse(meText);
+    if (me.errors || me.data?.me?.username !== USERNAME) fail(`unexpected me result:\n${meText}`);
+    console.log(`me ok: ${JSON.stringify(me.data)}`);
+
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: screenshot });
+    console.log(`screenshot: ${screenshot}`);
+
+    // 4. GET /graphql from a browser is GraphiQL too, with the headers kept (persisted).
+    // GraphiQL writes its localStorage after a debounce: wait for it before reloading.
+    await page.waitForFunction(
+      (bearer) =>
+        ['graphiql:headers', 'graphiql:tabState'].every((key) =>
+          (localStorage.getItem(key) ?? '').includes(bearer),
+        ),
+      `Bearer ${token}`,
+      { timeout: STEP_TIMEOUT },
+    );
+    const again = await page.goto(`${url}/graphql`, { waitUntil: 'load' });
+    if (again?.status() !== 200) fail(`GET /graphql (text/html) answered ${again?.status()}`);
+    await page.locator(QUERY_EDITOR).first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
+    await headersTab.click({ timeout: STEP_TIMEOUT });
+    const kept = await page
+      .locator(TOOL_EDITOR)
+      .first()
+      .evaluate((el) => el.CodeMirror?.getValue() ?? el.innerText);
+    if (!kept.includes(`Bearer ${token}`)) fail(`headers were not persisted: ${kept}`);
+    console.log('GET /graphql serves GraphiQL, headers persisted');
+
+    const violations = await page.evaluate(() => window.__cspViolations);
+    problems.push(...violations.map((v) => `CSP violation: ${v}`));
+  } catch (error) {
+    if (page) {
+      mkdirSync(artifacts, { recursive: true });
+      await page.screenshot({ path: failureShot }).then(
+        () => console.error(`screenshot of the failure: ${failureShot}`),
+        () => {},
+      );
+    }
+    if (problems.length > 0) console.error(`problems in the page:\n  ${problems.join('\n  ')}`);
+    throw error;
+  } finally {
+    await cleanUp();
+  }
+  if (offsite.length > 0) {
+    fail(`the page tried to reach other origins (it must work offline):\n  ${offsite.join('\n  ')}`);
+  }
+  if (problems.length > 0) fail(`problems in the page:\n  ${problems.join('\n  ')}`);
+}
+
+const timer = setTimeout(async () => {
+  console.error('FAIL: GraphiQL browser test timed out after 120 s');
+  await cleanUp();
+  process.exit(1);
+}, 120_000);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, async () => {
+    console.error(`FAIL: interrupted by ${signal}`);
+    await cleanUp();
+    process.exit(1);
+  });
+}
+
+try {
+  await main();
+  clearTimeout(timer);
+  console.log('PASS: GraphiQL browser test');
+} catch (error) {
+  clearTimeout(timer);
+  if (error instanceof TestFailure) {
+    console.error(`FAIL: ${error.message}`);
+  } else {
+    console.error('FAIL: GraphiQL browser test:', error);
+  }
+  process.exitCode = 1;
+}

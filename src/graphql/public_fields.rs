@@ -1,0 +1,36 @@
+//! The fields anyone may read without a token. Every other field of the schema must
+//! declare its rule with `#[auth(…)]` (which shows as `Requires: …` in its description);
+//! `tests/api/schema_rules.rs` walks the served schema and fails on a field that is neither.
+
+/// `Type.field`, or `Type.*` for a type whose fields are all public.
+pub const PUBLIC_FIELDS: &[&str] = &[
+    "Query.store",
+    "Query.stores",
+    "Query.item",
+    "Query.items",
+    "Mutation.signup",
+    "Mutation.login",
+    // `refresh` authenticates with the refresh token it is given, not with a guard.
+    "Mutation.refresh",
+    "User.id",
+    "User.username",
+    "User.role",
+    "User.createdAt",
+    "User.items",
+    "Store.*",
+    "Item.id",
+    "Item.name",
+    "Item.description",
+    "Item.price",
+    "Item.store",
+    "Item.createdAt",
+    "Item.updatedAt",
+    "AuthPayload.*",
+    "PageInfo.*",
+    "UserConnection.*",
+    "UserEdge.*",
+    "StoreConnection.*",
+    "StoreEdge.*",
+    "ItemConnection.*",
+    "ItemEdge.*",
+];

@@ -1,0 +1,96 @@
+//! Every field of the served schema is either guarded (its description says `Requires: …`,
+//! written by the same `#[auth]` declaration that enforces it) or on the public allow-list
+//! kept next to the schema.
+
+use authql::graphql::public_fields::PUBLIC_FIELDS;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn every_field_is_guarded_or_explicitly_public() {
+    let app = TestApp::spawn().await;
+    let body = app
+        .gql(
+            "{ __schema { types { name kind fields { name description } } } }",
+            json!({}),
+        )
+        .await;
+    let mut unguarded = Vec::new();
+    let mut seen = Vec::new();
+    for ty in body["data"]["__schema"]["types"].as_array().unwrap() {
+        let name = ty["name"].as_str().unwrap();
+        if ty["kind"] != "OBJECT" || name.starts_with("__") {
+            continue;
+        }
+        for field in ty["fields"].as_array().unwrap() {
+            let field_name = field["name"].as_str().unwrap();
+            let key = format!("{name}.{field_name}");
+            seen.push(key.clone());
+            let guarded = field["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("Requires: "));
+            let public = PUBLIC_FIELDS.contains(&key.as_str())
+                || PUBLIC_FIELDS.contains(&format!("{name}.*").as_str());
+            assert!(
+                !(guarded && public),
+                "{key} is both guarded and on the public list"
+            );
+            if !guarded && !public {
+                unguarded.push(key);
+            }
+        }
+    }
+    assert!(unguarded.is_empty(), "fields with no rule: {unguarded:?}");
+    for entry in PUBLIC_FIELDS {
+        let known = match entry.strip_suffix(".*") {
+            Some(ty) => seen.iter().any(|k| k.starts_with(&format!("{ty}."))),
+            None => seen.iter().any(|k| k == entry),
+        };
+        assert!(known, "stale public entry {entry}");
+    }
+}
+
+#[test]
+fn guarded_fields_show_their_rule_in_the_sdl() {
+    let sdl = authql::graphql::schema::sdl();
+    for (ty, field, rule) in [
+        (
+            "type Query",
+            "me: User!",
+            "Requires: an authenticated caller.",
+        ),
+        ("type Query", "users(", "Requires: role ADMIN."),
+        (
+            "type Mutation",
+            "deleteUser(",
+            "Requires: a fresh token and the user themself or an ADMIN.",
+        ),
+        (
+            "type Mutation",
+            "deleteItem(",
+            "Requires: a fresh token and the item's owner or an ADMIN.",
+        ),
+        (
+            "type Item",
+            "owner: User",
+            "Requires: an authenticated caller.",
+        ),
+        (
+            "type User",
+            "email: String",
+            "Requires: the user themself or an ADMIN.",
+        ),
+    ] {
+        let start = sdl
+            .find(&format!("{ty} {{"))
+            .unwrap_or_else(|| panic!("{ty} not in SDL"));
+        let at = start
+            + sdl[start..]
+                .find(field)
+                .unwrap_or_else(|| panic!("{field} not in {ty}"));
+        let description = &sdl[..at];
+        let last_block = description.rsplit("\"\"\"").nth(1).unwrap_or_default();
+        assert!(last_block.contains(rule), "{field}: {last_block}");
+    }
+}
