@@ -79,7 +79,7 @@ async fn a_post_that_is_not_json_is_refused_with_415() {
 #[tokio::test]
 async fn malformed_json_is_a_400_and_an_oversized_body_a_413() {
     let app = TestApp::spawn_with(&[("max-body-bytes", "1024")]).await;
-    for body in ["{", "not json", "[]", "{\"query\": 5}"] {
+    for body in ["", "{", "not json", "[]", "{\"query\": 5}"] {
         let response = app
             .client
             .post(app.url("/graphql"))
@@ -239,6 +239,202 @@ async fn a_variable_of_the_wrong_type_is_bad_user_input_naming_the_field() {
         body["errors"][0]["extensions"]["field"], "username",
         "{body}"
     );
+}
+
+/// POSTs `body` as JSON with the given `Accept`; returns the status and the JSON body.
+async fn post_json(app: &TestApp, accept: &str, body: &Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", accept)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// GETs `/graphql` with the given query-string pairs; returns the status and the JSON body.
+async fn get_params(app: &TestApp, params: &[(&str, &str)]) -> (u16, Value) {
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(params)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn null_and_map_parameters_are_accepted() {
+    let app = TestApp::spawn().await;
+    for (name, value) in [
+        ("variables", Value::Null),
+        ("operationName", Value::Null),
+        ("extensions", Value::Null),
+        ("extensions", json!({ "some": "value" })),
+    ] {
+        let body = json!({ "query": "{ __typename }", name: value });
+        for accept in ["application/json", "application/graphql-response+json"] {
+            let (status, response) = post_json(&app, accept, &body).await;
+            assert_eq!(status, 200, "{body} as {accept}");
+            assert_eq!(response, json!({ "data": { "__typename": "Query" } }));
+        }
+    }
+}
+
+#[tokio::test]
+async fn request_parameters_of_the_wrong_type_are_a_400() {
+    let app = TestApp::spawn().await;
+    let wrong = [
+        json!({ "obj": "ect" }),
+        json!(0),
+        json!(false),
+        json!(["array"]),
+    ];
+    for (name, values) in [
+        ("query", &wrong[..]),
+        ("operationName", &wrong[..]),
+        (
+            "variables",
+            &[json!("string"), json!(0), json!(false), json!(["array"])][..],
+        ),
+        (
+            "extensions",
+            &[json!("string"), json!(0), json!(false), json!(["array"])][..],
+        ),
+    ] {
+        for value in values {
+            let mut body = json!({ "query": "{ __typename }" });
+            body[name] = value.clone();
+            let (status, response) = post_json(&app, "application/json", &body).await;
+            assert_eq!(status, 400, "{body}");
+            assert_code(&response, "BAD_REQUEST");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_variable_that_fails_coercion_is_a_400_only_for_graphql_response_json() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "query": "query ($name: String!) { __type(name: $name) { name } }",
+        "variables": { "name": 5 },
+    });
+    let (status, response) = post_json(&app, "application/json", &body).await;
+    assert_eq!(status, 200);
+    assert_code(&response, "BAD_USER_INPUT");
+    assert!(response.get("data").is_none(), "{response}");
+    let (status, response) = post_json(&app, "application/graphql-response+json", &body).await;
+    assert_eq!(status, 400);
+    assert_code(&response, "BAD_USER_INPUT");
+    assert!(response.get("data").is_none(), "{response}");
+}
+
+#[tokio::test]
+async fn graphql_response_json_refused_with_q_0_is_not_served() {
+    let app = TestApp::spawn().await;
+    let body = json!({ "query": "{" });
+    let (status, _) = post_json(
+        &app,
+        "application/json, application/graphql-response+json;q=0",
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "JSON semantics: a parse error is a 200");
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header(
+            "accept",
+            "application/graphql-response+json; q=0.5, application/json",
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/graphql-response+json"
+    );
+}
+
+#[tokio::test]
+async fn head_is_answered_like_get_without_a_body() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .head(app.url("/graphql"))
+        .query(&[("query", "{ __typename }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert!(response.bytes().await.unwrap().is_empty());
+    let response = app
+        .client
+        .head(app.url("/graphql"))
+        .query(&[("query", "mutation { logout }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+}
+
+#[tokio::test]
+async fn get_reads_operation_name_variables_and_extensions_as_post_does() {
+    let app = TestApp::spawn().await;
+    let two = "query A { a: __typename } query B { b: __typename }";
+    let (status, body) = get_params(&app, &[("query", two), ("operationName", "B")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({ "data": { "b": "Query" } }));
+    let typed = "query T($name: String!) { __type(name: $name) { name } }";
+    let (status, body) = get_params(
+        &app,
+        &[
+            ("query", typed),
+            ("variables", r#"{"name":"Query"}"#),
+            ("extensions", r#"{"some":"value"}"#),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({ "data": { "__type": { "name": "Query" } } }));
+    let (status, body) = get_params(&app, &[("query", "{ __typename }"), ("variables", "")]).await;
+    assert_eq!(status, 200, "an empty field is no variables: {body}");
+    for (name, value) in [
+        ("variables", "not json"),
+        ("variables", r#""string""#),
+        ("extensions", "[1]"),
+    ] {
+        let (status, body) = get_params(&app, &[("query", "{ __typename }"), (name, value)]).await;
+        assert_eq!(status, 400, "{name}={value}");
+        assert_code(&body, "BAD_REQUEST");
+        assert!(!message(&body).contains("needs a `query`"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn get_refuses_any_mutation_it_might_run() {
+    let app = TestApp::spawn().await;
+    let mixed = "query A { __typename } mutation B { signup(input: {username: \"getter\", password: \"long enough pw\"}) { accessToken } }";
+    let (status, _) = get_params(&app, &[("query", mixed), ("operationName", "A")]).await;
+    assert_eq!(status, 200);
+    for params in [
+        &[("query", mixed), ("operationName", "B")][..],
+        // No name: GraphQL would refuse to pick, but GET does not depend on that.
+        &[("query", mixed)][..],
+    ] {
+        let (status, body) = get_params(&app, params).await;
+        assert_eq!(status, 405, "{params:?}");
+        assert_code(&body, "METHOD_NOT_ALLOWED");
+    }
+    assert_eq!(count_rows(&app.database_url, "users").await, 0);
 }
 
 #[tokio::test]
