@@ -307,7 +307,7 @@ impl Mutation {
         let item = items::create(&state.db, new)
             .await
             .map_err(ApiError::from)?;
-        Ok(Item(item))
+        Ok(Item::new(item))
     }
 
     /// Changes an item. Absent fields stay; `description: null` clears it.
@@ -343,7 +343,7 @@ impl Mutation {
         let item = items::update(&state.db, item, changes)
             .await
             .map_err(ApiError::from)?;
-        Ok(Item(item))
+        Ok(Item::new(item))
     }
 
     /// Deletes an item; returns its id.

@@ -7,7 +7,7 @@ use crate::auth::guards::{Authenticated, HasRole, principal};
 use crate::domain::{PageArgs, Role};
 use crate::graphql::errors::ApiError;
 use crate::graphql::state;
-use crate::graphql::types::item::ItemCount;
+use crate::graphql::types::item::{ItemCount, Prefetched};
 use crate::graphql::types::store::StoreCount;
 use crate::graphql::types::user::UserCount;
 use crate::graphql::types::{Item, ItemConnection, Store, StoreConnection, User, UserConnection};
@@ -113,7 +113,7 @@ impl Query {
         Ok(items::find(&state(ctx)?.db, id)
             .await
             .map_err(ApiError::from)?
-            .map(Item))
+            .map(Item::new))
     }
 
     /// Items, oldest first, optionally of one store and/or whose name contains `search`
@@ -140,6 +140,14 @@ impl Query {
         let (rows, has_next) = items::page(&state.db, &filter, args)
             .await
             .map_err(ApiError::from)?;
-        ItemConnection::new(ctx, rows, has_next, args, ItemCount::Filter(filter))
+        let prefetched = Prefetched::for_page(ctx, &rows).await?;
+        ItemConnection::new(
+            ctx,
+            rows,
+            has_next,
+            args,
+            ItemCount::Filter(filter),
+            prefetched,
+        )
     }
 }

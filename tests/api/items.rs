@@ -85,7 +85,7 @@ async fn prices_are_exact_from_request_to_database_and_back() {
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT SUM(price_cents) AS s FROM items WHERE name IN ('item0', 'item1')",
+            "SELECT CAST(SUM(price_cents) AS BIGINT) AS s FROM items WHERE name IN ('item0', 'item1')",
         ))
         .await
         .unwrap()

@@ -1,6 +1,8 @@
+use std::{collections::HashMap, sync::Arc};
+
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
-use entity::item;
+use entity::{item, store, user};
 
 use super::connection::{PageInfo, connection};
 use super::{Decimal, Store, User};
@@ -10,10 +12,79 @@ use crate::graphql::errors::ApiError;
 use crate::graphql::loaders::{Loaders, PageKey};
 use crate::graphql::state;
 use crate::service::items::{self, ItemFilter, Parent};
+use crate::service::{stores, users};
 
 /// An item of a store, owned by the user who created it.
 #[derive(Clone)]
-pub struct Item(pub item::Model);
+pub struct Item {
+    pub row: item::Model,
+    /// The page's stores and owners, when the page loaded them up front.
+    prefetched: Option<Arc<Prefetched>>,
+}
+
+impl Item {
+    pub fn new(row: item::Model) -> Self {
+        Self {
+            row,
+            prefetched: None,
+        }
+    }
+}
+
+/// Stores and owners of a whole top-level page, loaded with one statement each when the
+/// query selects them (look-ahead). Deterministic, unlike a DataLoader's time window;
+/// nested pages still batch through the loaders across their parents.
+#[derive(Default)]
+pub struct Prefetched {
+    stores: HashMap<i32, store::Model>,
+    owners: HashMap<i32, user::Model>,
+}
+
+impl Prefetched {
+    pub async fn for_page(ctx: &Context<'_>, rows: &[item::Model]) -> Result<Option<Arc<Self>>> {
+        let look_ahead = ctx.look_ahead();
+        let selects = |field: &str| {
+            look_ahead.field("nodes").field(field).exists()
+                || look_ahead
+                    .field("edges")
+                    .field("node")
+                    .field(field)
+                    .exists()
+        };
+        let (want_stores, want_owners) = (selects("store"), selects("owner"));
+        if rows.is_empty() || !(want_stores || want_owners) {
+            return Ok(None);
+        }
+        let db = &state(ctx)?.db;
+        let ids = |of: fn(&item::Model) -> i32| -> Vec<i32> {
+            let mut ids: Vec<i32> = rows.iter().map(of).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let store_ids = ids(|row| row.store_id);
+        let owner_ids = ids(|row| row.owner_id);
+        let (stores, owners) = tokio::try_join!(
+            async {
+                match want_stores {
+                    true => stores::find_many(db, &store_ids).await,
+                    false => Ok(Vec::new()),
+                }
+            },
+            async {
+                match want_owners {
+                    true => users::find_many(db, &owner_ids).await,
+                    false => Ok(Vec::new()),
+                }
+            },
+        )
+        .map_err(ApiError::from)?;
+        Ok(Some(Arc::new(Self {
+            stores: stores.into_iter().map(|s| (s.id, s)).collect(),
+            owners: owners.into_iter().map(|u| (u.id, u)).collect(),
+        })))
+    }
+}
 
 /// The per-request loaders attached to the schema.
 pub fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a Loaders, ApiError> {
@@ -27,44 +98,52 @@ pub fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a Loaders, ApiError> {
 #[Object]
 impl Item {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.row.id.to_string())
     }
 
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.row.name
     }
 
     async fn description(&self) -> Option<&str> {
-        self.0.description.as_deref()
+        self.row.description.as_deref()
     }
 
     async fn price(&self) -> Decimal {
-        Decimal(Price::from_cents(self.0.price_cents).to_decimal())
+        Decimal(Price::from_cents(self.row.price_cents).to_decimal())
     }
 
     async fn store(&self, ctx: &Context<'_>) -> Result<Store> {
+        let prefetched = self.prefetched.as_ref();
+        if let Some(store) = prefetched.and_then(|p| p.stores.get(&self.row.store_id)) {
+            return Ok(Store(store.clone()));
+        }
         let store = loaders(ctx)?
             .stores
-            .load_one(self.0.store_id)
+            .load_one(self.row.store_id)
             .await?
             .ok_or(ApiError::NotFound("Store"))?;
         Ok(Store(store))
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.row.created_at
     }
 
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.row.updated_at
     }
 
     /// The user who created the item.
     #[auth(Authenticated)]
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let prefetched = self.prefetched.as_ref();
+        if let Some(owner) = prefetched.and_then(|p| p.owners.get(&self.row.owner_id)) {
+            return Ok(Some(User(owner.clone())));
+        }
         Ok(loaders(ctx)?
             .users
-            .load_one(self.0.owner_id)
+            .load_one(self.row.owner_id)
             .await?
             .map(User))
     }
@@ -102,11 +181,18 @@ impl ItemConnection {
         has_next_page: bool,
         args: PageArgs,
         count: ItemCount,
+        prefetched: Option<Arc<Prefetched>>,
     ) -> Result<Self> {
         let cursors = &state(ctx)?.cursors;
         Ok(Self {
             cursors: rows.iter().map(|i| cursors.encode("item", i.id)).collect(),
-            nodes: rows.into_iter().map(Item).collect(),
+            nodes: rows
+                .into_iter()
+                .map(|row| Item {
+                    row,
+                    prefetched: prefetched.clone(),
+                })
+                .collect(),
             has_next_page,
             has_previous_page: args.after.is_some(),
             count,
@@ -131,6 +217,6 @@ impl ItemConnection {
             })
             .await?
             .unwrap_or_default();
-        Self::new(ctx, rows, has_next, args, ItemCount::Parent(parent))
+        Self::new(ctx, rows, has_next, args, ItemCount::Parent(parent), None)
     }
 }
