@@ -29,9 +29,24 @@ export async function startServer(env = {}) {
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  // Never leave a server behind if the calling script dies without calling stop().
+  process.once('exit', () => {
+    if (!exited()) child.kill('SIGKILL');
+  });
   const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start in 30 s')), 30_000);
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('server did not start in 30 s'));
+    }, 30_000);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${binary}: ${error.message}`));
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code ?? signal}`));
+    });
     createInterface({ input: child.stdout }).on('line', (line) => {
       const match = line.match(/listening on (http:\/\/\S+)/);
       if (match) {
@@ -43,8 +58,10 @@ export async function startServer(env = {}) {
   return {
     url,
     stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
+      if (!exited()) {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => (exited() ? resolve() : child.once('exit', resolve)));
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };
