@@ -4,7 +4,7 @@
 
 use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
-use clap::{Args, ValueEnum, builder::BoolishValueParser};
+use clap::{ArgAction, Args, ValueEnum, builder::BoolishValueParser};
 
 /// Server settings; every field is a `serve` flag and an environment variable (API.md).
 #[derive(Args, Clone, Debug)]
@@ -66,11 +66,11 @@ pub struct Config {
     pub app_env: AppEnv,
 
     /// Serve GraphiQL (default: on in development, off in production).
-    #[arg(long, env = "GRAPHIQL", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "GRAPHIQL", value_parser = BoolishValueParser::new(), action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub graphiql: Option<bool>,
 
     /// Allow introspection (default: on in development, off in production).
-    #[arg(long, env = "GRAPHQL_INTROSPECTION", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "GRAPHQL_INTROSPECTION", value_parser = BoolishValueParser::new(), action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub graphql_introspection: Option<bool>,
 
     /// Failed logins allowed per username and client address within the window.
@@ -98,7 +98,7 @@ pub struct Config {
     pub max_body_bytes: usize,
 
     /// Take the client address from the first `X-Forwarded-For` entry.
-    #[arg(long, env = "TRUST_PROXY_HEADERS", default_value = "false", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "TRUST_PROXY_HEADERS", default_value = "false", value_parser = BoolishValueParser::new(), action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub trust_proxy_headers: bool,
 
     /// Comma-separated origins a browser app may call from.
@@ -346,6 +346,43 @@ mod tests {
             })
         );
         assert!(parse_token_location("query").is_err());
+    }
+
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        use clap::Parser;
+        let mut argv = vec!["authql"];
+        argv.extend_from_slice(args);
+        Wrapper::try_parse_from(argv).map(|w| w.config)
+    }
+
+    #[test]
+    fn boolean_flags_take_an_optional_value() {
+        assert!(
+            parse(&["--trust-proxy-headers"])
+                .unwrap()
+                .trust_proxy_headers
+        );
+        assert!(
+            parse(&["--trust-proxy-headers", "true"])
+                .unwrap()
+                .trust_proxy_headers
+        );
+        assert!(
+            !parse(&["--trust-proxy-headers=false"])
+                .unwrap()
+                .trust_proxy_headers
+        );
+        assert_eq!(
+            parse(&["--graphiql", "false"]).unwrap().graphiql,
+            Some(false)
+        );
+        assert!(parse(&["--graphiql", "maybe"]).is_err());
     }
 
     #[test]

@@ -2,13 +2,19 @@
 //! real port), connects, migrates and builds state and schema; `run_until` serves until the
 //! shutdown future completes, letting in-flight requests finish.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::{Future, IntoFuture},
+    net::SocketAddr,
+    sync::Arc,
+    time::Duration,
+};
 
 use tokio::net::TcpListener;
 
 use crate::auth::{password::Passwords, rate_limit::LoginLimiter, tokens::JwtKeys};
 use crate::config::{Config, ConfigError};
 use crate::domain::CursorCodec;
+use crate::events::EventBus;
 use crate::service::{login_failures, tokens};
 use crate::state::AppState;
 use crate::{db, graphql, http};
@@ -31,6 +37,11 @@ impl Application {
         db::migrate(&db)
             .await
             .map_err(|e| ConfigError::new("DATABASE_URL", format!("cannot migrate: {e}")))?;
+        let events = EventBus::start(&db, &config.database_url)
+            .await
+            .map_err(|e| {
+                ConfigError::new("DATABASE_URL", format!("cannot listen for events: {e}"))
+            })?;
         let passwords = tokio::task::spawn_blocking(Passwords::new)
             .await
             .map_err(|e| ConfigError::new("APP_ENV", format!("startup task failed: {e}")))?
@@ -55,6 +66,7 @@ impl Application {
                 max_failures: config.login_max_failures,
                 window: config.login_failure_window,
             },
+            events,
             config: Arc::new(config),
         };
         Ok(Self {
@@ -81,7 +93,8 @@ impl Application {
             .set_metric_callback(move |info| callback(&info.statement.sql));
     }
 
-    /// Serves until `shutdown` completes; in-flight requests finish, new ones are refused.
+    /// Serves until `shutdown` completes; requests in flight finish (within
+    /// [`SHUTDOWN_GRACE`]), new connections are refused.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -90,12 +103,35 @@ impl Application {
         let app = http::router::router(self.state.clone(), schema);
         let pruner = tokio::spawn(prune_periodically(self.state.clone()));
         tracing::info!("listening on http://{}", self.addr);
-        let result = axum::serve(
+        let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = draining_tx.send(());
+        };
+        let serve = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await;
+        .into_future();
+        // Draining waits for every open request, and a client that stops sending halfway
+        // through a body would otherwise keep the process alive until it is killed.
+        let grace_over = async move {
+            match draining_rx.await {
+                Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            result = serve => result,
+            () = grace_over => {
+                tracing::warn!(
+                    "requests still open {}s after shutdown began are dropped",
+                    SHUTDOWN_GRACE.as_secs()
+                );
+                Ok(())
+            }
+        };
         pruner.abort();
         result
     }
@@ -105,6 +141,9 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 }
+
+/// How long requests in flight at shutdown may still take; after that they are dropped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Deletes token records and login failures that can no longer matter.
 async fn prune_periodically(state: AppState) {
@@ -125,24 +164,39 @@ async fn prune_periodically(state: AppState) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on SIGTERM or Ctrl-C. The handlers are installed when this is called, before
+/// `listening on` is logged: a signal sent as soon as that line appears must drain the
+/// server, not kill it with the default action (tokio installs a handler only when its
+/// future is first polled, which `axum::serve` does after the line is out).
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        [
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ]
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let [terminate, interrupt] = signals.map(|signal| async move {
+                match signal {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            });
+            tokio::select! {
+                () = terminate => {},
+                () = interrupt => {},
+            }
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

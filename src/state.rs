@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::{password::Passwords, rate_limit::LoginLimiter, tokens::JwtKeys};
 use crate::config::Config;
 use crate::domain::CursorCodec;
+use crate::events::EventBus;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,4 +18,5 @@ pub struct AppState {
     pub passwords: Passwords,
     pub cursors: CursorCodec,
     pub login_limiter: LoginLimiter,
+    pub events: EventBus,
 }

@@ -42,22 +42,24 @@ pub enum Presented {
 impl Presented {
     /// Reads the headers once. A header token wins over a cookie (API.md Cookies).
     pub fn from_headers(headers: &HeaderMap, location: TokenLocation) -> Self {
-        if location.headers {
-            let presented = Self::from_authorization(headers);
-            if presented != Self::Nothing || !location.cookies {
-                return presented;
-            }
+        let header = if location.headers {
+            Self::from_authorization(headers)
+        } else {
+            Self::Nothing
+        };
+        // Only a Bearer header (or a broken one) hides the cookie. Another scheme is no
+        // token at all — say Basic auth added by a proxy in front of a browser app — so, as
+        // in Flask-JWT-Extended, the cookie is still looked for.
+        if !matches!(header, Self::Nothing | Self::OtherScheme) || !location.cookies {
+            return header;
         }
-        if location.cookies
-            && let Some(token) = cookie(headers, ACCESS_COOKIE)
-        {
-            let csrf_header = headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            return Self::Cookie { token, csrf_header };
+        match cookie(headers, ACCESS_COOKIE) {
+            Some(token) => Self::Cookie {
+                token,
+                csrf_header: csrf_header(headers),
+            },
+            None => header,
         }
-        Self::Nothing
     }
 
     fn from_authorization(headers: &HeaderMap) -> Self {
@@ -105,12 +107,17 @@ impl RefreshCookie {
         }
         Some(Self {
             token: cookie(headers, REFRESH_COOKIE)?,
-            csrf_header: headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            csrf_header: csrf_header(headers),
         })
     }
+}
+
+/// The `X-CSRF-TOKEN` header, if one readable value was sent.
+fn csrf_header(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// The value of cookie `name`, if the request carries it.
@@ -224,6 +231,16 @@ pub async fn load_principal(
     Ok(Principal { user, claims })
 }
 
+/// Re-checks a principal resolved earlier (long-lived WebSocket connections): the user
+/// must still exist and the token must not have been revoked since.
+pub async fn still_valid(state: &AppState, principal: &Principal) -> Result<(), ApiError> {
+    let user = user_of(state, &principal.claims).await?;
+    if tokens::is_revoked(&state.db, &user, &principal.claims).await? {
+        return Err(ApiError::TokenRevoked);
+    }
+    Ok(())
+}
+
 /// The user a token names; a deleted (or never existing) user makes the token invalid.
 pub async fn user_of(state: &AppState, claims: &Claims) -> Result<user::Model, ApiError> {
     let unknown = || ApiError::InvalidToken(format!("Error loading the user {}", claims.sub));
@@ -287,6 +304,38 @@ mod tests {
         assert_eq!(
             presented("Basic x, Bearer abc"),
             Presented::Bearer("abc".into())
+        );
+    }
+
+    #[test]
+    fn a_bearer_header_hides_the_cookie_but_another_scheme_does_not() {
+        let both = TokenLocation {
+            headers: true,
+            cookies: true,
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::COOKIE,
+            "a=b; access_token_cookie=cookie".parse().unwrap(),
+        );
+        headers.insert(CSRF_HEADER, "csrf".parse().unwrap());
+        let from_cookie = Presented::Cookie {
+            token: "cookie".into(),
+            csrf_header: Some("csrf".into()),
+        };
+        assert_eq!(Presented::from_headers(&headers, both), from_cookie);
+        headers.insert(http::header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(Presented::from_headers(&headers, both), from_cookie);
+        headers.insert(http::header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(
+            Presented::from_headers(&headers, both),
+            Presented::Bearer("abc".into())
+        );
+        headers.remove(http::header::COOKIE);
+        headers.insert(http::header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(
+            Presented::from_headers(&headers, both),
+            Presented::OtherScheme
         );
     }
 }

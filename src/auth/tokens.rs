@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -106,6 +107,33 @@ struct IncomingClaims {
     iat: Option<Value>,
     exp: Option<Value>,
     csrf: Option<Value>,
+    iss: Option<Value>,
+}
+
+/// RFC 7518 §3.3: RS256 keys MUST have at least 2048 bits; jsonwebtoken signs with smaller
+/// ones without complaint.
+fn check_rsa_key_size(key: &EncodingKey) -> Result<(), ConfigError> {
+    const MIN_BITS: usize = 2048;
+    let bits = Jwk::from_encoding_key(key, Algorithm::RS256)
+        .ok()
+        .and_then(|jwk| match jwk.algorithm {
+            AlgorithmParameters::RSA(rsa) => URL_SAFE_NO_PAD.decode(rsa.n).ok(),
+            _ => None,
+        })
+        .map(|modulus| {
+            let significant: Vec<u8> = modulus.into_iter().skip_while(|b| *b == 0).collect();
+            significant.first().map_or(0, |top| {
+                significant.len() * 8 - top.leading_zeros() as usize
+            })
+        })
+        .ok_or_else(|| ConfigError::new("JWT_PRIVATE_KEY_FILE", "not a usable RSA private key"))?;
+    if bits < MIN_BITS {
+        return Err(ConfigError::new(
+            "JWT_PRIVATE_KEY_FILE",
+            format!("RSA key has {bits} bits; RS256 needs at least {MIN_BITS}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Keys and rules for one configured algorithm. Guards never see keys: they ask the auth
@@ -163,24 +191,37 @@ impl JwtKeys {
                 };
                 let private = read(&config.jwt_private_key_file, "JWT_PRIVATE_KEY_FILE")?;
                 let public = read(&config.jwt_public_key_file, "JWT_PUBLIC_KEY_FILE")?;
+                // Name the accepted encodings: `openssl ecparam -genkey` writes SEC1
+                // (`BEGIN EC PRIVATE KEY`), which jsonwebtoken refuses.
+                let (private_forms, public_forms) = match other {
+                    JwtAlgorithm::RS256 => (
+                        "PKCS#8 (BEGIN PRIVATE KEY) or PKCS#1 (BEGIN RSA PRIVATE KEY)",
+                        "SPKI (BEGIN PUBLIC KEY) or PKCS#1 (BEGIN RSA PUBLIC KEY)",
+                    ),
+                    _ => ("PKCS#8 (BEGIN PRIVATE KEY)", "SPKI (BEGIN PUBLIC KEY)"),
+                };
                 let bad_private = |e: jsonwebtoken::errors::Error| {
                     ConfigError::new(
                         "JWT_PRIVATE_KEY_FILE",
-                        format!("not a {other} PEM private key: {e}"),
+                        format!("not an {other} PEM private key ({e}); expected {private_forms}"),
                     )
                 };
                 let bad_public = |e: jsonwebtoken::errors::Error| {
                     ConfigError::new(
                         "JWT_PUBLIC_KEY_FILE",
-                        format!("not a {other} PEM public key: {e}"),
+                        format!("not an {other} PEM public key ({e}); expected {public_forms}"),
                     )
                 };
                 let (algorithm, encoding, decoding) = match other {
-                    JwtAlgorithm::RS256 => (
-                        Algorithm::RS256,
-                        EncodingKey::from_rsa_pem(&private).map_err(bad_private)?,
-                        DecodingKey::from_rsa_pem(&public).map_err(bad_public)?,
-                    ),
+                    JwtAlgorithm::RS256 => {
+                        let encoding = EncodingKey::from_rsa_pem(&private).map_err(bad_private)?;
+                        check_rsa_key_size(&encoding)?;
+                        (
+                            Algorithm::RS256,
+                            encoding,
+                            DecodingKey::from_rsa_pem(&public).map_err(bad_public)?,
+                        )
+                    }
                     JwtAlgorithm::ES256 => (
                         Algorithm::ES256,
                         EncodingKey::from_ec_pem(&private).map_err(bad_private)?,
@@ -208,9 +249,11 @@ impl JwtKeys {
             .map(|a| a.trim().to_owned())
             .filter(|a| !a.is_empty())
             .collect();
-        if audience.is_empty() {
-            validation.validate_aud = false;
-        } else {
+        // Without a configured audience `validate_aud` stays on with no expected value, so a
+        // token that names any audience is refused (RFC 7519 §4.1.3; PyJWT does the same):
+        // a token meant for another service must not be accepted here.
+        validation.validate_aud = true;
+        if !audience.is_empty() {
             validation.set_audience(&audience);
             validation.required_spec_claims.insert("aud".to_owned());
         }
@@ -358,14 +401,26 @@ impl JwtKeys {
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .ok_or_else(|| TokenError::invalid("Invalid header string"))?;
         match header.get("alg").and_then(Value::as_str) {
-            Some(alg) if alg == self.algorithm_name => Ok(()),
-            _ => Err(TokenError::invalid(
-                "The specified alg value is not allowed",
-            )),
+            Some(alg) if alg == self.algorithm_name => {}
+            _ => {
+                return Err(TokenError::invalid(
+                    "The specified alg value is not allowed",
+                ));
+            }
         }
+        // A header jsonwebtoken cannot read (say a malformed `jwk`) would otherwise surface
+        // from `decode` as a JSON error, reported as a bad payload.
+        jsonwebtoken::decode_header(token)
+            .map(|_| ())
+            .map_err(|_| TokenError::invalid("Invalid header string"))
     }
 
     fn check_claims(&self, raw: IncomingClaims, expected: TokenKind) -> Result<Claims, TokenError> {
+        // jsonwebtoken also accepts an `iss` array that contains ours; RFC 7519 §4.1.1 makes
+        // `iss` one string, and PyJWT refuses anything else.
+        if self.issuer.is_some() && !matches!(raw.iss, Some(Value::String(_))) {
+            return Err(TokenError::invalid("Invalid issuer"));
+        }
         let sub = match raw.sub {
             Some(Value::String(sub)) if !sub.is_empty() => sub,
             Some(_) => return Err(TokenError::invalid("Subject must be a string")),

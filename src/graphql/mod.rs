@@ -8,6 +8,7 @@ pub mod mutation;
 pub mod public_fields;
 pub mod query;
 pub mod schema;
+pub mod subscription;
 pub mod types;
 
 use async_graphql::Context;

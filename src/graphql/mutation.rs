@@ -11,6 +11,7 @@ use crate::auth::guards::{
 };
 use crate::auth::tokens::TokenKind;
 use crate::domain::{Description, Email, Name, Password, Price, Role, Username};
+use crate::events::ItemEvent;
 use crate::graphql::errors::{ApiError, ApiResult};
 use crate::graphql::inputs::{
     ChangePasswordInput, CreateItemInput, CreateStoreInput, LoginInput, SignupInput,
@@ -18,7 +19,7 @@ use crate::graphql::inputs::{
 };
 use crate::graphql::types::{AuthPayload, Item, Store, User};
 use crate::graphql::{ClientAddr, state};
-use crate::service::items::{self, ItemChanges, NewItem};
+use crate::service::items::{self, ItemChanges, NewItem, Parent};
 use crate::service::tokens::{self, Rotation, TokenPair};
 use crate::service::{stores, users};
 use crate::state::AppState;
@@ -33,6 +34,15 @@ fn payload(state: &AppState, pair: TokenPair, user: entity::user::Model) -> Auth
         expires_in: state.keys.access_ttl_secs(),
         user: User(user),
     }
+}
+
+/// One `DELETED` event per removed item.
+async fn publish_deleted(state: &AppState, deleted: &[entity::item::Model]) {
+    let events = deleted
+        .iter()
+        .map(|item| ItemEvent::deleted(item.id, item.store_id))
+        .collect();
+    state.events.publish(events).await;
 }
 
 /// The item a mutation names (its guard already checked who may touch it).
@@ -258,9 +268,16 @@ impl Mutation {
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let state = state(ctx)?;
         let user_id = parse_id(&id, "User")?;
-        users::delete(&state.db, user_id)
-            .await
-            .map_err(ApiError::from)?;
+        let deleted = async {
+            let txn = state.db.begin().await?;
+            let deleted = items::delete_all_of(&txn, Parent::Owner(user_id)).await?;
+            users::delete(&txn, user_id).await?;
+            txn.commit().await?;
+            Ok::<_, crate::service::ServiceError>(deleted)
+        }
+        .await
+        .map_err(ApiError::from)?;
+        publish_deleted(state, &deleted).await;
         Ok(id)
     }
 
@@ -280,9 +297,16 @@ impl Mutation {
     async fn delete_store(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let state = state(ctx)?;
         let store_id = parse_id(&id, "Store")?;
-        stores::delete(&state.db, store_id)
-            .await
-            .map_err(ApiError::from)?;
+        let deleted = async {
+            let txn = state.db.begin().await?;
+            let deleted = items::delete_all_of(&txn, Parent::Store(store_id)).await?;
+            stores::delete(&txn, store_id).await?;
+            txn.commit().await?;
+            Ok::<_, crate::service::ServiceError>(deleted)
+        }
+        .await
+        .map_err(ApiError::from)?;
+        publish_deleted(state, &deleted).await;
         Ok(id)
     }
 
@@ -307,6 +331,7 @@ impl Mutation {
         let item = items::create(&state.db, new)
             .await
             .map_err(ApiError::from)?;
+        state.events.publish(vec![ItemEvent::created(&item)]).await;
         Ok(Item::new(item))
     }
 
@@ -343,6 +368,7 @@ impl Mutation {
         let item = items::update(&state.db, item, changes)
             .await
             .map_err(ApiError::from)?;
+        state.events.publish(vec![ItemEvent::updated(&item)]).await;
         Ok(Item::new(item))
     }
 
@@ -354,6 +380,7 @@ impl Mutation {
         items::delete(&state.db, item.id)
             .await
             .map_err(ApiError::from)?;
+        publish_deleted(state, std::slice::from_ref(&item)).await;
         Ok(id)
     }
 }

@@ -33,4 +33,5 @@ pub const PUBLIC_FIELDS: &[&str] = &[
     "StoreEdge.*",
     "ItemConnection.*",
     "ItemEdge.*",
+    "ItemEvent.*",
 ];

@@ -279,21 +279,32 @@ fn respond(headers: &HeaderMap, response: BatchResponse) -> Response {
     } else {
         JSON
     };
-    let mut http_headers = HeaderMap::new();
+    // Only `Set-Cookie` is taken from the operations, every one appended: a batch with two
+    // cookie-setting operations keeps all of them (the last one wins in the browser).
+    let mut cookies: Vec<HeaderValue> = Vec::new();
+    let mut collect = |response: &async_graphql::Response| {
+        cookies.extend(
+            response
+                .http_headers
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .cloned(),
+        );
+    };
     let mut status = StatusCode::OK;
     let body = match response {
         BatchResponse::Single(response) => {
             if graphql_response && failed_before_execution(&response) {
                 status = StatusCode::BAD_REQUEST;
             }
-            http_headers.extend(response.http_headers.clone());
+            collect(&response);
             response_json(response)
         }
         BatchResponse::Batch(responses) => serde_json::Value::Array(
             responses
                 .into_iter()
                 .map(|response| {
-                    http_headers.extend(response.http_headers.clone());
+                    collect(&response);
                     response_json(response)
                 })
                 .collect(),
@@ -304,10 +315,8 @@ fn respond(headers: &HeaderMap, response: BatchResponse) -> Response {
         .header(header::CONTENT_TYPE, content_type)
         .body(Body::from(body.to_string()))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
-    for (name, value) in http_headers.iter() {
-        if name == header::SET_COOKIE {
-            http.headers_mut().append(name, value.clone());
-        }
+    for cookie in cookies {
+        http.headers_mut().append(header::SET_COOKIE, cookie);
     }
     http
 }

@@ -4,6 +4,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod router;
+pub mod ws;
 
 use axum::{
     Json,

@@ -5,17 +5,17 @@ use std::{sync::Arc, time::Duration};
 use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath},
-    http::{HeaderName, HeaderValue, Method, Request, header},
+    http::{HeaderName, HeaderValue, Method, Request, Response, header},
     routing::get,
 };
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    trace::{DefaultOnResponse, TraceLayer},
+    trace::TraceLayer,
 };
-use tracing::Level;
+use tracing::Span;
 
-use super::{graphiql, graphql, health};
+use super::{graphiql, graphql, health, ws};
 use crate::graphql::schema::AppSchema;
 use crate::state::AppState;
 
@@ -41,6 +41,7 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
         .route("/", get(graphiql::page))
         .route("/graphiql/{file}", get(graphiql::asset))
         .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/schema.graphql", get(health::schema_sdl))
         .with_state(app)
@@ -51,7 +52,9 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
     router
         .layer(
             // Only method, path and request id are recorded: never headers or query
-            // strings, which may carry tokens.
+            // strings, which may carry tokens. The path (unmatched ones are the client's)
+            // and the request id (a client may send its own) are quoted and escaped, so
+            // neither can forge `status=…` or other fields on the line.
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
                     let path = request
@@ -63,10 +66,26 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
                         .get(REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default();
-                    tracing::info_span!("request", method = %request.method(), path, request_id)
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = ?path,
+                        request_id = ?request_id
+                    )
                 })
                 .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                // One line per request, 5xx included: the default `on_failure` would add
+                // a second line for every server error.
+                .on_response(|response: &Response<_>, latency: Duration, _: &Span| {
+                    let status = response.status().as_u16();
+                    let latency = format!("{} ms", latency.as_millis());
+                    if response.status().is_server_error() {
+                        tracing::error!(status, %latency, "finished processing request");
+                    } else {
+                        tracing::info!(status, %latency, "finished processing request");
+                    }
+                })
+                .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -78,7 +97,8 @@ fn cors(config: &crate::config::Config) -> Option<CorsLayer> {
     let origins: Vec<HeaderValue> = config
         .cors_allowed_origins
         .iter()
-        .map(|o| o.trim())
+        // A browser's `Origin` never ends in `/`; `https://app.example/` must still match.
+        .map(|o| o.trim().trim_end_matches('/'))
         .filter(|o| !o.is_empty())
         .filter_map(|o| o.parse().ok())
         .collect();

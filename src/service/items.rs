@@ -140,14 +140,15 @@ pub async fn delete(db: &impl ConnectionTrait, id: i32) -> ServiceResult<()> {
     Ok(())
 }
 
-/// Ids of the items a store or user deletion takes with it (for `DELETED` events).
-pub async fn ids_of(db: &impl ConnectionTrait, parent: Parent) -> ServiceResult<Vec<i32>> {
-    Ok(item::Entity::find()
-        .select_only()
-        .column(item::Column::Id)
+/// Deletes every item of a store or user and returns them (for `DELETED` events); run in
+/// the same transaction as the parent's deletion so no item escapes unannounced.
+pub async fn delete_all_of(
+    db: &impl ConnectionTrait,
+    parent: Parent,
+) -> ServiceResult<Vec<item::Model>> {
+    Ok(item::Entity::delete_many()
         .filter(parent.column().eq(parent.id()))
-        .into_tuple()
-        .all(db)
+        .exec_with_returning(db)
         .await?)
 }
 

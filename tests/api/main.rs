@@ -3,14 +3,20 @@
 mod helpers;
 
 mod cli;
+mod cookies_csrf;
 mod guards;
 mod http_surface;
 mod items;
+mod keys;
+mod limits;
+mod operations;
 mod pagination;
+mod production;
 mod refresh_logout;
 mod schema_rules;
 mod schema_sync;
 mod signup_login;
 mod stores;
+mod subscriptions;
 mod tokens;
 mod users;

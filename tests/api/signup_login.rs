@@ -254,3 +254,46 @@ async fn racing_signups_of_one_name_in_different_cases_yield_exactly_one_user() 
     assert_eq!(created, 1);
     assert_eq!(count_rows(&app.database_url, "users").await, 1);
 }
+
+async fn login_from(app: &TestApp, forwarded_for: &str, password: &str) -> serde_json::Value {
+    app.client
+        .post(app.url("/graphql"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({ "query": LOGIN, "variables": { "input": { "username": "alice", "password": password } } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn forwarded_for_counts_as_the_client_address_only_when_trusted() {
+    let trusted =
+        TestApp::spawn_with(&[("login-max-failures", "1"), ("trust-proxy-headers", "true")]).await;
+    trusted.signup("alice").await;
+    assert_code(
+        &login_from(&trusted, "203.0.113.7", "wrong password").await,
+        "INVALID_CREDENTIALS",
+    );
+    assert_code(
+        &login_from(&trusted, "203.0.113.7", PASSWORD).await,
+        "RATE_LIMITED",
+    );
+    // Another client behind the same proxy is a different address.
+    let other = login_from(&trusted, "198.51.100.9, 203.0.113.7", PASSWORD).await;
+    assert!(other["data"]["login"].is_object(), "{other}");
+
+    let untrusted = TestApp::spawn_with(&[("login-max-failures", "1")]).await;
+    untrusted.signup("alice").await;
+    assert_code(
+        &login_from(&untrusted, "203.0.113.7", "wrong password").await,
+        "INVALID_CREDENTIALS",
+    );
+    // A forged header does not escape the limit: the peer address is what counts.
+    assert_code(
+        &login_from(&untrusted, "198.51.100.9", PASSWORD).await,
+        "RATE_LIMITED",
+    );
+}
