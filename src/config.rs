@@ -200,9 +200,10 @@ impl Config {
         self.graphql_introspection.unwrap_or(!self.is_production())
     }
 
-    /// Field suggestions ("Did you mean …") leak schema; off in production.
+    /// Field suggestions ("Did you mean …") leak the schema as much as introspection does,
+    /// so they follow it: off in production unless introspection is turned back on.
     pub fn suggestions_enabled(&self) -> bool {
-        !self.is_production() || self.introspection_enabled()
+        self.introspection_enabled()
     }
 
     /// Cookies get `Secure` outside development.

@@ -268,15 +268,9 @@ impl Mutation {
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let state = state(ctx)?;
         let user_id = parse_id(&id, "User")?;
-        let deleted = async {
-            let txn = state.db.begin().await?;
-            let deleted = items::delete_all_of(&txn, Parent::Owner(user_id)).await?;
-            users::delete(&txn, user_id).await?;
-            txn.commit().await?;
-            Ok::<_, crate::service::ServiceError>(deleted)
-        }
-        .await
-        .map_err(ApiError::from)?;
+        let deleted = items::delete_with_items(&state.db, Parent::Owner(user_id))
+            .await
+            .map_err(ApiError::from)?;
         publish_deleted(state, &deleted).await;
         Ok(id)
     }
@@ -297,15 +291,9 @@ impl Mutation {
     async fn delete_store(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let state = state(ctx)?;
         let store_id = parse_id(&id, "Store")?;
-        let deleted = async {
-            let txn = state.db.begin().await?;
-            let deleted = items::delete_all_of(&txn, Parent::Store(store_id)).await?;
-            stores::delete(&txn, store_id).await?;
-            txn.commit().await?;
-            Ok::<_, crate::service::ServiceError>(deleted)
-        }
-        .await
-        .map_err(ApiError::from)?;
+        let deleted = items::delete_with_items(&state.db, Parent::Store(store_id))
+            .await
+            .map_err(ApiError::from)?;
         publish_deleted(state, &deleted).await;
         Ok(id)
     }

@@ -45,7 +45,7 @@ impl Query {
 
     /// All users, oldest first.
     #[auth(HasRole(Role::Admin))]
-    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::types::connection::weigh(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -80,7 +80,7 @@ impl Query {
     }
 
     /// All stores, oldest first. Public.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::types::connection::weigh(first, child_complexity)")]
     async fn stores(
         &self,
         ctx: &Context<'_>,
@@ -119,7 +119,7 @@ impl Query {
     /// Items, oldest first, optionally of one store and/or whose name contains `search`
     /// (ignoring case; `%` and `_` are literal). `totalCount` counts what the filters
     /// match. Public.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::types::connection::weigh(first, child_complexity)")]
     async fn items(
         &self,
         ctx: &Context<'_>,

@@ -69,9 +69,11 @@ const TOO_COMPLEX: &str = "Query is too complex.";
 ///   complexity rule admits has more fields than that.
 /// - Its complexity rule multiplies in plain `usize` (`first * child_complexity`) and is
 ///   computed before the depth limit is compared: 50 levels of `items { nodes { store {
-///   items …` is 20^16, an overflow (a panic in debug builds, a wrap to a small number in
-///   release). Refusing the depth here first keeps the product far from `usize::MAX`
-///   (with the default depth, at most five connections are nested: 100^5 per field).
+///   items …` nest 17 connections of 20, an overflow (a panic in debug builds, a wrap to a
+///   small number in release). Refusing the depth here first keeps the product far from
+///   `usize::MAX`: at depth 15 at most five connections nest, 100^5 times at most twice
+///   the complexity limit in fields. (Connection weights also saturate, see
+///   `types::connection::weigh`, so a larger `GRAPHQL_MAX_DEPTH` cannot overflow either.)
 /// - Aliases let one operation run any number of mutations (each `signup` or `login` is
 ///   an Argon2 hash), and complexity counts a mutation field as 1. A mutation may select
 ///   as many root fields as a batch may hold operations (`GRAPHQL_MAX_BATCH`).

@@ -7,8 +7,8 @@ use entity::item;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, SqlErr, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr, Statement, TransactionTrait,
     sea_query::{Expr, Func, LikeExpr},
 };
 
@@ -140,9 +140,9 @@ pub async fn delete(db: &impl ConnectionTrait, id: i32) -> ServiceResult<()> {
     Ok(())
 }
 
-/// Deletes every item of a store or user and returns them (for `DELETED` events); run in
-/// the same transaction as the parent's deletion so no item escapes unannounced.
-pub async fn delete_all_of(
+/// Deletes every item of a store or user and returns them; run in the same transaction as
+/// the parent's deletion so no item escapes unannounced.
+async fn delete_all_of(
     db: &impl ConnectionTrait,
     parent: Parent,
 ) -> ServiceResult<Vec<item::Model>> {
@@ -150,6 +150,22 @@ pub async fn delete_all_of(
         .filter(parent.column().eq(parent.id()))
         .exec_with_returning(db)
         .await?)
+}
+
+/// Deletes a store or a user together with its items, in one transaction, and returns the
+/// items (for `DELETED` events).
+pub async fn delete_with_items(
+    db: &DatabaseConnection,
+    parent: Parent,
+) -> ServiceResult<Vec<item::Model>> {
+    let txn = db.begin().await?;
+    let deleted = delete_all_of(&txn, parent).await?;
+    match parent {
+        Parent::Store(id) => super::stores::delete(&txn, id).await?,
+        Parent::Owner(id) => super::users::delete(&txn, id).await?,
+    }
+    txn.commit().await?;
+    Ok(deleted)
 }
 
 /// `%`, `_` and the escape character itself match literally.

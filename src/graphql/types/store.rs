@@ -27,7 +27,7 @@ impl Store {
     }
 
     /// The store's items, oldest first.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::types::connection::weigh(first, child_complexity)")]
     async fn items(
         &self,
         ctx: &Context<'_>,
