@@ -205,3 +205,39 @@ async fn create_user_makes_an_admin_and_refuses_taken_names_and_bad_passwords() 
     let body = app.login("root", PASSWORD).await;
     assert_eq!(body["data"]["login"]["user"]["role"], "ADMIN", "{body}");
 }
+
+#[test]
+fn dot_env_fills_gaps_but_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let from_file = dir.path().join("from-dotenv.db");
+    let from_env = dir.path().join("from-env.db");
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("DATABASE_URL=sqlite://{}?mode=rwc\n", from_file.display()),
+    )
+    .unwrap();
+    let output = authql()
+        .current_dir(dir.path())
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(from_file.exists(), ".env was not read");
+    std::fs::remove_file(&from_file).unwrap();
+    let output = authql()
+        .current_dir(dir.path())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", from_env.display()),
+        )
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(from_env.exists(), "the environment did not win");
+    assert!(!from_file.exists(), ".env overrode the environment");
+}
