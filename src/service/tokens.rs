@@ -45,19 +45,20 @@ pub async fn issue_pair(
     Ok(TokenPair { access, refresh })
 }
 
-/// Whether the token is revoked: by its own record, or (no record) by the user's cut-off.
-pub async fn is_revoked(
+/// The server's record of a token, if it issued or revoked it.
+pub async fn find_record(
     db: &impl ConnectionTrait,
-    user: &user::Model,
-    claims: &Claims,
-) -> ServiceResult<bool> {
-    let record = token::Entity::find_by_id(claims.jti.clone())
-        .one(db)
-        .await?;
-    Ok(match record {
+    jti: &str,
+) -> ServiceResult<Option<token::Model>> {
+    Ok(token::Entity::find_by_id(jti.to_owned()).one(db).await?)
+}
+
+/// Whether the token is revoked: by its own record, or (no record) by the user's cut-off.
+pub fn is_revoked(record: Option<&token::Model>, user: &user::Model, claims: &Claims) -> bool {
+    match record {
         Some(record) => record.revoked_at.is_some() || record.user_id != user.id,
         None => issued_before_cutoff(user, claims),
-    })
+    }
 }
 
 /// Tokens without a record that were issued in or before the second of the last
