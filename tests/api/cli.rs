@@ -1,28 +1,13 @@
 //! The `authql` binary: subcommands, exit codes and the startup line.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::helpers::*;
 
-fn authql() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_authql"));
-    // Start from a clean slate: only what each test sets counts.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("JWT_")
-            || key == "DATABASE_URL"
-            || key == "APP_ENV"
-            || key == "LISTEN_ADDR"
-        {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
 #[test]
 fn schema_prints_the_committed_sdl() {
-    let output = authql().arg("schema").output().unwrap();
+    let output = authql_command().arg("schema").output().unwrap();
     assert!(output.status.success());
     let committed =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
@@ -42,7 +27,7 @@ fn a_bad_value_stops_the_start_with_exit_2_and_one_line_naming_the_variable() {
         ("LOGIN_MAX_FAILURES", "many"),
         ("JWT_TOKEN_LOCATION", "query"),
     ] {
-        let output = authql()
+        let output = authql_command()
             .env("DATABASE_URL", &db)
             .env(variable, value)
             .output()
@@ -52,7 +37,7 @@ fn a_bad_value_stops_the_start_with_exit_2_and_one_line_naming_the_variable() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{variable}: {stderr}");
         assert!(stderr.contains(variable), "{variable}: {stderr}");
     }
-    let output = authql()
+    let output = authql_command()
         .env("DATABASE_URL", &db)
         .env("JWT_ALGORITHM", "RS256")
         .output()
@@ -63,7 +48,7 @@ fn a_bad_value_stops_the_start_with_exit_2_and_one_line_naming_the_variable() {
             .unwrap()
             .contains("JWT_PRIVATE_KEY_FILE")
     );
-    let output = authql()
+    let output = authql_command()
         .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nothing")
         .output()
         .unwrap();
@@ -80,7 +65,7 @@ fn production_refuses_to_start_without_a_long_secret() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
     for secret in [None, Some("short-secret")] {
-        let mut command = authql();
+        let mut command = authql_command();
         command
             .env("DATABASE_URL", &db)
             .env("APP_ENV", "production");
@@ -99,7 +84,7 @@ fn production_refuses_to_start_without_a_long_secret() {
 fn serve_logs_the_bound_address_and_warns_about_a_random_secret() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    let mut child = authql()
+    let mut child = authql_command()
         .env("DATABASE_URL", &db)
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "info")
@@ -132,7 +117,7 @@ fn flags_beat_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
     // The environment value is invalid; the flag overrides it, so the server starts.
-    let mut child = authql()
+    let mut child = authql_command()
         .env("DATABASE_URL", &db)
         .env("LISTEN_ADDR", "not-an-address")
         .args(["serve", "--listen-addr", "127.0.0.1:0"])
@@ -151,7 +136,7 @@ fn flags_beat_the_environment() {
 }
 
 fn create_user(db: &str, args: &[&str], password: &str) -> std::process::Output {
-    let mut child = authql()
+    let mut child = authql_command()
         .env("DATABASE_URL", db)
         .arg("create-user")
         .args(args)
@@ -216,7 +201,7 @@ fn dot_env_fills_gaps_but_the_environment_wins() {
         format!("DATABASE_URL=sqlite://{}?mode=rwc\n", from_file.display()),
     )
     .unwrap();
-    let output = authql()
+    let output = authql_command()
         .current_dir(dir.path())
         .arg("migrate")
         .output()
@@ -228,7 +213,7 @@ fn dot_env_fills_gaps_but_the_environment_wins() {
     );
     assert!(from_file.exists(), ".env was not read");
     std::fs::remove_file(&from_file).unwrap();
-    let output = authql()
+    let output = authql_command()
         .current_dir(dir.path())
         .env(
             "DATABASE_URL",

@@ -356,3 +356,69 @@ impl TestApp {
             .to_owned()
     }
 }
+
+/// Creates `n` items directly (fast) in one store owned by a new user.
+pub async fn seed_items(app: &TestApp, n: usize) -> (Session, String) {
+    let admin = app.admin("root").await;
+    let store = app.store(&admin, "Shop").await;
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let now = chrono::Utc::now().to_rfc3339();
+    let ts = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        format!("'{now}'::timestamptz")
+    } else {
+        format!("'{now}'")
+    };
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|i| {
+                format!(
+                    "({store}, {owner}, 'item {i}', 'item {i}', {i}, {ts}, {ts})",
+                    owner = admin.user_id
+                )
+            })
+            .collect();
+        db.execute_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "INSERT INTO items (store_id, owner_id, name, name_lower, price_cents, created_at, updated_at) VALUES {}",
+                values.join(", ")
+            ),
+        ))
+        .await
+        .unwrap();
+    }
+    db.close().await.ok();
+    (admin, store)
+}
+
+/// Waits until the server has run no SQL for a while: at start it prunes expired records
+/// in the background, which must not be mistaken for a refused query running.
+pub async fn settle(app: &TestApp) {
+    let mut last = app.statement_count();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let now = app.statement_count();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// The `authql` binary with a clean slate: configuration variables of the test process
+/// are removed, so only what each test sets counts.
+pub fn authql_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_authql"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("JWT_")
+            || key == "DATABASE_URL"
+            || key == "APP_ENV"
+            || key == "LISTEN_ADDR"
+        {
+            command.env_remove(key);
+        }
+    }
+    command
+}

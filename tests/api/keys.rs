@@ -3,7 +3,6 @@
 //! start. The key pairs are committed test fixtures: tests/fixtures/keys/README.md.
 
 use std::io::ErrorKind;
-use std::process::Command;
 use std::time::Duration;
 
 use base64::{
@@ -654,21 +653,6 @@ async fn without_a_configured_audience_a_token_naming_one_is_invalid() {
 
 // ---- 5. Key files at start ---------------------------------------------------------------
 
-fn authql() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_authql"));
-    // Start from a clean slate: only what each test sets counts.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("JWT_")
-            || key == "DATABASE_URL"
-            || key == "APP_ENV"
-            || key == "LISTEN_ADDR"
-        {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
 /// One way to misconfigure the key files, and what the one-line error must say.
 struct BadStart {
     why: &'static str,
@@ -754,7 +738,7 @@ fn key_file_problems_stop_the_start_with_exit_2_and_one_line_naming_the_variable
         mentions,
     } in cases
     {
-        let mut command = authql();
+        let mut command = authql_command();
         command
             .env("DATABASE_URL", &db)
             .env("LISTEN_ADDR", "127.0.0.1:0")

@@ -45,58 +45,11 @@ fn nested(depth: usize) -> String {
     )
 }
 
-/// Inserts `n` items directly (fast) into one store owned by a new ADMIN.
-async fn seed(app: &TestApp, n: usize) -> Session {
-    let admin = app.admin("root").await;
-    let store = app.store(&admin, "Shop").await;
-    use sea_orm::{ConnectionTrait, Statement};
-    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
-    let now = chrono::Utc::now().to_rfc3339();
-    let ts = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        format!("'{now}'::timestamptz")
-    } else {
-        format!("'{now}'")
-    };
-    let values: Vec<String> = (0..n)
-        .map(|i| {
-            format!(
-                "({store}, {owner}, 'item {i}', 'item {i}', {i}, {ts}, {ts})",
-                owner = admin.user_id
-            )
-        })
-        .collect();
-    db.execute_raw(Statement::from_string(
-        db.get_database_backend(),
-        format!(
-            "INSERT INTO items (store_id, owner_id, name, name_lower, price_cents, created_at, updated_at) VALUES {}",
-            values.join(", ")
-        ),
-    ))
-    .await
-    .unwrap();
-    db.close().await.ok();
-    admin
-}
-
 /// Asserts a refusal before execution: one `code` error, no `data`, no SQL run.
 #[track_caller]
 fn assert_refused(body: &Value, code: &str) {
     assert_code(body, code);
     assert!(body.get("data").is_none(), "{body}");
-}
-
-/// Waits until the server has run no SQL for a while: at start it prunes expired records
-/// in the background, which must not be mistaken for a refused query running.
-pub async fn settle(app: &TestApp) {
-    let mut last = app.statement_count();
-    loop {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let now = app.statement_count();
-        if now == last {
-            return;
-        }
-        last = now;
-    }
 }
 
 /// Sends `query` and asserts it was refused with `GRAPHQL_VALIDATION_FAILED` before a
@@ -113,7 +66,7 @@ async fn assert_refused_unexecuted(app: &TestApp, query: &str) -> Value {
 #[tokio::test]
 async fn the_largest_honest_query_passes_with_the_default_limits() {
     let app = TestApp::spawn().await;
-    let admin = seed(&app, 100).await;
+    let admin = seed_items(&app, 100).await.0;
     for (edges, nodes) in [(true, false), (false, true), (true, true)] {
         let query = format!("{{ {} }}", honest_page(edges, nodes));
         let body = app.gql_as(&admin.access, &query, json!({})).await;

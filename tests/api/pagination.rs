@@ -6,42 +6,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-/// Creates `n` items directly (fast) in one store owned by a new user.
-async fn seed(app: &TestApp, n: usize) -> (Session, String) {
-    let admin = app.admin("root").await;
-    let store = app.store(&admin, "Shop").await;
-    use sea_orm::{ConnectionTrait, Statement};
-    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
-    let now = chrono::Utc::now().to_rfc3339();
-    let ts = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        format!("'{now}'::timestamptz")
-    } else {
-        format!("'{now}'")
-    };
-    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|i| {
-                format!(
-                    "({store}, {owner}, 'item {i}', 'item {i}', {i}, {ts}, {ts})",
-                    owner = admin.user_id
-                )
-            })
-            .collect();
-        db.execute_raw(Statement::from_string(
-            db.get_database_backend(),
-            format!(
-                "INSERT INTO items (store_id, owner_id, name, name_lower, price_cents, created_at, updated_at) VALUES {}",
-                values.join(", ")
-            ),
-        ))
-        .await
-        .unwrap();
-    }
-    db.close().await.ok();
-    (admin, store)
-}
-
 async fn walk(app: &TestApp, first: i64) -> Vec<String> {
     let mut names = Vec::new();
     let mut after: Option<String> = None;
@@ -80,7 +44,7 @@ async fn walk(app: &TestApp, first: i64) -> Vec<String> {
 #[tokio::test]
 async fn paging_through_250_items_has_no_gap_and_no_duplicate() {
     let app = TestApp::spawn().await;
-    seed(&app, 250).await;
+    seed_items(&app, 250).await;
     for first in [7, 100] {
         let names = walk(&app, first).await;
         assert_eq!(names.len(), 250, "first: {first}");
@@ -92,7 +56,7 @@ async fn paging_through_250_items_has_no_gap_and_no_duplicate() {
 #[tokio::test]
 async fn paging_arguments_are_validated() {
     let app = TestApp::spawn().await;
-    seed(&app, 3).await;
+    seed_items(&app, 3).await;
     let query =
         "query($first: Int, $after: String) { items(first: $first, after: $after) { totalCount } }";
     let default = app.gql("{ items { edges { cursor } } }", json!({})).await;
@@ -142,7 +106,7 @@ const PAGE: &str = "query($first: Int) { items(first: $first) { totalCount edges
 #[tokio::test]
 async fn a_page_with_owners_and_stores_costs_a_constant_number_of_statements() {
     let app = TestApp::spawn().await;
-    let (admin, _) = seed(&app, 100).await;
+    let (admin, _) = seed_items(&app, 100).await;
     // Warm up (principal lookup paths, prepared statements).
     app.gql_as(&admin.access, PAGE, json!({ "first": 1 })).await;
     let mut costs = Vec::new();

@@ -4,7 +4,6 @@
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::limits::settle;
 
 const PRODUCTION: (&str, &str) = ("app-env", "production");
 
