@@ -2,7 +2,8 @@
 //! `owner { id username }`, executed directly through the real schema (no HTTP) on a
 //! temporary SQLite database: as an ADMIN with a bearer token (token decoded, revocation
 //! checked and the user loaded once per request, like the server does), and anonymously
-//! (`owner` is null with one AUTHORIZATION_REQUIRED error per item).
+//! (`owner` is null with one AUTHORIZATION_REQUIRED error per item); plus, as a baseline,
+//! the same page without `owner`, anonymously.
 //!
 //! `cargo bench --bench items_page` (add `-- --quick` for a rough figure in seconds).
 
@@ -29,6 +30,9 @@ const ITEMS: usize = 100;
 
 const PAGE: &str = "{ items(first: 100) { nodes { id name description price createdAt updatedAt \
                     store { id name } owner { id username } } } }";
+/// The same page without `owner`: the public baseline the two variants above add to.
+const PUBLIC_PAGE: &str = "{ items(first: 100) { nodes { id name description price createdAt \
+                           updatedAt store { id name } } } }";
 
 /// Parses `serve` flags the way the binary does (as `tests/api/helpers.rs` does).
 #[derive(Parser)]
@@ -199,6 +203,12 @@ fn items_page(c: &mut Criterion) {
         true,
     );
     check_page(&rt.block_on(bench.execute(PAGE, Value::Null, None)), false);
+    let public = rt.block_on(bench.execute(PUBLIC_PAGE, Value::Null, None));
+    assert!(public.get("errors").is_none(), "{public}");
+    assert_eq!(
+        public["data"]["items"]["nodes"].as_array().map(Vec::len),
+        Some(ITEMS)
+    );
 
     let mut group = c.benchmark_group("items_page_100");
     group
@@ -221,6 +231,15 @@ fn items_page(c: &mut Criterion) {
             let response = bench
                 .schema
                 .execute(bench.request(PAGE, Value::Null, None))
+                .await;
+            black_box(serde_json::to_vec(&response).unwrap())
+        });
+    });
+    group.bench_function("anonymous_without_owner", |b| {
+        b.to_async(&rt).iter(|| async {
+            let response = bench
+                .schema
+                .execute(bench.request(PUBLIC_PAGE, Value::Null, None))
                 .await;
             black_box(serde_json::to_vec(&response).unwrap())
         });

@@ -60,6 +60,15 @@ fn passwords(c: &mut Criterion) {
             black_box(passwords.verify(black_box(PASSWORD), None).await.unwrap())
         });
     });
+    // As many verifies at once as the semaphore admits (one per CPU): the ceiling on
+    // logins per second is `workers / this time`. Equal to `verify` if they scale.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    group.bench_function(format!("verify_x{workers}_concurrent"), |b| {
+        b.to_async(&rt).iter(|| async {
+            let checks = (0..workers).map(|_| passwords.verify(PASSWORD, Some(&hash)));
+            black_box(futures_util::future::try_join_all(checks).await.unwrap())
+        });
+    });
     group.finish();
 }
 
