@@ -1,9 +1,12 @@
 //! Failed-login limiting per (username ignoring case, client address), `LOGIN_MAX_FAILURES`
 //! within `LOGIN_FAILURE_WINDOW`, then `RATE_LIMITED` even with the right password.
 //!
-//! An attempt is recorded as a failure *before* the password is checked and forgotten on
-//! success, so concurrent guesses (on any instance sharing the database) cannot slip past
-//! the count between "check" and "record".
+//! Failures are counted in the database (so the limit holds across instances) and checked
+//! twice: before the password check, to spend no Argon2 work on a full window, and again
+//! after a *correct* password, so a burst of concurrent guesses cannot slip a right answer
+//! past the count — a right password is accepted only if fewer than the allowed failures
+//! were recorded before its own check finished, exactly as if the attempts had been
+//! sequential. Concurrent correct logins are never refused: only failures count.
 
 use std::time::Duration;
 
@@ -21,8 +24,9 @@ pub struct LoginLimiter {
 }
 
 impl LoginLimiter {
-    /// Records the attempt; refuses it if the window is already full.
-    pub async fn begin(
+    /// `RATE_LIMITED` (with the seconds until a failure leaves the window) when the window
+    /// already holds the allowed number of failures.
+    pub async fn check(
         &self,
         db: &DatabaseConnection,
         username: &str,
@@ -30,27 +34,31 @@ impl LoginLimiter {
     ) -> Result<(), ApiError> {
         let window = chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::MAX);
         let now = Utc::now();
-        login_failures::record(db, username, client_addr).await?;
         let recent = login_failures::recent(db, username, client_addr, now - window).await?;
         let allowed = self.max_failures as usize;
-        if recent.len() > allowed {
-            // Refused attempts do not count: only real password checks fill the window.
-            self.forget_last(db, username, client_addr).await?;
-            let frees_at = recent[recent.len() - allowed - 1] + window;
-            let millis = (frees_at - now).num_milliseconds().max(0) as u64;
-            let retry_after = millis.div_ceil(1000).max(1);
-            return Err(ApiError::RateLimited { retry_after });
+        if recent.len() < allowed {
+            return Ok(());
         }
-        Ok(())
+        // A place frees when failure number `len - allowed` (0-based) ages out; with
+        // LOGIN_MAX_FAILURES=0 there is never a place, so report a whole window.
+        let frees_at = match recent.len().checked_sub(allowed.max(1)) {
+            Some(index) => recent[index] + window,
+            None => now + window,
+        };
+        let millis = (frees_at - now).num_milliseconds().max(0) as u64;
+        Err(ApiError::RateLimited {
+            retry_after: millis.div_ceil(1000).max(1),
+        })
     }
 
-    async fn forget_last(
+    /// A wrong password (or an unknown username) for this username and address.
+    pub async fn failed(
         &self,
         db: &DatabaseConnection,
         username: &str,
         client_addr: &str,
     ) -> Result<(), ApiError> {
-        login_failures::delete_newest(db, username, client_addr).await?;
+        login_failures::record(db, username, client_addr).await?;
         Ok(())
     }
 

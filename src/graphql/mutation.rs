@@ -100,7 +100,7 @@ impl Mutation {
             .unwrap_or_default();
         state
             .login_limiter
-            .begin(&state.db, &input.username, &client)
+            .check(&state.db, &input.username, &client)
             .await?;
         let user = users::find_by_username(&state.db, &input.username)
             .await
@@ -114,8 +114,18 @@ impl Mutation {
             .await
             .map_err(|e| ApiError::internal(&e))?;
         let Some(user) = user.filter(|_| matches) else {
+            state
+                .login_limiter
+                .failed(&state.db, &input.username, &client)
+                .await?;
             return Err(ApiError::InvalidCredentials.into());
         };
+        // Failures recorded by concurrent guesses while this password was being checked
+        // still count: the right password is refused once the window is full.
+        state
+            .login_limiter
+            .check(&state.db, &input.username, &client)
+            .await?;
         state
             .login_limiter
             .succeeded(&state.db, &input.username, &client)

@@ -67,23 +67,3 @@ pub async fn prune(db: &impl ConnectionTrait, before: DateTime<Utc>) -> ServiceR
         .await?
         .rows_affected)
 }
-
-/// Removes the newest failure of this key (an attempt refused before any password check).
-pub async fn delete_newest(
-    db: &impl ConnectionTrait,
-    username: &str,
-    client_addr: &str,
-) -> ServiceResult<()> {
-    let newest = login_failure::Entity::find()
-        .filter(login_failure::Column::UsernameLower.eq(username.to_lowercase()))
-        .filter(login_failure::Column::ClientAddr.eq(client_addr))
-        .order_by_desc(login_failure::Column::Id)
-        .one(db)
-        .await?;
-    if let Some(newest) = newest {
-        login_failure::Entity::delete_by_id(newest.id)
-            .exec(db)
-            .await?;
-    }
-    Ok(())
-}

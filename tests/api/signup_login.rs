@@ -297,3 +297,25 @@ async fn forwarded_for_counts_as_the_client_address_only_when_trusted() {
         "RATE_LIMITED",
     );
 }
+
+#[tokio::test]
+async fn concurrent_right_logins_all_succeed_and_a_guess_burst_cannot_outrun_the_limit() {
+    let app = TestApp::spawn_with(&[("login-max-failures", "3")]).await;
+    app.signup("alice").await;
+    let logins = (0..8).map(|_| app.login("alice", PASSWORD));
+    for body in futures_util::future::join_all(logins).await {
+        assert!(body["data"]["login"].is_object(), "{body}");
+    }
+    // 12 concurrent wrong guesses, then the right password: at most 3 failures were allowed.
+    let guesses =
+        (0..12).map(|i| app.login("alice", if i == 11 { PASSWORD } else { "wrong guess" }));
+    let results = futures_util::future::join_all(guesses).await;
+    for body in &results[..11] {
+        let code = code(body);
+        assert!(
+            code == "INVALID_CREDENTIALS" || code == "RATE_LIMITED",
+            "{body}"
+        );
+    }
+    assert_code(&app.login("alice", PASSWORD).await, "RATE_LIMITED");
+}
