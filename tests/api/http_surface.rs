@@ -443,3 +443,27 @@ async fn responses_carry_a_request_id() {
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert!(response.headers().contains_key("x-request-id"));
 }
+
+#[tokio::test]
+async fn healthz_answers_503_when_the_database_is_gone() {
+    let app = TestApp::spawn().await;
+    if !app.database_url.starts_with("postgres") {
+        // An embedded SQLite file cannot be taken away from an open connection; the
+        // PostgreSQL run (CI always does one) drops the database under the server.
+        return;
+    }
+    use sea_orm::ConnectionTrait;
+    let admin_url = std::env::var("TEST_DATABASE_URL").unwrap();
+    let name = app.database_url.rsplit('/').next().unwrap().to_owned();
+    let db = sea_orm::Database::connect(&admin_url).await.unwrap();
+    db.execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .await
+        .unwrap();
+    db.close().await.ok();
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "status": "unavailable" })
+    );
+}
