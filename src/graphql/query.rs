@@ -55,17 +55,14 @@ impl Query {
         let state = state(ctx)?;
         let args = PageArgs::parse(first, after.as_deref(), "user", &state.cursors)
             .map_err(ApiError::from)?;
-        let (rows, has_next_page) = users::page(&state.db, args).await.map_err(ApiError::from)?;
-        Ok(UserConnection {
-            cursors: rows
-                .iter()
-                .map(|u| state.cursors.encode("user", u.id))
-                .collect(),
-            nodes: rows.into_iter().map(User).collect(),
-            has_next_page,
-            has_previous_page: args.after.is_some(),
-            count: UserCount,
-        })
+        let (rows, has_next) = users::page(&state.db, args).await.map_err(ApiError::from)?;
+        Ok(UserConnection::from_page(
+            rows,
+            has_next,
+            args,
+            &state.cursors,
+            UserCount,
+        ))
     }
 
     /// A store by id; null when there is no such store. Public.
@@ -90,19 +87,16 @@ impl Query {
         let state = state(ctx)?;
         let args = PageArgs::parse(first, after.as_deref(), "store", &state.cursors)
             .map_err(ApiError::from)?;
-        let (rows, has_next_page) = stores::page(&state.db, args)
+        let (rows, has_next) = stores::page(&state.db, args)
             .await
             .map_err(ApiError::from)?;
-        Ok(StoreConnection {
-            cursors: rows
-                .iter()
-                .map(|s| state.cursors.encode("store", s.id))
-                .collect(),
-            nodes: rows.into_iter().map(Store).collect(),
-            has_next_page,
-            has_previous_page: args.after.is_some(),
-            count: StoreCount,
-        })
+        Ok(StoreConnection::from_page(
+            rows,
+            has_next,
+            args,
+            &state.cursors,
+            StoreCount,
+        ))
     }
 
     /// An item by id; null when there is no such item. Public.

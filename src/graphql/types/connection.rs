@@ -23,8 +23,35 @@ impl PageInfo {
     }
 }
 
-/// Defines `<Node>Connection` and `<Node>Edge` for one node type.
+/// Defines `<Node>Connection` and `<Node>Edge` for one node type. The second form also
+/// gives the connection `from_page`, which wraps a page of entity rows (anything with an
+/// `id: i32`) and issues their cursors of kind `$kind`.
 macro_rules! connection {
+    ($connection:ident, $edge:ident, $node:ty, $count:ty, rows: $row:ty => $wrap:path, cursor: $kind:literal) => {
+        connection!($connection, $edge, $node, $count);
+
+        impl $connection {
+            /// A page of `rows` with cursors from this server.
+            pub fn from_page(
+                rows: Vec<$row>,
+                has_next_page: bool,
+                args: crate::domain::PageArgs,
+                cursors: &crate::domain::CursorCodec,
+                count: $count,
+            ) -> Self {
+                Self {
+                    cursors: rows
+                        .iter()
+                        .map(|row| cursors.encode($kind, row.id))
+                        .collect(),
+                    nodes: rows.into_iter().map($wrap).collect(),
+                    has_next_page,
+                    has_previous_page: args.after.is_some(),
+                    count,
+                }
+            }
+        }
+    };
     ($connection:ident, $edge:ident, $node:ty, $count:ty) => {
         /// A page of nodes with Relay cursors.
         pub struct $connection {

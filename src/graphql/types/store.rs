@@ -48,4 +48,8 @@ impl StoreCount {
     }
 }
 
-connection!(StoreConnection, StoreEdge, Store, StoreCount);
+connection!(
+    StoreConnection, StoreEdge, Store, StoreCount,
+    rows: store::Model => Store,
+    cursor: "store"
+);

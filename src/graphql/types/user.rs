@@ -63,4 +63,8 @@ impl UserCount {
     }
 }
 
-connection!(UserConnection, UserEdge, User, UserCount);
+connection!(
+    UserConnection, UserEdge, User, UserCount,
+    rows: user::Model => User,
+    cursor: "user"
+);
