@@ -16,7 +16,7 @@ use authql::config::Config;
 use authql::domain::{Password, Role, Username};
 use authql::graphql::ClientAddr;
 use authql::graphql::schema::{self, AppSchema};
-use authql::service::users;
+use authql::service::sessions;
 use authql::startup::Application;
 use authql::state::AppState;
 use clap::Parser;
@@ -108,8 +108,13 @@ async fn setup(database_url: &str) -> Bench {
 
     let username = Username::parse("root").unwrap();
     let password = Password::parse(PASSWORD, "password").unwrap();
-    let hash = state.passwords.hash(&password).await.unwrap();
-    users::create(&state.db, &username, None, hash, Role::Admin)
+    let account = sessions::NewAccount {
+        username: &username,
+        email: None,
+        password: &password,
+        role: Role::Admin,
+    };
+    sessions::register(&state.db, &state.passwords, None, account)
         .await
         .unwrap();
     let mut bench = Bench {

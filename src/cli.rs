@@ -5,8 +5,9 @@ use std::io::BufRead;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use crate::db;
 use crate::domain::{Password, Role, Username};
-use crate::{db, service};
+use crate::service::{ServiceError, sessions};
 
 #[derive(Parser, Debug)]
 #[command(name = "authql", version, about = "GraphQL auth server")]
@@ -98,18 +99,16 @@ pub async fn create_user(
     db::migrate(&db)
         .await
         .map_err(|e| CreateUserError::Other(format!("DATABASE_URL: cannot migrate: {e}")))?;
-    let passwords = tokio::task::spawn_blocking(crate::auth::password::Passwords::new)
-        .await
-        .map_err(|e| CreateUserError::Other(e.to_string()))?
-        .map_err(|e| CreateUserError::Other(e.to_string()))?;
-    let hash = passwords
-        .hash(&password)
-        .await
-        .map_err(|e| CreateUserError::Other(e.to_string()))?;
-    let role = if admin { Role::Admin } else { Role::User };
-    match service::users::create(&db, &username, None, hash, role).await {
+    let passwords = crate::auth::password::Passwords::new(0);
+    let account = sessions::NewAccount {
+        username: &username,
+        email: None,
+        password: &password,
+        role: if admin { Role::Admin } else { Role::User },
+    };
+    match sessions::register(&db, &passwords, None, account).await {
         Ok(_) => Ok(()),
-        Err(service::ServiceError::UsernameTaken) => Err(CreateUserError::Taken),
+        Err(ServiceError::UsernameTaken) => Err(CreateUserError::Taken),
         Err(e) => Err(CreateUserError::Other(e.to_string())),
     }
 }

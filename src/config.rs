@@ -97,9 +97,42 @@ pub struct Config {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
 
-    /// Take the client address from the first `X-Forwarded-For` entry.
+    /// Take the client address from `X-Forwarded-For`, counting `TRUSTED_PROXY_HOPS`
+    /// entries from the right (only behind proxies you control).
     #[arg(long, env = "TRUST_PROXY_HEADERS", default_value = "false", value_parser = BoolishValueParser::new(), action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub trust_proxy_headers: bool,
+
+    /// How many proxies you control sit in front of the server (with `TRUST_PROXY_HEADERS`).
+    #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 1)]
+    pub trusted_proxy_hops: usize,
+
+    /// Aliased fields allowed in one request (a batch counts as one request).
+    #[arg(long, env = "GRAPHQL_MAX_ALIASES", default_value_t = 30)]
+    pub graphql_max_aliases: usize,
+
+    /// Directives allowed in one request (a batch counts as one request).
+    #[arg(long, env = "GRAPHQL_MAX_DIRECTIVES", default_value_t = 50)]
+    pub graphql_max_directives: usize,
+
+    /// A request still running after this is answered 408 (`REQUEST_TIMEOUT`).
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// A connection that has not sent a whole request head within this is closed.
+    #[arg(long, env = "REQUEST_HEAD_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub request_head_timeout: Duration,
+
+    /// Password hashes allowed to wait for a CPU; beyond it `RATE_LIMITED` at once.
+    #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 64)]
+    pub password_hash_queue: usize,
+
+    /// A WebSocket that sends no `connection_init` within this is closed with 4408.
+    #[arg(long, env = "WS_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub ws_init_timeout: Duration,
+
+    /// Operations running at once on one WebSocket; the extra one gets `RATE_LIMITED`.
+    #[arg(long, env = "WS_MAX_OPERATIONS", default_value_t = 100)]
+    pub ws_max_operations: usize,
 
     /// Comma-separated origins a browser app may call from.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -173,6 +206,18 @@ impl Config {
         }
         if self.max_body_bytes == 0 {
             return Err(ConfigError::new("MAX_BODY_BYTES", "must be at least 1"));
+        }
+        if self.trusted_proxy_hops == 0 {
+            return Err(ConfigError::new("TRUSTED_PROXY_HOPS", "must be at least 1"));
+        }
+        for (variable, duration) in [
+            ("REQUEST_TIMEOUT", self.request_timeout),
+            ("REQUEST_HEAD_TIMEOUT", self.request_head_timeout),
+            ("WS_INIT_TIMEOUT", self.ws_init_timeout),
+        ] {
+            if duration.is_zero() {
+                return Err(ConfigError::new(variable, "must be longer than zero"));
+            }
         }
         for origin in &self.cors_allowed_origins {
             if origin.trim().parse::<http::HeaderValue>().is_err() || origin.contains('*') {

@@ -2,20 +2,16 @@
 //! real port), connects, migrates and builds state and schema; `run_until` serves until the
 //! shutdown future completes, letting in-flight requests finish.
 
-use std::{
-    future::{Future, IntoFuture},
-    net::SocketAddr,
-    sync::Arc,
-    time::Duration,
-};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 
-use crate::auth::{password::Passwords, rate_limit::LoginLimiter, tokens::JwtKeys};
+use crate::auth::{password::Passwords, tokens::JwtKeys};
 use crate::config::{Config, ConfigError};
 use crate::domain::CursorCodec;
 use crate::events::EventBus;
-use crate::service::{login_failures, tokens};
+use crate::service::attempts::{self, AttemptLimit};
+use crate::service::tokens;
 use crate::state::AppState;
 use crate::{db, graphql, http};
 
@@ -42,12 +38,7 @@ impl Application {
             .map_err(|e| {
                 ConfigError::new("DATABASE_URL", format!("cannot listen for events: {e}"))
             })?;
-        let passwords = tokio::task::spawn_blocking(Passwords::new)
-            .await
-            .map_err(|e| ConfigError::new("APP_ENV", format!("startup task failed: {e}")))?
-            .map_err(|e| {
-                ConfigError::new("APP_ENV", format!("password hashing unavailable: {e}"))
-            })?;
+        let passwords = Passwords::new(config.password_hash_queue);
         let listener = TcpListener::bind(config.listen_addr).await.map_err(|e| {
             ConfigError::new(
                 "LISTEN_ADDR",
@@ -62,8 +53,8 @@ impl Application {
             cursors: CursorCodec::new(keys.mac_key()),
             keys: Arc::new(keys),
             passwords,
-            login_limiter: LoginLimiter {
-                max_failures: config.login_max_failures,
+            attempt_limit: AttemptLimit {
+                max: config.login_max_failures,
                 window: config.login_failure_window,
             },
             events,
@@ -94,46 +85,19 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes; requests in flight finish (within
-    /// [`SHUTDOWN_GRACE`]), new connections are refused.
+    /// [`http::server::SHUTDOWN_GRACE`]), new connections are refused.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let schema = graphql::schema::build(self.state.clone());
-        let app = http::router::router(self.state.clone(), schema);
+        let executor = graphql::schema::executor(self.state.clone());
+        let app = http::router::router(self.state.clone(), executor);
         let pruner = tokio::spawn(prune_periodically(self.state.clone()));
         tracing::info!("listening on http://{}", self.addr);
-        let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async move {
-            shutdown.await;
-            let _ = draining_tx.send(());
-        };
-        let serve = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .into_future();
-        // Draining waits for every open request, and a client that stops sending halfway
-        // through a body would otherwise keep the process alive until it is killed.
-        let grace_over = async move {
-            match draining_rx.await {
-                Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
-                Err(_) => std::future::pending().await,
-            }
-        };
-        let result = tokio::select! {
-            result = serve => result,
-            () = grace_over => {
-                tracing::warn!(
-                    "requests still open {}s after shutdown began are dropped",
-                    SHUTDOWN_GRACE.as_secs()
-                );
-                Ok(())
-            }
-        };
+        let head_timeout = self.state.config.request_head_timeout;
+        http::server::serve(self.listener, app, head_timeout, shutdown).await;
         pruner.abort();
-        result
+        Ok(())
     }
 
     /// Serves until SIGTERM or Ctrl-C.
@@ -141,9 +105,6 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 }
-
-/// How long requests in flight at shutdown may still take; after that they are dropped.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Deletes token records and login failures that can no longer matter.
 async fn prune_periodically(state: AppState) {
@@ -153,13 +114,16 @@ async fn prune_periodically(state: AppState) {
         let now = chrono::Utc::now();
         let window = chrono::Duration::from_std(state.config.login_failure_window)
             .unwrap_or(chrono::Duration::MAX);
-        match tokens::prune_expired(&state.db, now).await {
+        // A record must outlive its token's acceptance, leeway included: without it a
+        // rotated refresh token would pass for one minted elsewhere and rotate again.
+        let leeway = chrono::Duration::from_std(state.config.jwt_leeway).unwrap_or_default();
+        match tokens::prune_expired(&state.db, now - leeway).await {
             Ok(n) if n > 0 => tracing::info!(pruned = n, "pruned expired token records"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "token pruning failed"),
         }
-        if let Err(e) = login_failures::prune(&state.db, now - window).await {
-            tracing::warn!(error = %e, "login failure pruning failed");
+        if let Err(e) = attempts::prune(&state.db, now - window).await {
+            tracing::warn!(error = %e, "login attempt pruning failed");
         }
     }
 }
@@ -197,6 +161,5 @@ fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-        tracing::info!("shutting down: finishing in-flight requests");
     }
 }

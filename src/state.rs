@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::auth::{password::Passwords, rate_limit::LoginLimiter, tokens::JwtKeys};
+use crate::auth::{password::Passwords, tokens::JwtKeys};
 use crate::config::Config;
 use crate::domain::CursorCodec;
 use crate::events::EventBus;
+use crate::service::attempts::AttemptLimit;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,6 +18,7 @@ pub struct AppState {
     pub keys: Arc<JwtKeys>,
     pub passwords: Passwords,
     pub cursors: CursorCodec,
-    pub login_limiter: LoginLimiter,
+    /// `LOGIN_MAX_FAILURES` within `LOGIN_FAILURE_WINDOW`, for logins and password changes.
+    pub attempt_limit: AttemptLimit,
     pub events: EventBus,
 }

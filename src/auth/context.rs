@@ -134,10 +134,22 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The authenticated caller of this request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Principal {
     pub user: user::Model,
     pub claims: Claims,
+}
+
+/// Never the password hash (nor the email): a `Debug` print may end up in a log.
+impl std::fmt::Debug for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Principal")
+            .field("user_id", &self.user.id)
+            .field("username", &self.user.username)
+            .field("role", &self.user.role)
+            .field("claims", &self.claims)
+            .finish()
+    }
 }
 
 impl Principal {

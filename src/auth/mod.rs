@@ -4,5 +4,4 @@ pub mod context;
 pub mod cookies;
 pub mod guards;
 pub mod password;
-pub mod rate_limit;
 pub mod tokens;

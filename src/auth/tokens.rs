@@ -136,6 +136,16 @@ fn check_rsa_key_size(key: &EncodingKey) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A key for server-side MACs (pagination cursors), derived from the signing key material
+/// under its own label, so a MAC computed with it can never double as a token signature.
+fn derive_mac_key(signing_key: &[u8]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(signing_key)
+        .expect("BUG: HMAC accepts keys of any length");
+    mac.update(b"authql cursor MAC key v1");
+    mac.finalize().into_bytes().to_vec()
+}
+
 /// Keys and rules for one configured algorithm. Guards never see keys: they ask the auth
 /// context, which calls [`JwtKeys::decode`]; a new algorithm only changes this file.
 pub struct JwtKeys {
@@ -174,7 +184,7 @@ impl JwtKeys {
                     Algorithm::HS256,
                     EncodingKey::from_secret(&secret),
                     DecodingKey::from_secret(&secret),
-                    secret,
+                    derive_mac_key(&secret),
                 )
             }
             other => {
@@ -234,7 +244,7 @@ impl JwtKeys {
                     ),
                     JwtAlgorithm::HS256 => unreachable!("handled above"),
                 };
-                (algorithm, encoding, decoding, private)
+                (algorithm, encoding, decoding, derive_mac_key(&private))
             }
         };
 
@@ -407,6 +417,11 @@ impl JwtKeys {
                     "The specified alg value is not allowed",
                 ));
             }
+        }
+        // RFC 7515 §4.1.11: a token naming critical extensions must be refused by a
+        // verifier that does not understand them, and we understand none.
+        if header.get("crit").is_some() {
+            return Err(TokenError::invalid("Unsupported critical header parameter"));
         }
         // A header jsonwebtoken cannot read (say a malformed `jwk`) would otherwise surface
         // from `decode` as a JSON error, reported as a bad payload.

@@ -6,7 +6,7 @@ mod page;
 mod user;
 
 pub use catalogue::{Description, Name, Price};
-pub use page::{CursorCodec, PageArgs};
+pub use page::{CursorCodec, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageArgs};
 pub use user::{Email, Password, Role, Username};
 
 /// Why a piece of input was refused; `field` is the bare input field name (API.md).

@@ -1,30 +1,23 @@
-//! Gives every error an `extensions.code`: parse failures are `GRAPHQL_PARSE_FAILED`,
-//! validation failures (limits, disabled introspection, unknown operation names)
-//! `GRAPHQL_VALIDATION_FAILED`, a value of the wrong type `BAD_USER_INPUT` with the field,
-//! and anything else that slipped through uncoded `INTERNAL_SERVER_ERROR`.
-
-use std::sync::Arc;
+//! Gives every error async-graphql produces itself an `extensions.code` (our own errors
+//! carry theirs already): a document that does not parse is `GRAPHQL_PARSE_FAILED` with a
+//! one-line message; a validation failure `GRAPHQL_VALIDATION_FAILED` — including a
+//! wrongly typed *literal*, as the spec's "Values of Correct Type" rule has it — while the
+//! same mistake made through a *variable* is `BAD_USER_INPUT` naming the field; anything
+//! else left uncoded is `INTERNAL_SERVER_ERROR`.
+//!
+//! Done on the response after execution, not in a schema extension: installing any
+//! extension routes every field of every request through async-graphql's extension chain.
 
 use async_graphql::{
-    Response, ServerError, ServerResult, ValidationResult, Variables,
-    async_trait::async_trait,
-    extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
-    },
-    parser::types::ExecutableDocument,
+    Pos, Positioned, Response, ServerError,
+    parser::types::{ExecutableDocument, Selection, SelectionSet},
 };
+use async_graphql_value::Value;
 
 pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-
-/// Schema extension that codes errors produced by async-graphql itself.
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
-    }
-}
+const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+const INTERNAL: &str = "INTERNAL_SERVER_ERROR";
 
 fn code_of(error: &ServerError) -> Option<&str> {
     match error.extensions.as_ref()?.get("code")? {
@@ -40,6 +33,93 @@ fn set_code(error: &mut ServerError, code: &str) {
         .set("code", code);
 }
 
+/// A parse error, worded on one line as graphql-js words it (`Syntax Error: …`); the
+/// position goes in `locations`. The parser's own message is a multi-line drawing.
+pub fn parse_error(error: async_graphql::parser::Error) -> ServerError {
+    let positions: Vec<Pos> = error.positions().collect();
+    let message = match &error {
+        async_graphql::parser::Error::Syntax { message, .. } => {
+            let reason = message
+                .lines()
+                .rev()
+                .find_map(|line| line.trim().strip_prefix("= "))
+                .unwrap_or("unexpected input");
+            format!("Syntax Error: {reason}")
+        }
+        other => format!("Syntax Error: {other}"),
+    };
+    let mut error = ServerError::new(message, positions.first().copied());
+    set_code(&mut error, PARSE_FAILED);
+    error
+}
+
+/// Where the document passes a variable to an argument: a wrong value there is the
+/// client's input (`BAD_USER_INPUT`), not a malformed document.
+#[derive(Debug, Default, Clone)]
+pub struct VariableArguments(Vec<Pos>);
+
+impl VariableArguments {
+    pub fn of(document: &ExecutableDocument) -> Self {
+        let mut positions = Vec::new();
+        for (_, operation) in document.operations.iter() {
+            for directive in &operation.node.directives {
+                collect_arguments(&directive.node.arguments, &mut positions);
+            }
+            collect(&operation.node.selection_set, &mut positions);
+        }
+        for fragment in document.fragments.values() {
+            collect(&fragment.node.selection_set, &mut positions);
+        }
+        Self(positions)
+    }
+
+    fn contains(&self, pos: Pos) -> bool {
+        self.0.contains(&pos)
+    }
+}
+
+fn collect(set: &Positioned<SelectionSet>, positions: &mut Vec<Pos>) {
+    for selection in &set.node.items {
+        let (directives, inner) = match &selection.node {
+            Selection::Field(field) => {
+                collect_arguments(&field.node.arguments, positions);
+                (&field.node.directives, Some(&field.node.selection_set))
+            }
+            Selection::InlineFragment(fragment) => (
+                &fragment.node.directives,
+                Some(&fragment.node.selection_set),
+            ),
+            Selection::FragmentSpread(spread) => (&spread.node.directives, None),
+        };
+        for directive in directives {
+            collect_arguments(&directive.node.arguments, positions);
+        }
+        if let Some(inner) = inner {
+            collect(inner, positions);
+        }
+    }
+}
+
+fn collect_arguments(
+    arguments: &[(Positioned<async_graphql::Name>, Positioned<Value>)],
+    positions: &mut Vec<Pos>,
+) {
+    for (name, value) in arguments {
+        if uses_variable(&value.node) {
+            positions.push(name.pos);
+        }
+    }
+}
+
+fn uses_variable(value: &Value) -> bool {
+    match value {
+        Value::Variable(_) => true,
+        Value::List(items) => items.iter().any(uses_variable),
+        Value::Object(fields) => fields.values().any(uses_variable),
+        _ => false,
+    }
+}
+
 /// `Invalid value for argument "input.price", …` → `price`.
 fn offending_field(message: &str) -> Option<String> {
     let quoted = message.split('"').nth(1)?;
@@ -48,31 +128,36 @@ fn offending_field(message: &str) -> Option<String> {
     (!bare.is_empty()).then(|| bare.trim_start_matches('$').to_owned())
 }
 
-/// Codes an error async-graphql produced without one.
-pub fn classify(error: &mut ServerError) {
-    if code_of(error).is_some() {
-        return;
-    }
-    if error.message.starts_with("Invalid value for argument")
-        || error.message.starts_with("Failed to parse")
-    {
-        set_code(error, "BAD_USER_INPUT");
-        // "Failed to parse" names a type, not a field; only argument paths name fields.
-        let field = error
-            .message
-            .starts_with("Invalid value for argument")
-            .then(|| offending_field(&error.message))
-            .flatten();
-        if let Some(field) = field {
-            error
-                .extensions
-                .get_or_insert_with(Default::default)
-                .set("field", field);
+/// Codes every uncoded error of `response`.
+pub fn code_errors(response: &mut Response, variables: &VariableArguments) {
+    let before_execution = failed_before_execution(response);
+    for error in &mut response.errors {
+        if code_of(error).is_some() {
+            continue;
         }
-    } else if error.path.is_empty() {
-        set_code(error, VALIDATION_FAILED);
-    } else {
-        set_code(error, "INTERNAL_SERVER_ERROR");
+        let wrong_value = error.message.starts_with("Invalid value for argument");
+        let from_variable = !before_execution
+            || error
+                .locations
+                .first()
+                .is_some_and(|pos| variables.contains(*pos));
+        if (wrong_value && from_variable) || error.message.starts_with("Failed to parse") {
+            set_code(error, BAD_USER_INPUT);
+            // "Failed to parse" names a type, not a field; only argument paths name fields.
+            if let Some(field) = wrong_value
+                .then(|| offending_field(&error.message))
+                .flatten()
+            {
+                error
+                    .extensions
+                    .get_or_insert_with(Default::default)
+                    .set("field", field);
+            }
+        } else if error.path.is_empty() {
+            set_code(error, VALIDATION_FAILED);
+        } else {
+            set_code(error, INTERNAL);
+        }
     }
 }
 
@@ -81,45 +166,6 @@ pub fn failed_before_execution(response: &Response) -> bool {
     !response.errors.is_empty()
         && response.data == async_graphql::Value::Null
         && response.errors.iter().all(|e| e.path.is_empty())
-}
-
-#[async_trait]
-impl Extension for ErrorCodes {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        response.errors.iter_mut().for_each(classify);
-        response
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|mut error| {
-            set_code(&mut error, PARSE_FAILED);
-            error
-        })
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|mut errors| {
-            // A wrongly typed argument is also reported by the complexity rule when it
-            // evaluates `first`; keep only the report that names the field.
-            let duplicate = |e: &ServerError| e.message.starts_with("Expected input type");
-            if errors.iter().any(|e| !duplicate(e)) {
-                errors.retain(|e| !duplicate(e));
-            }
-            errors.iter_mut().for_each(classify);
-            errors
-        })
-    }
 }
 
 #[cfg(test)]
@@ -136,5 +182,17 @@ mod tests {
             offending_field(r#"Invalid value for argument "first", expected type "Int""#),
             Some("first".into())
         );
+    }
+
+    #[test]
+    fn a_parse_error_is_one_line() {
+        let error = parse_error(async_graphql::parser::parse_query("{ me { ").unwrap_err());
+        assert!(
+            error.message.starts_with("Syntax Error: "),
+            "{}",
+            error.message
+        );
+        assert!(!error.message.contains('\n'), "{}", error.message);
+        assert_eq!(error.locations.len(), 1);
     }
 }

@@ -83,7 +83,7 @@ impl ApiError {
             Self::BadUserInput { message, .. } => message.clone(),
             Self::NotFound(what) => format!("{what} not found"),
             Self::RateLimited { retry_after } => {
-                format!("Too many failed login attempts; try again in {retry_after} seconds")
+                format!("Too many requests; try again in {retry_after} seconds")
             }
             Self::Internal => "Internal server error".to_owned(),
         }
@@ -130,7 +130,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::UsernameTaken => Self::UsernameTaken,
             ServiceError::Conflict { field, message } => Self::bad_input(field, message),
             ServiceError::NotFound(what) => Self::NotFound(what),
-            ServiceError::Forbidden => Self::Forbidden,
+            ServiceError::InvalidCredentials => Self::InvalidCredentials,
+            ServiceError::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            ServiceError::TokenRevoked => Self::TokenRevoked,
+            ServiceError::UnknownUser(sub) => {
+                Self::InvalidToken(format!("Error loading the user {sub}"))
+            }
             ServiceError::Database(error) => Self::internal(&error),
             ServiceError::Password(error) => Self::internal(&error),
             ServiceError::Token(error) => Self::internal(&error),

@@ -2,7 +2,9 @@
 
 pub mod error_codes;
 pub mod errors;
+pub mod execution;
 pub mod inputs;
+pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod public_fields;

@@ -4,7 +4,9 @@
 use async_graphql::{Context, ID, MaybeUndefined, Object, Result};
 use sea_orm::TransactionTrait;
 
-use crate::auth::context::{Presented, auth_cookie_missing, check_csrf, load_principal};
+use crate::auth::context::{
+    Presented, auth_cookie_missing, check_csrf, load_principal, token_error,
+};
 use crate::auth::cookies;
 use crate::auth::guards::{
     Authenticated, FreshToken, HasRole, OwnerOrAdmin, SelfOrAdmin, auth_context, principal,
@@ -20,7 +22,8 @@ use crate::graphql::inputs::{
 use crate::graphql::types::{AuthPayload, Item, Store, User};
 use crate::graphql::{ClientAddr, state};
 use crate::service::items::{self, ItemChanges, NewItem, Parent};
-use crate::service::tokens::{self, Rotation, TokenPair};
+use crate::service::sessions::{self, NewAccount};
+use crate::service::tokens::{self, TokenPair};
 use crate::service::{stores, users};
 use crate::state::AppState;
 
@@ -72,20 +75,20 @@ impl Mutation {
             .map(Email::parse)
             .transpose()
             .map_err(ApiError::from)?;
-        let hash = state
-            .passwords
-            .hash(&password)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        let (user, pair) = async {
-            let txn = state.db.begin().await?;
-            let user = users::create(&txn, &username, email.as_ref(), hash, Role::User).await?;
-            let pair = tokens::issue_pair(&txn, &state.keys, &user, true).await?;
-            txn.commit().await?;
-            Ok::<_, crate::service::ServiceError>((user, pair))
-        }
-        .await
-        .map_err(ApiError::from)?;
+        let account = NewAccount {
+            username: &username,
+            email: email.as_ref(),
+            password: &password,
+            role: Role::User,
+        };
+        let (user, pair) =
+            sessions::register(&state.db, &state.passwords, Some(&state.keys), account)
+                .await
+                .map_err(ApiError::from)?;
+        let pair = pair.ok_or_else(|| {
+            tracing::error!("BUG: register was given keys but issued no tokens");
+            ApiError::Internal
+        })?;
         cookies::set_session(ctx, &state.config, &pair);
         Ok(payload(state, pair, user))
     }
@@ -96,41 +99,9 @@ impl Mutation {
         let state = state(ctx)?;
         let client = ctx
             .data::<ClientAddr>()
-            .map(|c| c.0.clone())
+            .map(|c| c.0.as_str())
             .unwrap_or_default();
-        state
-            .login_limiter
-            .check(&state.db, &input.username, &client)
-            .await?;
-        let user = users::find_by_username(&state.db, &input.username)
-            .await
-            .map_err(ApiError::from)?;
-        let matches = state
-            .passwords
-            .verify(
-                &input.password,
-                user.as_ref().map(|u| u.password_hash.as_str()),
-            )
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        let Some(user) = user.filter(|_| matches) else {
-            state
-                .login_limiter
-                .failed(&state.db, &input.username, &client)
-                .await?;
-            return Err(ApiError::InvalidCredentials.into());
-        };
-        // Failures recorded by concurrent guesses while this password was being checked
-        // still count: the right password is refused once the window is full.
-        state
-            .login_limiter
-            .check(&state.db, &input.username, &client)
-            .await?;
-        state
-            .login_limiter
-            .succeeded(&state.db, &input.username, &client)
-            .await?;
-        let pair = tokens::issue_pair(&state.db, &state.keys, &user, true)
+        let (user, pair) = sessions::login(state, &input.username, &input.password, client)
             .await
             .map_err(ApiError::from)?;
         cookies::set_session(ctx, &state.config, &pair);
@@ -152,33 +123,16 @@ impl Mutation {
             (None, Some(cookie)) => (cookie.token.clone(), Some(cookie.csrf_header.clone())),
             (None, None) => return Err(auth_cookie_missing(&state.config, true).into()),
         };
-        let principal = load_principal(state, &token, TokenKind::Refresh).await?;
+        let claims = state
+            .keys
+            .decode(&token, TokenKind::Refresh)
+            .map_err(token_error)?;
         if let Some(csrf_header) = csrf_header {
-            check_csrf(csrf_header.as_deref(), principal.claims.csrf.as_deref())?;
+            check_csrf(csrf_header.as_deref(), claims.csrf.as_deref())?;
         }
-        let user = principal.user;
-        let txn = state.db.begin().await.map_err(|e| ApiError::internal(&e))?;
-        let result = async {
-            match tokens::consume_refresh(&txn, &user, &principal.claims).await? {
-                Rotation::Rotated => Ok(Some(
-                    tokens::issue_pair(&txn, &state.keys, &user, false).await?,
-                )),
-                Rotation::Reused => {
-                    tracing::warn!(
-                        user_id = user.id,
-                        "refresh token reuse: revoking every token"
-                    );
-                    tokens::revoke_all(&txn, user.id).await?;
-                    Ok::<_, crate::service::ServiceError>(None)
-                }
-            }
-        }
-        .await
-        .map_err(ApiError::from)?;
-        txn.commit().await.map_err(|e| ApiError::internal(&e))?;
-        let Some(pair) = result else {
-            return Err(ApiError::TokenRevoked.into());
-        };
+        let (user, pair) = sessions::refresh(state, &claims)
+            .await
+            .map_err(ApiError::from)?;
         cookies::set_session(ctx, &state.config, &pair);
         Ok(payload(state, pair, user))
     }
@@ -224,7 +178,8 @@ impl Mutation {
         Ok(true)
     }
 
-    /// Sets a new password, revokes every earlier token and returns a fresh pair. A wrong current password is `INVALID_CREDENTIALS`.
+    /// Sets a new password, revokes every earlier token and returns a fresh pair. A wrong
+    /// current password is `INVALID_CREDENTIALS`, and counts toward a limit per user.
     #[auth(FreshToken)]
     async fn change_password(
         &self,
@@ -235,29 +190,10 @@ impl Mutation {
         let caller = principal(ctx).await?;
         let new_password =
             Password::parse(&input.new_password, "newPassword").map_err(ApiError::from)?;
-        let matches = state
-            .passwords
-            .verify(&input.current_password, Some(&caller.user.password_hash))
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        if !matches {
-            return Err(ApiError::InvalidCredentials.into());
-        }
-        let hash = state
-            .passwords
-            .hash(&new_password)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        let (user, pair) = async {
-            let txn = state.db.begin().await?;
-            tokens::revoke_all(&txn, caller.user.id).await?;
-            let user = users::set_password(&txn, caller.user.clone(), hash).await?;
-            let pair = tokens::issue_pair(&txn, &state.keys, &user, true).await?;
-            txn.commit().await?;
-            Ok::<_, crate::service::ServiceError>((user, pair))
-        }
-        .await
-        .map_err(ApiError::from)?;
+        let (user, pair) =
+            sessions::change_password(state, &caller.user, &input.current_password, &new_password)
+                .await
+                .map_err(ApiError::from)?;
         cookies::set_session(ctx, &state.config, &pair);
         Ok(payload(state, pair, user))
     }

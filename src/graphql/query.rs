@@ -45,7 +45,6 @@ impl Query {
 
     /// All users, oldest first.
     #[auth(HasRole(Role::Admin))]
-    #[graphql(complexity = "crate::graphql::types::connection::weigh(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -77,7 +76,6 @@ impl Query {
     }
 
     /// All stores, oldest first. Public.
-    #[graphql(complexity = "crate::graphql::types::connection::weigh(first, child_complexity)")]
     async fn stores(
         &self,
         ctx: &Context<'_>,
@@ -113,7 +111,6 @@ impl Query {
     /// Items, oldest first, optionally of one store and/or whose name contains `search`
     /// (ignoring case; `%` and `_` are literal). `totalCount` counts what the filters
     /// match. Public.
-    #[graphql(complexity = "crate::graphql::types::connection::weigh(first, child_complexity)")]
     async fn items(
         &self,
         ctx: &Context<'_>,

@@ -15,8 +15,8 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::error_response;
 use super::router::HttpState;
+use super::{WireResponse, error_response};
 use crate::auth::context::{AuthContext, Presented, RefreshCookie};
 use crate::graphql::ClientAddr;
 use crate::graphql::error_codes::failed_before_execution;
@@ -43,15 +43,16 @@ pub async fn post(
         Err(message) => return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
     };
     let attach = request_data(&app, &headers, peer);
-    let response = app
-        .schema
-        .execute_batch(match batch {
-            BatchRequest::Single(request) => BatchRequest::Single(attach(request)),
-            BatchRequest::Batch(requests) => {
-                BatchRequest::Batch(requests.into_iter().map(attach).collect())
-            }
-        })
-        .await;
+    let response = match batch {
+        BatchRequest::Single(request) => {
+            BatchResponse::Single(app.executor.execute(attach(request)).await)
+        }
+        BatchRequest::Batch(requests) => BatchResponse::Batch(
+            app.executor
+                .execute_batch(requests.into_iter().map(attach).collect())
+                .await,
+        ),
+    };
     respond(&headers, response)
 }
 
@@ -100,7 +101,7 @@ pub async fn get(
         return response;
     }
     let attach = request_data(&app, &headers, peer);
-    let response = app.schema.execute(attach(request)).await;
+    let response = app.executor.execute(attach(request)).await;
     respond(&headers, BatchResponse::Single(response))
 }
 
@@ -208,7 +209,7 @@ fn request_data(
     let location = app.state.config.jwt_token_location;
     let presented = Presented::from_headers(headers, location);
     let refresh_cookie = RefreshCookie::from_headers(headers, location);
-    let client = client_addr(headers, peer, app.state.config.trust_proxy_headers);
+    let client = super::client_addr(headers, peer, &app.state.config);
     let state = app.state.clone();
     move |request: Request| {
         request
@@ -219,22 +220,6 @@ fn request_data(
             ))
             .data(ClientAddr(client.clone()))
     }
-}
-
-/// The peer address, or the first `X-Forwarded-For` entry behind a trusted proxy.
-fn client_addr(headers: &HeaderMap, peer: SocketAddr, trust_proxy: bool) -> String {
-    if trust_proxy {
-        let forwarded = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty());
-        if let Some(forwarded) = forwarded {
-            return forwarded.to_owned();
-        }
-    }
-    peer.ip().to_string()
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -279,58 +264,40 @@ fn respond(headers: &HeaderMap, response: BatchResponse) -> Response {
     } else {
         JSON
     };
-    // Only `Set-Cookie` is taken from the operations, every one appended: a batch with two
-    // cookie-setting operations keeps all of them (the last one wins in the browser).
-    let mut cookies: Vec<HeaderValue> = Vec::new();
-    let mut collect = |response: &async_graphql::Response| {
-        cookies.extend(
-            response
-                .http_headers
-                .get_all(header::SET_COOKIE)
-                .iter()
-                .cloned(),
-        );
+    let responses: &[async_graphql::Response] = match &response {
+        BatchResponse::Single(response) => std::slice::from_ref(response),
+        BatchResponse::Batch(responses) => responses,
     };
-    let mut status = StatusCode::OK;
-    let body = match response {
-        BatchResponse::Single(response) => {
-            if graphql_response && failed_before_execution(&response) {
-                status = StatusCode::BAD_REQUEST;
-            }
-            collect(&response);
-            response_json(response)
+    let status = match &response {
+        BatchResponse::Single(response)
+            if graphql_response && failed_before_execution(response) =>
+        {
+            StatusCode::BAD_REQUEST
         }
-        BatchResponse::Batch(responses) => serde_json::Value::Array(
-            responses
-                .into_iter()
-                .map(|response| {
-                    collect(&response);
-                    response_json(response)
-                })
-                .collect(),
-        ),
+        _ => StatusCode::OK,
     };
+    let body = match &response {
+        BatchResponse::Single(response) => serde_json::to_vec(&WireResponse(response)),
+        BatchResponse::Batch(responses) => {
+            serde_json::to_vec(&responses.iter().map(WireResponse).collect::<Vec<_>>())
+        }
+    };
+    let body = body.unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot serialize a response");
+        br#"{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#.to_vec()
+    });
     let mut http = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, content_type)
-        .body(Body::from(body.to_string()))
+        .body(Body::from(body))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
-    for cookie in cookies {
-        http.headers_mut().append(header::SET_COOKIE, cookie);
+    // Only `Set-Cookie` is taken from the operations, every one appended: a batch with two
+    // cookie-setting operations keeps all of them (the last one wins in the browser).
+    for response in responses {
+        for cookie in response.http_headers.get_all(header::SET_COOKIE) {
+            http.headers_mut()
+                .append(header::SET_COOKIE, cookie.clone());
+        }
     }
     http
-}
-
-fn response_json(response: async_graphql::Response) -> serde_json::Value {
-    let before_execution = failed_before_execution(&response);
-    let mut json = serde_json::to_value(&response).unwrap_or_else(|_| {
-        serde_json::json!({
-            "errors": [{ "message": "Internal server error",
-                         "extensions": { "code": "INTERNAL_SERVER_ERROR" } }]
-        })
-    });
-    if before_execution && let Some(object) = json.as_object_mut() {
-        object.remove("data");
-    }
-    json
 }

@@ -4,13 +4,18 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod router;
+pub mod server;
 pub mod ws;
+
+use std::net::SocketAddr;
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
+
+use crate::config::Config;
 
 /// A GraphQL-shaped error body for failures before any GraphQL work (415, 400, 405).
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
@@ -18,4 +23,53 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
         "errors": [{ "message": message, "extensions": { "code": code } }]
     });
     (status, Json(body)).into_response()
+}
+
+/// The client's address: the peer, or behind `TRUSTED_PROXY_HOPS` proxies of our own the
+/// `X-Forwarded-For` entry that many places from the right. Each proxy appends the address
+/// it received from, so only the right end is trustworthy; the left end is whatever the
+/// client wrote. A header with fewer entries than that: the peer address.
+pub fn client_addr(headers: &HeaderMap, peer: SocketAddr, config: &Config) -> String {
+    if config.trust_proxy_headers {
+        let entries: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        let hops = config.trusted_proxy_hops;
+        if let Some(entry) = entries
+            .len()
+            .checked_sub(hops)
+            .map(|index| entries[index])
+            .filter(|entry| !entry.is_empty())
+        {
+            return entry.to_owned();
+        }
+    }
+    peer.ip().to_string()
+}
+
+/// One GraphQL response on the wire, written straight from async-graphql's ordered values
+/// (fields in the order the query selected them): `data` (left out when execution never
+/// started), then `errors` and `extensions` when there are any.
+pub struct WireResponse<'a>(pub &'a async_graphql::Response);
+
+impl serde::Serialize for WireResponse<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let response = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        if !crate::graphql::error_codes::failed_before_execution(response) {
+            map.serialize_entry("data", &response.data)?;
+        }
+        if !response.errors.is_empty() {
+            map.serialize_entry("errors", &response.errors)?;
+        }
+        if !response.extensions.is_empty() {
+            map.serialize_entry("extensions", &response.extensions)?;
+        }
+        map.end()
+    }
 }

@@ -5,47 +5,60 @@ use std::{sync::Arc, time::Duration};
 use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath},
-    http::{HeaderName, HeaderValue, Method, Request, Response, header},
+    http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header},
     routing::get,
 };
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 use tracing::Span;
 
 use super::{graphiql, graphql, health, ws};
-use crate::graphql::schema::AppSchema;
+use crate::graphql::execution::Executor;
 use crate::state::AppState;
 
-/// What handlers share: the app state, the executable schema and its SDL.
+/// What handlers share: the app state, the executor and the SDL.
 #[derive(Clone)]
 pub struct HttpState {
     pub state: AppState,
-    pub schema: AppSchema,
+    pub executor: Executor,
     pub sdl: Arc<str>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP application.
-pub fn router(state: AppState, schema: AppSchema) -> Router {
+pub fn router(state: AppState, executor: Executor) -> Router {
     let config = state.config.clone();
     let app = HttpState {
         sdl: crate::graphql::schema::sdl().into(),
         state,
-        schema,
+        executor,
     };
     let mut router = Router::new()
         .route("/", get(graphiql::page))
         .route("/graphiql/{file}", get(graphiql::asset))
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
-        .route("/healthz", get(health::healthz))
-        .route("/schema.graphql", get(health::schema_sdl))
+        .route("/healthz", get(health::healthz));
+    // The SDL tells as much as introspection does (API.md HTTP surface).
+    if config.introspection_enabled() {
+        router = router.route("/schema.graphql", get(health::schema_sdl));
+    }
+    let mut router = router
         .with_state(app)
-        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        // A request still running after REQUEST_TIMEOUT (a slow body included: the body
+        // is read inside the handler) is dropped — an open transaction rolls back — and
+        // answered 408; the body says so with the REQUEST_TIMEOUT code.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(axum::middleware::map_response(timeout_body));
     if let Some(cors) = cors(&config) {
         router = router.layer(cors);
     }
@@ -89,6 +102,18 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The 408 of the timeout layer gets a GraphQL-shaped body with its code.
+async fn timeout_body(response: axum::response::Response) -> axum::response::Response {
+    if response.status() == StatusCode::REQUEST_TIMEOUT {
+        return super::error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            "The request took too long",
+        );
+    }
+    response
 }
 
 /// Browser apps on the listed origins may call the API; with cookies, credentials are

@@ -1,64 +1,101 @@
-//! `GET /graphql/ws`: subscriptions over WebSocket (`graphql-transport-ws`, and the legacy
-//! `graphql-ws`). The token comes from the `connection_init` payload
-//! (`{"Authorization": "Bearer …"}`) or, in cookie mode, from the upgrade request's access
-//! cookie. An invalid, expired or revoked token closes the socket with 4403 and the error
-//! code as the reason — at `connection_init`, and later when the token expires or is
-//! revoked while subscriptions are live.
+//! `GET /graphql/ws`: GraphQL over WebSocket, `graphql-transport-ws` and the legacy
+//! `graphql-ws` (subscriptions-transport-ws) subprotocol.
+//!
+//! The protocols are spoken here rather than by async-graphql's `WebSocket`, which shares
+//! one request context across every operation of a connection: here the connection keeps
+//! only the credential it was given at `connection_init`, and each operation gets its own
+//! auth context, so it is authorized when it starts with the role of that moment (API.md
+//! "Subscriptions"). It also lets each operation go through the same limits as over HTTP
+//! and adds the socket limits: `WS_INIT_TIMEOUT` (close 4408), messages over
+//! `MAX_BODY_BYTES` (close 1009) and `WS_MAX_OPERATIONS` running at once (`RATE_LIMITED`).
+//!
+//! A `connection_init` whose token is invalid, expired or revoked closes the socket with
+//! 4403 and the error code as the reason; so does the token expiring or being revoked
+//! while the connection is open.
 
-use std::{
-    str::FromStr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
-use async_graphql::{
-    Data,
-    http::{ALL_WEBSOCKET_PROTOCOLS, WebSocket as GraphQLWebSocket, WebSocketProtocols, WsMessage},
-};
+use async_graphql::{Request, Response};
 use axum::{
     extract::{
-        State, WebSocketUpgrade,
+        ConnectInfo, State, WebSocketUpgrade,
         ws::{CloseFrame, Message, WebSocket, rejection::WebSocketUpgradeRejection},
     },
     http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Response},
+    response::{IntoResponse, Response as HttpResponse},
 };
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use http::HeaderValue;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::{sync::mpsc, task::AbortHandle};
 
+use super::WireResponse;
 use super::router::HttpState;
 use crate::auth::context::{AuthContext, Presented, Principal, still_valid};
 use crate::config::TokenLocation;
 use crate::graphql::ClientAddr;
+use crate::graphql::error_codes::failed_before_execution;
 use crate::graphql::errors::ApiError;
-use crate::state::AppState;
 
-/// Close code for a refused or expired credential (API.md Subscriptions).
+/// A refused or no longer valid credential (API.md Subscriptions).
 const CLOSE_FORBIDDEN: u16 = 4403;
-/// How often a live connection re-checks that its token is not revoked.
+/// graphql-transport-ws: no `connection_init` in time.
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// RFC 6455: a message too big to process.
+const CLOSE_TOO_BIG: u16 = 1009;
+/// graphql-transport-ws: a message the protocol does not allow.
+const CLOSE_BAD_MESSAGE: u16 = 4400;
+/// graphql-transport-ws: `subscribe` before the connection was acknowledged.
+const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// graphql-transport-ws: a second operation with an id still in use.
+const CLOSE_DUPLICATE_ID: u16 = 4409;
+/// graphql-transport-ws: a second `connection_init`.
+const CLOSE_TOO_MANY_INITS: u16 = 4429;
+/// How often an authenticated connection re-checks that its token is still good.
 const REVOCATION_CHECK: Duration = Duration::from_secs(1);
+
+/// The two subprotocols; they differ in message names only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// `graphql-transport-ws` (the `graphql-ws` library).
+    TransportWs,
+    /// `graphql-ws` (the legacy subscriptions-transport-ws).
+    Legacy,
+}
+
+impl Protocol {
+    const NAMES: [&'static str; 2] = ["graphql-transport-ws", "graphql-ws"];
+
+    fn next(self) -> &'static str {
+        match self {
+            Self::TransportWs => "next",
+            Self::Legacy => "data",
+        }
+    }
+}
 
 /// The upgrade handler.
 pub async fn upgrade(
     State(app): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
+) -> HttpResponse {
     let Ok(ws) = ws else {
         return (StatusCode::BAD_REQUEST, "expected a WebSocket upgrade").into_response();
     };
-    let protocol = headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|p| WebSocketProtocols::from_str(p.trim()).ok())
-        .unwrap_or(WebSocketProtocols::GraphQLWS);
+    let ws = ws.protocols(Protocol::NAMES);
+    let protocol = match ws.selected_protocol().map(HeaderValue::as_bytes) {
+        Some(b"graphql-ws") => Protocol::Legacy,
+        _ => Protocol::TransportWs,
+    };
+    let config = &app.state.config;
     // Cookie mode: the access cookie of the upgrade request counts as presented — but only
     // from our own origin or an allowed one. CORS does not apply to WebSocket upgrades, so
     // without this check any page could open a subscription as the logged-in user.
-    let cookie = if app.state.config.jwt_token_location.cookies
-        && origin_allowed(&headers, &app.state.config.cors_allowed_origins)
+    let cookie = if config.jwt_token_location.cookies
+        && origin_allowed(&headers, &config.cors_allowed_origins)
     {
         Presented::from_headers(
             &headers,
@@ -70,8 +107,24 @@ pub async fn upgrade(
     } else {
         Presented::Nothing
     };
-    ws.protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve(app, socket, protocol, cookie))
+    // API.md: logins over a socket count against the upgrade request's client address.
+    let client = ClientAddr(super::client_addr(&headers, peer, config));
+    let max = config.max_body_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| {
+            Connection {
+                app,
+                protocol,
+                cookie,
+                client,
+                credential: None,
+                live: None,
+                operations: HashMap::new(),
+                generation: 0,
+            }
+            .serve(socket)
+        })
 }
 
 /// No `Origin` (not a browser), the server's own origin, or one of `CORS_ALLOWED_ORIGINS`.
@@ -92,204 +145,375 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
             .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
-/// The outcome of `connection_init`, shared between the init callback and the socket loop.
-#[derive(Default)]
-enum Session {
-    #[default]
-    Pending,
-    Anonymous,
-    Authenticated(Box<Principal>),
-    Refused(&'static str),
-}
-
 /// The credential in a `connection_init` payload: `Authorization` (any case), also under
-/// `headers`.
-fn presented_in(payload: &serde_json::Value, cookie: &Presented) -> Presented {
-    let find = |object: &serde_json::Value| {
+/// `headers`; without one, the upgrade request's cookie (if it counts).
+fn presented_in(payload: &Value, cookie: &Presented) -> Presented {
+    let find = |object: &Value| {
         object.as_object().and_then(|map| {
             map.iter()
                 .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
                 .and_then(|(_, value)| value.as_str().map(str::to_owned))
         })
     };
-    let value = find(payload).or_else(|| payload.get("headers").and_then(find));
-    match value {
-        Some(value) => {
-            let mut headers = HeaderMap::new();
-            match HeaderValue::from_str(&value) {
-                Ok(value) => {
-                    headers.insert(header::AUTHORIZATION, value);
-                    Presented::from_headers(
-                        &headers,
-                        TokenLocation {
-                            headers: true,
-                            cookies: false,
-                        },
-                    )
-                }
-                Err(_) => Presented::BadHeader,
-            }
-        }
-        None => cookie.clone(),
-    }
-}
-
-async fn serve(app: HttpState, socket: WebSocket, protocol: WebSocketProtocols, cookie: Presented) {
-    let (mut sink, stream) = socket.split();
-    let input = stream
-        .take_while(|message| futures_util::future::ready(message.is_ok()))
-        .filter_map(|message| {
-            futures_util::future::ready(match message {
-                Ok(Message::Text(text)) => Some(text.as_bytes().to_vec()),
-                Ok(Message::Binary(bytes)) => Some(bytes.to_vec()),
-                _ => None,
-            })
-        });
-    let session = Arc::new(Mutex::new(Session::default()));
-    let state = app.state.clone();
-    let init_session = session.clone();
-    let graphql = GraphQLWebSocket::new(app.schema.clone(), input, protocol).on_connection_init(
-        move |payload| async move {
-            let presented = presented_in(&payload, &cookie);
-            let auth = AuthContext::new(presented.clone(), None, state.clone());
-            let outcome = match presented {
-                Presented::Nothing | Presented::OtherScheme => Session::Anonymous,
-                _ => match auth.principal().await {
-                    Ok(principal) => Session::Authenticated(Box::new(principal.clone())),
-                    Err(error) => Session::Refused(error.code()),
-                },
-            };
-            let refused = match &outcome {
-                Session::Refused(code) => Some(*code),
-                _ => None,
-            };
-            if let Ok(mut slot) = init_session.lock() {
-                *slot = outcome;
-            }
-            if let Some(code) = refused {
-                return Err(async_graphql::Error::new(code));
-            }
-            let mut data = Data::default();
-            data.insert(auth);
-            data.insert(ClientAddr(String::new()));
-            Ok(data)
-        },
-    );
-    let mut graphql = std::pin::pin!(graphql);
-    let mut ticker = tokio::time::interval(REVOCATION_CHECK);
-    let mut operations = Operations::default();
-    loop {
-        tokio::select! {
-            message = graphql.next() => match message {
-                Some(WsMessage::Text(text)) => {
-                    let Some(text) = as_error_message(text, &mut operations) else {
-                        continue;
-                    };
-                    if sink.send(Message::Text(text.into())).await.is_err() {
-                        break;
-                    }
-                }
-                Some(WsMessage::Close(code, reason)) => {
-                    let code = if is_token_code(&reason) { CLOSE_FORBIDDEN } else { code };
-                    close(&mut sink, code, &reason).await;
-                    break;
-                }
-                None => {
-                    // The legacy protocol reports a refused init as a message, then ends.
-                    let refused = match session.lock().as_deref() {
-                        Ok(Session::Refused(code)) => Some(*code),
-                        _ => None,
-                    };
-                    if let Some(code) = refused {
-                        close(&mut sink, CLOSE_FORBIDDEN, code).await;
-                    }
-                    break;
-                }
-            },
-            _ = ticker.tick() => {
-                let principal = match session.lock().as_deref() {
-                    Ok(Session::Authenticated(principal)) => Some(principal.as_ref().clone()),
-                    _ => None,
-                };
-                if let Some(principal) = principal
-                    && let Err(error) = check_live(&app.state, &principal).await
-                {
-                    close(&mut sink, CLOSE_FORBIDDEN, error.code()).await;
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// Per-connection bookkeeping of subscription ids for [`as_error_message`].
-#[derive(Default)]
-struct Operations {
-    /// Ids that have delivered at least one event.
-    delivered: std::collections::HashSet<String>,
-    /// Ids refused before their first event; their trailing `complete` is dropped.
-    refused: std::collections::HashSet<String>,
-}
-
-/// A subscription refused before its first event (a failing guard) is reported as an
-/// `error` message, as both protocols define it, not as a `next`/`data` carrying errors;
-/// the `complete` that follows it is dropped. Returns `None` for a message to drop.
-fn as_error_message(text: String, operations: &mut Operations) -> Option<String> {
-    let Ok(mut message) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return Some(text);
+    let Some(value) = find(payload).or_else(|| payload.get("headers").and_then(find)) else {
+        return cookie.clone();
     };
-    let kind = message["type"].as_str().unwrap_or_default().to_owned();
-    let id = message["id"].as_str().unwrap_or_default().to_owned();
-    match kind.as_str() {
-        "next" | "data"
-            if !operations.delivered.contains(&id)
-                && message["payload"]["data"].is_null()
-                && message["payload"]["errors"]
-                    .as_array()
-                    .is_some_and(|e| !e.is_empty()) =>
-        {
-            let errors = message["payload"]["errors"].take();
-            operations.refused.insert(id.clone());
-            Some(serde_json::json!({ "id": id, "type": "error", "payload": errors }).to_string())
-        }
-        "next" | "data" => {
-            operations.delivered.insert(id);
-            Some(text)
-        }
-        "complete" => {
-            operations.delivered.remove(&id);
-            (!operations.refused.remove(&id)).then_some(text)
-        }
-        _ => Some(text),
-    }
-}
-
-/// A live connection's token must still be unexpired, unrevoked and its user present.
-async fn check_live(state: &AppState, principal: &Principal) -> Result<(), ApiError> {
-    let leeway = state.config.jwt_leeway.as_secs() as i64;
-    if chrono::Utc::now().timestamp() > principal.claims.exp + leeway {
-        return Err(ApiError::TokenExpired);
-    }
-    still_valid(state, principal).await
-}
-
-fn is_token_code(reason: &str) -> bool {
-    matches!(
-        reason,
-        "TOKEN_EXPIRED" | "TOKEN_REVOKED" | "INVALID_TOKEN" | "AUTHORIZATION_REQUIRED"
+    let Ok(value) = HeaderValue::from_str(&value) else {
+        return Presented::BadHeader;
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(header::AUTHORIZATION, value);
+    Presented::from_headers(
+        &headers,
+        TokenLocation {
+            headers: true,
+            cookies: false,
+        },
     )
 }
 
-async fn close(
-    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    code: u16,
-    reason: &str,
-) {
-    let _ = sink
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.to_owned().into(),
-        })))
-        .await;
-    let _ = sink.close().await;
+/// A client message of either protocol.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    ConnectionInit {
+        #[serde(default)]
+        payload: Option<Value>,
+    },
+    #[serde(alias = "start")]
+    Subscribe {
+        id: String,
+        payload: Box<Request>,
+    },
+    #[serde(alias = "stop")]
+    Complete {
+        id: String,
+    },
+    ConnectionTerminate,
+    Ping {
+        #[serde(default)]
+        payload: Option<Value>,
+    },
+    Pong {},
+}
+
+/// What an operation's task reports to the connection.
+enum Output {
+    Response { id: String, response: Box<Response> },
+    Done { id: String, generation: u64 },
+}
+
+/// One operation in flight.
+struct Running {
+    /// Tells this operation's task from an earlier one that used the same id.
+    generation: u64,
+    task: AbortHandle,
+    /// Whether it has sent anything yet.
+    delivered: bool,
+}
+
+/// Why the connection ends: the close frame to send, if any.
+struct Close(u16, String);
+
+type Sink = SplitSink<WebSocket, Message>;
+
+struct Connection {
+    app: HttpState,
+    protocol: Protocol,
+    cookie: Presented,
+    client: ClientAddr,
+    /// What `connection_init` presented; `None` until then.
+    credential: Option<Presented>,
+    /// The principal verified at `connection_init`, re-checked while the socket is open.
+    live: Option<Principal>,
+    /// Running operations by id.
+    operations: HashMap<String, Running>,
+    generation: u64,
+}
+
+impl Connection {
+    async fn serve(mut self, socket: WebSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let (output, mut outputs) = mpsc::channel::<Output>(64);
+        let init_deadline = tokio::time::sleep(self.app.state.config.ws_init_timeout);
+        tokio::pin!(init_deadline);
+        let mut revocation = tokio::time::interval(REVOCATION_CHECK);
+        let close = loop {
+            tokio::select! {
+                message = stream.next() => {
+                    let text = match message {
+                        Some(Ok(Message::Text(text))) => text.to_string(),
+                        Some(Ok(Message::Binary(bytes))) => {
+                            String::from_utf8_lossy(&bytes).into_owned()
+                        }
+                        Some(Ok(Message::Close(_))) | None => break None,
+                        Some(Ok(_)) => continue,
+                        Some(Err(error)) => break Some(read_error(&error)),
+                    };
+                    match self.receive(&text, &mut sink, &output).await {
+                        Ok(()) => {}
+                        Err(close) => break close,
+                    }
+                }
+                Some(out) = outputs.recv() => {
+                    if let Err(close) = self.deliver(out, &mut sink).await {
+                        break close;
+                    }
+                }
+                () = &mut init_deadline, if self.credential.is_none() => {
+                    break Some(Close(
+                        CLOSE_INIT_TIMEOUT,
+                        "Connection initialisation timeout".into(),
+                    ));
+                }
+                _ = revocation.tick(), if self.live.is_some() => {
+                    if let Err(error) = self.check_live().await {
+                        break Some(Close(CLOSE_FORBIDDEN, error.code().into()));
+                    }
+                }
+            }
+        };
+        for running in self.operations.values() {
+            running.task.abort();
+        }
+        if let Some(Close(code, reason)) = close {
+            let _ = sink
+                .send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })))
+                .await;
+        }
+        let _ = sink.close().await;
+    }
+
+    /// Handles one client message; `Err` ends the connection (with a close frame, if any).
+    async fn receive(
+        &mut self,
+        text: &str,
+        sink: &mut Sink,
+        output: &mpsc::Sender<Output>,
+    ) -> Result<(), Option<Close>> {
+        let message: ClientMessage = match serde_json::from_str(text) {
+            Ok(message) => message,
+            Err(error) => {
+                return Err(Some(Close(
+                    CLOSE_BAD_MESSAGE,
+                    format!("Invalid message received: {error}"),
+                )));
+            }
+        };
+        match message {
+            ClientMessage::ConnectionInit { payload } => {
+                if self.credential.is_some() {
+                    return Err(Some(Close(
+                        CLOSE_TOO_MANY_INITS,
+                        "Too many initialisation requests".into(),
+                    )));
+                }
+                let payload = payload.unwrap_or(Value::Null);
+                match self.init(presented_in(&payload, &self.cookie)).await {
+                    Ok(()) => send(sink, json!({ "type": "connection_ack" })).await,
+                    Err(error) => {
+                        if self.protocol == Protocol::Legacy {
+                            let message = json!({ "type": "connection_error",
+                                "payload": { "message": error.message() } });
+                            send(sink, message).await?;
+                        }
+                        Err(Some(Close(CLOSE_FORBIDDEN, error.code().into())))
+                    }
+                }
+            }
+            ClientMessage::Subscribe { id, payload } => {
+                self.start(id, *payload, sink, output).await
+            }
+            ClientMessage::Complete { id } => {
+                if let Some(running) = self.operations.remove(&id) {
+                    running.task.abort();
+                    // The legacy protocol confirms a `stop`; the other one does not.
+                    if self.protocol == Protocol::Legacy {
+                        send(sink, json!({ "type": "complete", "id": id })).await?;
+                    }
+                }
+                Ok(())
+            }
+            ClientMessage::ConnectionTerminate => Err(None),
+            ClientMessage::Ping { payload } => {
+                let mut pong = json!({ "type": "pong" });
+                if let Some(payload) = payload {
+                    pong["payload"] = payload;
+                }
+                send(sink, pong).await
+            }
+            ClientMessage::Pong {} => Ok(()),
+        }
+    }
+
+    /// Verifies the presented credential once; the connection keeps it, and each
+    /// operation resolves its own principal from it.
+    async fn init(&mut self, presented: Presented) -> Result<(), ApiError> {
+        if !matches!(presented, Presented::Nothing | Presented::OtherScheme) {
+            let auth = AuthContext::new(presented.clone(), None, self.app.state.clone());
+            self.live = Some(auth.principal().await?.clone());
+        }
+        self.credential = Some(presented);
+        Ok(())
+    }
+
+    async fn start(
+        &mut self,
+        id: String,
+        request: Request,
+        sink: &mut Sink,
+        output: &mpsc::Sender<Output>,
+    ) -> Result<(), Option<Close>> {
+        let Some(credential) = self.credential.clone() else {
+            return Err(Some(Close(CLOSE_UNAUTHORIZED, "Unauthorized".into())));
+        };
+        if self.operations.contains_key(&id) {
+            return Err(Some(Close(
+                CLOSE_DUPLICATE_ID,
+                format!("Subscriber for {id} already exists"),
+            )));
+        }
+        if self.operations.len() >= self.app.state.config.ws_max_operations {
+            let refused = async_graphql::Error::from(ApiError::RateLimited { retry_after: 1 });
+            let errors = [refused.into_server_error(async_graphql::Pos::default())];
+            let errors = serde_json::to_value(errors).unwrap_or_default();
+            return send(
+                sink,
+                json!({ "type": "error", "id": id, "payload": errors }),
+            )
+            .await;
+        }
+        let state = self.app.state.clone();
+        let request = request
+            .data(AuthContext::new(credential, None, state))
+            .data(self.client.clone());
+        let mut responses = self.app.executor.execute_stream(request);
+        self.generation += 1;
+        let generation = self.generation;
+        let output = output.clone();
+        let task_id = id.clone();
+        let task = tokio::spawn(async move {
+            while let Some(response) = responses.next().await {
+                let id = task_id.clone();
+                let response = Box::new(response);
+                if output
+                    .send(Output::Response { id, response })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = output
+                .send(Output::Done {
+                    id: task_id,
+                    generation,
+                })
+                .await;
+        });
+        let running = Running {
+            generation,
+            task: task.abort_handle(),
+            delivered: false,
+        };
+        self.operations.insert(id, running);
+        Ok(())
+    }
+
+    /// Sends what an operation produced. A response that failed before execution, or a
+    /// first response refused outright (no data, only errors: a failing guard on the
+    /// subscription field), is an `error` message, as both protocols define it; the
+    /// operation then ends without a `complete`.
+    async fn deliver(&mut self, out: Output, sink: &mut Sink) -> Result<(), Option<Close>> {
+        match out {
+            Output::Response { id, response } => {
+                let Some(running) = self.operations.get_mut(&id) else {
+                    return Ok(());
+                };
+                let refused = failed_before_execution(&response)
+                    || (!running.delivered
+                        && response.data == async_graphql::Value::Null
+                        && !response.errors.is_empty());
+                running.delivered = true;
+                if refused {
+                    if let Some(running) = self.operations.remove(&id) {
+                        running.task.abort();
+                    }
+                    let errors = serde_json::to_value(&response.errors).unwrap_or_default();
+                    return send(
+                        sink,
+                        json!({ "type": "error", "id": id, "payload": errors }),
+                    )
+                    .await;
+                }
+                let message = ServerMessage {
+                    kind: self.protocol.next(),
+                    id: &id,
+                    payload: WireResponse(&response),
+                };
+                match serde_json::to_string(&message) {
+                    Ok(text) => send_text(sink, text).await,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot serialize a response");
+                        Err(Some(Close(1011, "Internal server error".into())))
+                    }
+                }
+            }
+            Output::Done { id, generation } => {
+                match self.operations.get(&id) {
+                    Some(running) if running.generation == generation => {
+                        self.operations.remove(&id);
+                    }
+                    _ => return Ok(()),
+                }
+                send(sink, json!({ "type": "complete", "id": id })).await
+            }
+        }
+    }
+
+    /// The connection's token must still be unexpired, unrevoked and its user present.
+    async fn check_live(&self) -> Result<(), ApiError> {
+        let Some(principal) = &self.live else {
+            return Ok(());
+        };
+        let leeway = self.app.state.config.jwt_leeway.as_secs() as i64;
+        if chrono::Utc::now().timestamp() > principal.claims.exp + leeway {
+            return Err(ApiError::TokenExpired);
+        }
+        still_valid(&self.app.state, principal).await
+    }
+}
+
+/// A read error: a message over `MAX_BODY_BYTES` is 1009; anything else just ends it.
+fn read_error(error: &axum::Error) -> Close {
+    let too_big = std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+    if too_big {
+        Close(CLOSE_TOO_BIG, "Message too big".into())
+    } else {
+        Close(1002, "Protocol error".into())
+    }
+}
+
+/// A result message, its payload written in the order the query selected the fields.
+#[derive(serde::Serialize)]
+struct ServerMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    payload: WireResponse<'a>,
+}
+
+async fn send(sink: &mut Sink, message: Value) -> Result<(), Option<Close>> {
+    send_text(sink, message.to_string()).await
+}
+
+async fn send_text(sink: &mut Sink, text: String) -> Result<(), Option<Close>> {
+    sink.send(Message::Text(text.into()))
+        .await
+        .map_err(|_| None)
 }

@@ -1,8 +1,9 @@
 //! Data access and business rules, one module per aggregate. Knows nothing of GraphQL or
 //! HTTP; every failure is a [`ServiceError`].
 
+pub mod attempts;
 pub mod items;
-pub mod login_failures;
+pub mod sessions;
 pub mod stores;
 pub mod tokens;
 pub mod users;
@@ -23,8 +24,15 @@ pub enum ServiceError {
     },
     #[error("{0} not found")]
     NotFound(&'static str),
-    #[error("forbidden")]
-    Forbidden,
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("rate limited for {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("token revoked")]
+    TokenRevoked,
+    /// The token names a user that does not (or no longer) exist; carries its `sub`.
+    #[error("unknown user {0}")]
+    UnknownUser(String),
     #[error("database error")]
     Database(#[from] DbErr),
     #[error("password hashing error")]

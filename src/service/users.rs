@@ -4,7 +4,7 @@ use chrono::Utc;
 use entity::user;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 
 use super::{ServiceError, ServiceResult, on_unique_violation};
@@ -35,6 +35,19 @@ pub async fn create(
     .insert(db)
     .await
     .map_err(on_unique_violation)
+}
+
+/// Locks the user's row until the transaction ends and returns it (`None`: no such user).
+/// A no-op `UPDATE … RETURNING` rather than `SELECT … FOR UPDATE`, because SQLite has no
+/// row locks: there the write takes the database write lock, which serializes just as well.
+pub async fn lock(db: &impl ConnectionTrait, id: i32) -> ServiceResult<Option<user::Model>> {
+    Ok(user::Entity::update_many()
+        .col_expr(user::Column::Id, Expr::col(user::Column::Id))
+        .filter(user::Column::Id.eq(id))
+        .exec_with_returning(db)
+        .await?
+        .into_iter()
+        .next())
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: i32) -> ServiceResult<Option<user::Model>> {

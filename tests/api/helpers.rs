@@ -422,3 +422,124 @@ pub fn authql_command() -> std::process::Command {
     }
     command
 }
+
+// --- WebSocket client -------------------------------------------------------------------
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub async fn connect(app: &TestApp, protocol: &str) -> Socket {
+    connect_with(app, protocol, &[]).await
+}
+
+/// A WebSocket upgrade with extra request headers (`X-Forwarded-For`, `Origin`, …).
+pub async fn connect_with(app: &TestApp, protocol: &str, headers: &[(&str, &str)]) -> Socket {
+    let mut request = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocol.parse().unwrap());
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let (socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+    socket
+}
+
+pub async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next JSON message (pings are answered and skipped), or the close frame as `Err`.
+pub async fn next(socket: &mut Socket) -> Result<Value, (u16, String)> {
+    loop {
+        let message = tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("a message in time")
+            .expect("socket open")
+            .expect("no protocol error");
+        match message {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "ping" {
+                    send(socket, json!({ "type": "pong" })).await;
+                    continue;
+                }
+                if value["type"] == "ka" {
+                    continue;
+                }
+                return Ok(value);
+            }
+            Message::Close(frame) => {
+                let frame = frame.expect("a close frame");
+                return Err((u16::from(frame.code), frame.reason.to_string()));
+            }
+            _ => continue,
+        }
+    }
+}
+
+/// A `graphql-transport-ws` connection, initialised with `token` (if any) and acked.
+pub async fn open(app: &TestApp, token: Option<&str>) -> Socket {
+    let mut socket = connect(app, "graphql-transport-ws").await;
+    let payload = token.map_or(
+        json!({}),
+        |t| json!({ "Authorization": format!("Bearer {t}") }),
+    );
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": payload }),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    socket
+}
+
+/// Sends an operation with `id` over a `graphql-transport-ws` socket.
+pub async fn start(socket: &mut Socket, id: &str, query: &str, variables: Value) {
+    send(
+        socket,
+        json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }),
+    )
+    .await;
+}
+
+/// Collects the first `next` or `error` of each of `ids` (in any order), skipping
+/// `complete`s: `id` → the GraphQL response (an `error` becomes `{"errors": …}`).
+pub async fn results(
+    socket: &mut Socket,
+    ids: &[String],
+) -> std::collections::HashMap<String, Value> {
+    let mut results = std::collections::HashMap::new();
+    while results.len() < ids.len() {
+        let message = next(socket)
+            .await
+            .unwrap_or_else(|close| panic!("closed: {close:?}"));
+        let id = message["id"].as_str().unwrap_or_default().to_owned();
+        match message["type"].as_str() {
+            Some("next") => {
+                results.insert(id, message["payload"].clone());
+            }
+            Some("error") => {
+                results.insert(id, json!({ "errors": message["payload"] }));
+            }
+            _ => {}
+        }
+    }
+    results
+}

@@ -9,6 +9,7 @@ mod http_surface;
 mod items;
 mod keys;
 mod limits;
+mod login_limiting;
 mod operations;
 mod pagination;
 mod production;

@@ -3,84 +3,10 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::{
-    Message, client::IntoClientRequest, protocol::frame::coding::CloseCode,
-};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::helpers::*;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn connect(app: &TestApp, protocol: &str) -> Socket {
-    let mut request = format!("ws://{}/graphql/ws", app.addr)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", protocol.parse().unwrap());
-    let (socket, response) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("upgrade");
-    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
-    socket
-}
-
-async fn send(socket: &mut Socket, message: Value) {
-    socket
-        .send(Message::Text(message.to_string().into()))
-        .await
-        .unwrap();
-}
-
-/// The next JSON message (pings are answered and skipped), or the close frame as `Err`.
-async fn next(socket: &mut Socket) -> Result<Value, (u16, String)> {
-    loop {
-        let message = tokio::time::timeout(WAIT, socket.next())
-            .await
-            .expect("a message in time")
-            .expect("socket open")
-            .expect("no protocol error");
-        match message {
-            Message::Text(text) => {
-                let value: Value = serde_json::from_str(&text).unwrap();
-                if value["type"] == "ping" {
-                    send(socket, json!({ "type": "pong" })).await;
-                    continue;
-                }
-                if value["type"] == "ka" {
-                    continue;
-                }
-                return Ok(value);
-            }
-            Message::Close(frame) => {
-                let frame = frame.expect("a close frame");
-                return Err((u16::from(frame.code), frame.reason.to_string()));
-            }
-            _ => continue,
-        }
-    }
-}
-
-/// A `graphql-transport-ws` connection, initialised with `token` (if any) and acked.
-async fn open(app: &TestApp, token: Option<&str>) -> Socket {
-    let mut socket = connect(app, "graphql-transport-ws").await;
-    let payload = token.map_or(
-        json!({}),
-        |t| json!({ "Authorization": format!("Bearer {t}") }),
-    );
-    send(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": payload }),
-    )
-    .await;
-    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
-    socket
-}
 
 const EVENTS: &str =
     "subscription($s: ID) { itemEvents(storeId: $s) { kind itemId item { name price } } }";

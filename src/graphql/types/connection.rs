@@ -112,12 +112,3 @@ macro_rules! connection {
 }
 
 pub(crate) use connection;
-
-/// The complexity of a connection: its subtree counted once per requested node (`first`,
-/// default 20, within 1–100). Saturating and capped, so absurd nesting is simply "too
-/// complex" instead of overflowing async-graphql's arithmetic.
-pub fn weigh(first: Option<i32>, child_complexity: usize) -> usize {
-    const CAP: usize = 1 << 40;
-    let first = first.unwrap_or(20).clamp(1, 100) as usize;
-    first.saturating_mul(child_complexity).min(CAP)
-}

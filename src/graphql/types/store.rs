@@ -27,7 +27,6 @@ impl Store {
     }
 
     /// The store's items, oldest first.
-    #[graphql(complexity = "crate::graphql::types::connection::weigh(first, child_complexity)")]
     async fn items(
         &self,
         ctx: &Context<'_>,

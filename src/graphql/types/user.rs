@@ -40,7 +40,6 @@ impl User {
     }
 
     /// The items this user owns, oldest first.
-    #[graphql(complexity = "crate::graphql::types::connection::weigh(first, child_complexity)")]
     async fn items(
         &self,
         ctx: &Context<'_>,

@@ -1,0 +1,115 @@
+//! The one path every operation takes, over HTTP and WebSocket alike: parse once, check
+//! the limits (a batch budgeted as a whole), execute with the parsed document, and code
+//! the errors async-graphql produced itself.
+
+use std::sync::Arc;
+
+use async_graphql::{Request, Response, ServerError, futures_util::stream::BoxStream};
+use futures_util::{StreamExt, stream::FuturesOrdered};
+
+use crate::graphql::error_codes::{VariableArguments, code_errors, parse_error};
+use crate::graphql::limits::{Cost, Limits};
+use crate::graphql::schema::AppSchema;
+
+/// Executes requests against the schema; cheap to clone.
+#[derive(Clone)]
+pub struct Executor {
+    schema: AppSchema,
+    limits: Arc<Limits>,
+}
+
+/// A request that parsed and is within its own limits.
+struct Prepared {
+    request: Request,
+    cost: Cost,
+    variables: VariableArguments,
+}
+
+impl Executor {
+    pub fn new(schema: AppSchema, limits: Limits) -> Self {
+        Self {
+            schema,
+            limits: Arc::new(limits),
+        }
+    }
+
+    fn prepare(&self, mut request: Request) -> Result<Prepared, ServerError> {
+        let document = async_graphql::parser::parse_query(&request.query).map_err(parse_error)?;
+        let cost = self.limits.check(
+            &document,
+            request.operation_name.as_deref(),
+            &request.variables,
+        )?;
+        let variables = VariableArguments::of(&document);
+        request.set_parsed_query(document);
+        Ok(Prepared {
+            request,
+            cost,
+            variables,
+        })
+    }
+
+    async fn run(&self, prepared: Prepared) -> Response {
+        let mut response = self.schema.execute(prepared.request).await;
+        code_errors(&mut response, &prepared.variables);
+        response
+    }
+
+    /// One operation.
+    pub async fn execute(&self, request: Request) -> Response {
+        match self.prepare(request) {
+            Ok(prepared) => self.run(prepared).await,
+            Err(error) => Response::from_errors(vec![error]),
+        }
+    }
+
+    /// A batch, its operations run concurrently. Over the batch's budget (complexity,
+    /// aliases, directives and mutation root fields summed) nothing runs, and every
+    /// operation answers the refusal (API.md "Limits").
+    pub async fn execute_batch(&self, requests: Vec<Request>) -> Vec<Response> {
+        let prepared: Vec<Result<Prepared, ServerError>> =
+            requests.into_iter().map(|r| self.prepare(r)).collect();
+        let total = prepared
+            .iter()
+            .filter_map(|p| p.as_ref().ok())
+            .fold(Cost::default(), |sum, p| sum + p.cost);
+        if let Err(refusal) = self.limits.within(total) {
+            return prepared
+                .iter()
+                .map(|_| Response::from_errors(vec![refusal.clone()]))
+                .collect();
+        }
+        prepared
+            .into_iter()
+            .map(|p| async move {
+                match p {
+                    Ok(prepared) => self.run(prepared).await,
+                    Err(error) => Response::from_errors(vec![error]),
+                }
+            })
+            .collect::<FuturesOrdered<_>>()
+            .collect()
+            .await
+    }
+
+    /// An operation over a WebSocket: a subscription's stream of events, or the single
+    /// response of a query or mutation.
+    pub fn execute_stream(&self, request: Request) -> BoxStream<'static, Response> {
+        match self.prepare(request) {
+            Ok(prepared) => {
+                let variables = prepared.variables;
+                self.schema
+                    .execute_stream(prepared.request)
+                    .map(move |mut response| {
+                        code_errors(&mut response, &variables);
+                        response
+                    })
+                    .boxed()
+            }
+            Err(error) => {
+                futures_util::stream::once(async move { Response::from_errors(vec![error]) })
+                    .boxed()
+            }
+        }
+    }
+}

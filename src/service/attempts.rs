@@ -1,0 +1,227 @@
+//! Password-check limiting (API.md "Login limiting"): `LOGIN_MAX_FAILURES` per
+//! (scope, subject, client address) within a sliding `LOGIN_FAILURE_WINDOW`, counted in the
+//! database so the limit holds across instances.
+//!
+//! An attempt takes its place in the count *before* the password is checked, so a burst of
+//! concurrent guesses (a batch, aliases, one WebSocket, several instances) can neither get
+//! more checks than the limit allows nor learn which guess was right: once the places are
+//! taken every answer is `RATE_LIMITED`. The place is taken under a lock on the key — on
+//! PostgreSQL a transaction-scoped advisory lock, on SQLite the database write lock that
+//! the transaction's first statement (the insert) takes — so two attempts can never both
+//! count the same free place.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::auth_attempt;
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
+    sea_query::{Condition, Expr},
+};
+
+use super::{ServiceError, ServiceResult};
+use crate::domain::Username;
+
+/// What is being limited, and for whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptKey {
+    scope: &'static str,
+    subject: String,
+    client_addr: String,
+}
+
+impl AttemptKey {
+    /// Logins of one username (ignoring case) from one client address.
+    pub fn login(username: &Username, client_addr: &str) -> Self {
+        Self {
+            scope: "login",
+            subject: username.lower(),
+            client_addr: client_addr.to_owned(),
+        }
+    }
+
+    /// Current-password checks of `changePassword` for one user, from anywhere: a stolen
+    /// fresh token must not become an unlimited password oracle.
+    pub fn password_change(user_id: i32) -> Self {
+        Self {
+            scope: "password",
+            subject: user_id.to_string(),
+            client_addr: String::new(),
+        }
+    }
+
+    fn lock_name(&self) -> String {
+        format!(
+            "{}\u{1f}{}\u{1f}{}",
+            self.scope, self.subject, self.client_addr
+        )
+    }
+
+    fn matches(&self) -> Condition {
+        Condition::all()
+            .add(auth_attempt::Column::Scope.eq(self.scope))
+            .add(auth_attempt::Column::Subject.eq(self.subject.clone()))
+            .add(auth_attempt::Column::ClientAddr.eq(self.client_addr.clone()))
+    }
+}
+
+/// `LOGIN_MAX_FAILURES` within `LOGIN_FAILURE_WINDOW`.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptLimit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+impl AttemptLimit {
+    fn window(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+/// A place taken in the count, to be settled by [`failed`] or [`succeeded`].
+#[derive(Debug)]
+pub struct Attempt {
+    id: i32,
+    key: AttemptKey,
+}
+
+/// Takes a place for one password check, or refuses with `RateLimited` (seconds until the
+/// oldest counted attempt leaves the window) when the window's places are all taken.
+pub async fn reserve(
+    db: &DatabaseConnection,
+    key: &AttemptKey,
+    limit: AttemptLimit,
+) -> ServiceResult<Attempt> {
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [key.lock_name().into()],
+        ))
+        .await?;
+    }
+    // On SQLite this insert takes the write lock, so the count below sees every attempt
+    // that could compete for the same place.
+    let id = auth_attempt::Entity::insert(auth_attempt::ActiveModel {
+        scope: Set(key.scope.to_owned()),
+        subject: Set(key.subject.clone()),
+        client_addr: Set(key.client_addr.clone()),
+        attempted_at: Set(now),
+        pending: Set(true),
+        ..Default::default()
+    })
+    .exec(&txn)
+    .await?
+    .last_insert_id;
+    let others: Vec<(DateTime<Utc>, bool)> = auth_attempt::Entity::find()
+        .select_only()
+        .column(auth_attempt::Column::AttemptedAt)
+        .column(auth_attempt::Column::Pending)
+        .filter(key.matches())
+        .filter(auth_attempt::Column::AttemptedAt.gt(now - limit.window()))
+        .filter(auth_attempt::Column::Id.ne(id))
+        .order_by_asc(auth_attempt::Column::AttemptedAt)
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let allowed = limit.max as usize;
+    if others.len() >= allowed {
+        txn.rollback().await?;
+        // A check still running may end in a success that frees every place: ask to come
+        // back in a second rather than in a whole window.
+        let retry_after = if others.iter().any(|(_, pending)| *pending) {
+            1
+        } else {
+            let times: Vec<DateTime<Utc>> = others.iter().map(|(at, _)| *at).collect();
+            retry_after(&times, allowed, limit.window(), now)
+        };
+        return Err(ServiceError::RateLimited { retry_after });
+    }
+    txn.commit().await?;
+    Ok(Attempt {
+        id,
+        key: key.clone(),
+    })
+}
+
+/// Seconds until a place frees: when attempt number `len - allowed` (0-based, oldest
+/// first) leaves the window. With a limit of 0 there is never a place: a whole window.
+fn retry_after(
+    times: &[DateTime<Utc>],
+    allowed: usize,
+    window: chrono::Duration,
+    now: DateTime<Utc>,
+) -> u64 {
+    let frees_at = match times.len().checked_sub(allowed.max(1)) {
+        Some(index) => times[index] + window,
+        None => now + window,
+    };
+    let millis = (frees_at - now).num_milliseconds().max(0) as u64;
+    millis.div_ceil(1000).max(1)
+}
+
+/// The password was wrong: the place stays taken, as a failure.
+pub async fn failed(db: &impl ConnectionTrait, attempt: &Attempt) -> ServiceResult<()> {
+    auth_attempt::Entity::update_many()
+        .col_expr(auth_attempt::Column::Pending, Expr::value(false))
+        .filter(auth_attempt::Column::Id.eq(attempt.id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The password was right: the place is given back and the key's failures are cleared
+/// (successes never lock anyone out). Attempts of others still being checked keep theirs.
+pub async fn succeeded(db: &impl ConnectionTrait, attempt: &Attempt) -> ServiceResult<()> {
+    auth_attempt::Entity::delete_many()
+        .filter(attempt.key.matches())
+        .filter(
+            Condition::any()
+                .add(auth_attempt::Column::Pending.eq(false))
+                .add(auth_attempt::Column::Id.eq(attempt.id)),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The check could not be made (an internal failure): the place is given back unused.
+pub async fn abandoned(db: &impl ConnectionTrait, attempt: &Attempt) {
+    let deleted = auth_attempt::Entity::delete_by_id(attempt.id)
+        .exec(db)
+        .await;
+    if let Err(error) = deleted {
+        tracing::warn!(%error, "cannot give back an attempt's place");
+    }
+}
+
+/// Deletes attempts older than the window; returns how many.
+pub async fn prune(db: &impl ConnectionTrait, before: DateTime<Utc>) -> ServiceResult<u64> {
+    Ok(auth_attempt::Entity::delete_many()
+        .filter(auth_attempt::Column::AttemptedAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_when_the_oldest_counted_attempt_leaves_the_window() {
+        let now = Utc::now();
+        let window = chrono::Duration::seconds(900);
+        let times = [
+            now - chrono::Duration::seconds(600),
+            now - chrono::Duration::seconds(10),
+        ];
+        assert_eq!(retry_after(&times, 2, window, now), 300);
+        assert_eq!(retry_after(&times, 1, window, now), 890);
+        assert_eq!(retry_after(&[], 0, window, now), 900);
+    }
+}
