@@ -338,6 +338,38 @@ mod tests {
     }
 
     #[test]
+    fn a_principal_never_prints_the_password_hash() {
+        let now = chrono::Utc::now();
+        let principal = Principal {
+            user: user::Model {
+                id: 7,
+                username: "alice".into(),
+                username_lower: "alice".into(),
+                email: Some("alice@example.com".into()),
+                email_lower: Some("alice@example.com".into()),
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+                role: "USER".into(),
+                tokens_valid_after: None,
+                created_at: now,
+                updated_at: now,
+            },
+            claims: Claims {
+                sub: "7".into(),
+                kind: TokenKind::Access,
+                fresh: true,
+                jti: "j".into(),
+                iat: 0,
+                exp: 0,
+                csrf: None,
+            },
+        };
+        let printed = format!("{principal:?}");
+        assert!(printed.contains("alice"), "{printed}");
+        assert!(!printed.contains("argon2"), "{printed}");
+        assert!(!printed.contains("example.com"), "{printed}");
+    }
+
+    #[test]
     fn a_bearer_header_hides_the_cookie_but_another_scheme_does_not() {
         let both = TokenLocation {
             headers: true,

@@ -268,13 +268,11 @@ fn respond(headers: &HeaderMap, response: BatchResponse) -> Response {
         BatchResponse::Single(response) => std::slice::from_ref(response),
         BatchResponse::Batch(responses) => responses,
     };
-    let status = match &response {
-        BatchResponse::Single(response)
-            if graphql_response && failed_before_execution(response) =>
-        {
-            StatusCode::BAD_REQUEST
-        }
-        _ => StatusCode::OK,
+    // A batch refused whole (over its budget) is a failure before execution too.
+    let status = if graphql_response && responses.iter().all(failed_before_execution) {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
     };
     let body = match &response {
         BatchResponse::Single(response) => serde_json::to_vec(&WireResponse(response)),

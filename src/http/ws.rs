@@ -261,10 +261,13 @@ impl Connection {
                     }
                 }
                 () = &mut init_deadline, if self.credential.is_none() => {
-                    break Some(Close(
-                        CLOSE_INIT_TIMEOUT,
-                        "Connection initialisation timeout".into(),
-                    ));
+                    let reason = "Connection initialisation timeout";
+                    if self.protocol == Protocol::Legacy {
+                        let message = json!({ "type": "connection_error",
+                            "payload": { "message": reason } });
+                        let _ = send(&mut sink, message).await;
+                    }
+                    break Some(Close(CLOSE_INIT_TIMEOUT, reason.into()));
                 }
                 _ = revocation.tick(), if self.live.is_some() => {
                     if let Err(error) = self.check_live().await {

@@ -467,3 +467,84 @@ async fn healthz_answers_503_when_the_database_is_gone() {
         json!({ "status": "unavailable" })
     );
 }
+
+#[tokio::test]
+async fn a_wrongly_typed_literal_fails_validation_but_the_same_variable_is_bad_user_input() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root").await;
+    let accept = "application/graphql-response+json";
+    for query in [
+        r#"{ items(first: "x") { totalCount } }"#,
+        r#"mutation { setUserRole(userId: "1", role: SUPERUSER) { id } }"#,
+        r#"mutation { signup(input: {username: "alice"}) { accessToken } }"#,
+    ] {
+        let response = app
+            .client
+            .post(app.url("/graphql"))
+            .bearer_auth(&admin.access)
+            .header("accept", accept)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+        assert_eq!(response.headers()["content-type"], accept);
+        let body: Value = response.json().await.unwrap();
+        assert_code(&body, "GRAPHQL_VALIDATION_FAILED");
+        assert!(body.get("data").is_none(), "{body}");
+    }
+    let body = app
+        .gql(
+            "query($f: Int) { items(first: $f) { totalCount } }",
+            json!({ "f": "x" }),
+        )
+        .await;
+    assert_code(&body, "BAD_USER_INPUT");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "first");
+}
+
+/// The raw response text: key order is what is being tested.
+async fn raw(app: &TestApp, token: Option<&str>, query: &str) -> String {
+    let mut request = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": query }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().text().await.unwrap()
+}
+
+#[tokio::test]
+async fn response_fields_come_in_the_order_the_query_selected_them() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root").await;
+    let store = app.store(&admin, "Shop").await;
+    let id = app.item(&admin, &store, "Apple", "1.50").await;
+    let text = raw(
+        &app,
+        None,
+        &format!("{{ item(id: \"{id}\") {{ price name id z: __typename }} }}"),
+    )
+    .await;
+    assert_eq!(
+        text,
+        format!(
+            r#"{{"data":{{"item":{{"price":"1.50","name":"Apple","id":"{id}","z":"Item"}}}}}}"#
+        )
+    );
+    // Errors start with their message.
+    let text = raw(&app, None, "{ me { id } }").await;
+    assert!(text.contains(r#""errors":[{"message":"#), "{text}");
+}
+
+#[tokio::test]
+async fn a_parse_error_is_one_line_with_its_position() {
+    let app = TestApp::spawn().await;
+    let body = app.gql("{ me { id ", json!({})).await;
+    assert_code(&body, "GRAPHQL_PARSE_FAILED");
+    let message = message(&body);
+    assert!(message.starts_with("Syntax Error: "), "{message}");
+    assert!(!message.contains('\n'), "{message}");
+    assert_eq!(body["errors"][0]["locations"][0]["line"], 1, "{body}");
+}

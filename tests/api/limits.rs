@@ -338,3 +338,81 @@ async fn the_honest_page_costs_what_the_readme_says() {
         }
     }
 }
+
+/// POSTs a batch; returns the status and the array of responses.
+async fn batch(app: &TestApp, accept: &str, operations: &[String]) -> (u16, Vec<Value>) {
+    let body: Vec<Value> = operations.iter().map(|q| json!({ "query": q })).collect();
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", accept)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_batch_is_budgeted_as_a_whole_and_refused_whole() {
+    let app = TestApp::spawn().await;
+    // Ten operations of ten signups each: every one within its own limits, a hundred
+    // Argon2 hashes together.
+    let operations: Vec<String> = (0..10)
+        .map(|op| {
+            let fields: String = (0..10)
+                .map(|i| {
+                    format!(
+                        "s{i}: signup(input: {{username: \"u{op}x{i}\", password: \"{PASSWORD}\"}}) {{ tokenType }} "
+                    )
+                })
+                .collect();
+            format!("mutation {{ {fields} }}")
+        })
+        .collect();
+    for (accept, expected) in [
+        ("application/graphql-response+json", 400),
+        ("application/json", 200),
+    ] {
+        let (status, responses) = batch(&app, accept, &operations).await;
+        assert_eq!(status, expected);
+        assert_eq!(responses.len(), 10);
+        for response in &responses {
+            assert_refused(response, "GRAPHQL_VALIDATION_FAILED");
+        }
+    }
+    assert_eq!(count_rows(&app.database_url, "users").await, 0);
+
+    // Aliases are summed too: 2 × 20 is over 30, 2 × 15 is not.
+    let aliased = |n: usize| -> String {
+        let fields: String = (0..n).map(|i| format!("a{i}: __typename ")).collect();
+        format!("{{ {fields} }}")
+    };
+    let (_, responses) = batch(&app, "application/json", &[aliased(20), aliased(20)]).await;
+    assert!(
+        responses
+            .iter()
+            .all(|r| r["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED")
+    );
+    let (_, responses) = batch(&app, "application/json", &[aliased(15), aliased(15)]).await;
+    assert!(
+        responses.iter().all(|r| r["errors"].is_null()),
+        "{responses:?}"
+    );
+}
+
+#[tokio::test]
+async fn alias_and_directive_floods_are_refused() {
+    let app = TestApp::spawn().await;
+    let typenames: String = (0..101).map(|i| format!("t{i}: __typename ")).collect();
+    let body = assert_refused_unexecuted(&app, &format!("{{ {typenames} }}")).await;
+    assert!(message(&body).contains("aliases"), "{body}");
+    let directives = "@skip(if: false) ".repeat(100);
+    let body = assert_refused_unexecuted(&app, &format!("{{ __typename {directives} }}")).await;
+    assert!(message(&body).contains("directives"), "{body}");
+    // Within the limits, both pass.
+    let typenames: String = (0..30).map(|i| format!("t{i}: __typename ")).collect();
+    let body = app.gql(&format!("{{ {typenames} }}"), json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+}

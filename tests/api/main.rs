@@ -20,4 +20,5 @@ mod signup_login;
 mod stores;
 mod subscriptions;
 mod tokens;
+mod transport;
 mod users;

@@ -172,3 +172,25 @@ async fn nested_connections_are_batched_too() {
     }
     assert_eq!(costs[0], costs[1], "{costs:?}");
 }
+
+#[tokio::test]
+async fn a_cursor_macd_with_the_raw_signing_secret_is_refused() {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use hmac::{Hmac, Mac};
+    let app = TestApp::spawn().await;
+    seed_items(&app, 3).await;
+    // What a cursor would be if its MAC key were the JWT secret itself.
+    let mut bytes = b"item:1".to_vec();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(&bytes);
+    bytes.extend_from_slice(&mac.finalize().into_bytes()[..12]);
+    let forged = URL_SAFE_NO_PAD.encode(bytes);
+    let body = app
+        .gql(
+            "query($after: String) { items(after: $after) { totalCount } }",
+            json!({ "after": forged }),
+        )
+        .await;
+    assert_code(&body, "BAD_USER_INPUT");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "after");
+}

@@ -153,3 +153,15 @@ async fn development_errors_suggest_field_names() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_sdl_is_not_served_in_production_unless_introspection_is_on() {
+    let status = |app: &TestApp| {
+        let request = app.client.get(app.url("/schema.graphql")).send();
+        async move { request.await.unwrap().status().as_u16() }
+    };
+    let app = TestApp::spawn_with(&[PRODUCTION]).await;
+    assert_eq!(status(&app).await, 404);
+    let app = TestApp::spawn_with(&[PRODUCTION, ("graphql-introspection", "true")]).await;
+    assert_eq!(status(&app).await, 200);
+}

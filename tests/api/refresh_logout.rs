@@ -221,3 +221,58 @@ async fn revocation_is_seen_at_once_by_another_instance_on_the_same_database() {
         "TOKEN_REVOKED",
     );
 }
+
+#[tokio::test]
+async fn no_token_from_a_login_racing_a_password_change_survives_it() {
+    // Room for every racing login: this is about the race, not the limit.
+    let app = TestApp::spawn_with(&[("login-max-failures", "100")]).await;
+    let alice = app.signup("alice").await;
+    let change = app.gql_as(
+        &alice.access,
+        CHANGE_PASSWORD,
+        json!({ "input": { "currentPassword": PASSWORD, "newPassword": "a brand new password" } }),
+    );
+    // Logins keep arriving while the change runs, so some check the old password before
+    // it commits and get to issue their tokens only after.
+    let app_ref = &app;
+    let logins = futures_util::future::join_all((0..30).map(|i| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(5 * i)).await;
+        app_ref.login("alice", PASSWORD).await
+    }));
+    let (changed, logins) = tokio::join!(change, logins);
+    let new = Session::from_payload(&changed["data"]["changePassword"])
+        .unwrap_or_else(|| panic!("{changed}"));
+    let raced: Vec<Session> = logins
+        .iter()
+        .filter_map(|b| Session::from_payload(&b["data"]["login"]))
+        .collect();
+    // Only access tokens are presented: presenting a revoked refresh token is reuse,
+    // which would revoke everything and hide a survivor.
+    for session in &raced {
+        assert_code(
+            &app.gql_as(&session.access, ME, json!({})).await,
+            "TOKEN_REVOKED",
+        );
+    }
+    let me = app.gql_as(&new.access, ME, json!({})).await;
+    assert_eq!(me["data"]["me"]["username"], "alice", "{me}");
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_still_within_the_leeway_stays_known_after_pruning() {
+    let first =
+        TestApp::spawn_with(&[("jwt-refresh-token-expires", "1s"), ("jwt-leeway", "1h")]).await;
+    let session = first.signup("alice").await;
+    assert!(refresh(&first, &session.refresh).await["data"]["refresh"].is_object());
+    // The rotated token is past its `exp`, but within the leeway it is still accepted:
+    // its record must survive the pruning a new instance runs when it starts.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let second = TestApp::spawn_on(
+        first.database_url.clone(),
+        TestDatabase::Sqlite(tempfile::tempdir().unwrap()),
+        &[("jwt-refresh-token-expires", "1s"), ("jwt-leeway", "1h")],
+    )
+    .await;
+    settle(&second).await;
+    assert_code(&refresh(&second, &session.refresh).await, "TOKEN_REVOKED");
+}

@@ -358,3 +358,26 @@ async fn a_deleted_users_token_is_invalid() {
     let body = app.gql(REFRESH, json!({ "t": session.refresh })).await;
     assert_code(&body, "INVALID_TOKEN");
 }
+
+#[tokio::test]
+async fn a_token_naming_critical_header_extensions_is_invalid() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice").await;
+    let mut claims = fje_claims(&alice.user_id);
+    claims["type"] = json!("access");
+    let header = json!({ "alg": "HS256", "typ": "JWT", "crit": ["exp"] });
+    let signing_input = format!("{}.{}", b64(&header), b64(&claims));
+    let signature = {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(signing_input.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    };
+    let token = format!("{signing_input}.{signature}");
+    assert_code(&me_with(&app, &token).await, "INVALID_TOKEN");
+    // The same token without `crit` is fine: only the extension is refused.
+    assert_eq!(
+        me_with(&app, &mint(&claims, SECRET)).await["data"]["me"]["username"],
+        "alice"
+    );
+}

@@ -1,0 +1,227 @@
+//! Transport limits (API.md Configuration, Subscriptions): a request head must arrive
+//! within `REQUEST_HEAD_TIMEOUT`, a request finish within `REQUEST_TIMEOUT` (408), and a
+//! WebSocket obeys `WS_INIT_TIMEOUT` (4408), `MAX_BODY_BYTES` (1009), `WS_MAX_OPERATIONS`
+//! and every HTTP operation limit; each operation over a socket is authorized when it
+//! starts.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// Reads until the server closes the connection or `limit` passes; true when it closed.
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_request_head_is_closed() {
+    let app = TestApp::spawn_with(&[("request-head-timeout", "1s")]).await;
+    let addr = app.addr;
+    let closed = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .unwrap();
+        let started = Instant::now();
+        let closed = closed_within(&mut stream, Duration::from_secs(5));
+        (closed, started.elapsed())
+    })
+    .await
+    .unwrap();
+    assert!(closed.0, "the half-sent head was still open after 5 s");
+    assert!(
+        closed.1 < Duration::from_secs(3),
+        "closed after {:?}",
+        closed.1
+    );
+    // Complete requests are unaffected.
+    assert_eq!(
+        app.gql("{ __typename }", json!({})).await["data"]["__typename"],
+        "Query"
+    );
+}
+
+#[tokio::test]
+async fn a_request_whose_body_never_finishes_is_answered_408_with_its_code() {
+    let app = TestApp::spawn_with(&[("request-timeout", "1s")]).await;
+    let addr = app.addr;
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(
+                b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":",
+            )
+            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut response = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&response).contains("}]}") {
+            match stream.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => response.extend_from_slice(&buffer[..n]),
+            }
+        }
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let status: u16 = text[9..12].parse().unwrap_or(0);
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+        (status, body)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 408);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_code(&body, "REQUEST_TIMEOUT");
+}
+
+#[tokio::test]
+async fn a_socket_that_never_sends_connection_init_is_closed_with_4408() {
+    let app = TestApp::spawn_with(&[("ws-init-timeout", "1s")]).await;
+    for protocol in ["graphql-transport-ws", "graphql-ws"] {
+        let mut socket = connect(&app, protocol).await;
+        let started = Instant::now();
+        let mut closed = next(&mut socket).await;
+        if protocol == "graphql-ws" {
+            // The legacy protocol says why in its own message type first.
+            assert_eq!(closed.unwrap()["type"], "connection_error");
+            closed = next(&mut socket).await;
+        }
+        assert_eq!(closed.map_err(|(code, _)| code), Err(4408), "{protocol}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+    // Once initialised, the timer no longer applies.
+    let mut socket = open(&app, None).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    start(&mut socket, "1", "{ __typename }", json!({})).await;
+    let results = results(&mut socket, &["1".to_owned()]).await;
+    assert_eq!(results["1"]["data"]["__typename"], "Query");
+}
+
+#[tokio::test]
+async fn a_message_over_max_body_bytes_closes_the_socket_with_1009() {
+    let app = TestApp::spawn_with(&[("max-body-bytes", "2000")]).await;
+    for protocol in ["graphql-transport-ws", "graphql-ws"] {
+        let mut socket = connect(&app, protocol).await;
+        send(&mut socket, json!({ "type": "connection_init" })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        let padding = "x".repeat(3000);
+        let kind = if protocol == "graphql-ws" {
+            "start"
+        } else {
+            "subscribe"
+        };
+        send(
+            &mut socket,
+            json!({ "id": "1", "type": kind, "payload": { "query": format!("{{ __typename }} # {padding}") } }),
+        )
+        .await;
+        assert_eq!(
+            next(&mut socket).await.map_err(|(code, _)| code),
+            Err(1009),
+            "{protocol}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn operations_beyond_ws_max_operations_are_rate_limited() {
+    let app = TestApp::spawn_with(&[("ws-max-operations", "2")]).await;
+    let alice = app.signup("alice").await;
+    let mut socket = open(&app, Some(&alice.access)).await;
+    let events = "subscription { itemEvents { itemId } }";
+    start(&mut socket, "a", events, json!({})).await;
+    start(&mut socket, "b", events, json!({})).await;
+    start(&mut socket, "c", events, json!({})).await;
+    let message = next(&mut socket).await.unwrap();
+    assert_eq!(message["type"], "error", "{message}");
+    assert_eq!(message["id"], "c");
+    assert_eq!(message["payload"][0]["extensions"]["code"], "RATE_LIMITED");
+    assert_eq!(message["payload"][0]["extensions"]["retryAfter"], 1);
+    // Ending one makes room for another.
+    send(&mut socket, json!({ "id": "a", "type": "complete" })).await;
+    start(&mut socket, "d", "{ __typename }", json!({})).await;
+    let results = results(&mut socket, &["d".to_owned()]).await;
+    assert_eq!(results["d"]["data"]["__typename"], "Query");
+}
+
+#[tokio::test]
+async fn operations_over_a_socket_obey_the_http_limits() {
+    let app = TestApp::spawn().await;
+    let mut socket = open(&app, None).await;
+    let aliases: String = (0..31).map(|i| format!("a{i}: __typename ")).collect();
+    let deep = format!(
+        "{}id{}",
+        "items { nodes { store { ".repeat(6),
+        " } } }".repeat(6)
+    );
+    let directives = format!("{{ __typename {} }}", "@include(if: true) ".repeat(51));
+    for (id, query) in [
+        ("aliases", format!("{{ {aliases} }}")),
+        ("depth", format!("{{ {deep} }}")),
+        ("directives", directives),
+    ] {
+        start(&mut socket, id, &query, json!({})).await;
+        let message = next(&mut socket).await.unwrap();
+        assert_eq!(message["type"], "error", "{id}: {message}");
+        assert_eq!(
+            message["payload"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+            "{id}: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_admin_demoted_while_connected_loses_admin_rights_on_the_socket() {
+    let app = TestApp::spawn().await;
+    let root = app.admin("root").await;
+    let boss = app.admin("boss").await;
+    let mut socket = open(&app, Some(&boss.access)).await;
+    let set_role =
+        "mutation($id: ID!, $role: Role!) { setUserRole(userId: $id, role: $role) { role } }";
+    // Still an admin: allowed over the socket.
+    start(&mut socket, "1", "{ users { totalCount } }", json!({})).await;
+    let ids = ["1".to_owned()];
+    assert!(results(&mut socket, &ids).await["1"]["errors"].is_null());
+    // Demoted over HTTP by another admin.
+    let body = app
+        .gql_as(
+            &root.access,
+            set_role,
+            json!({ "id": boss.user_id, "role": "USER" }),
+        )
+        .await;
+    assert_eq!(body["data"]["setUserRole"]["role"], "USER", "{body}");
+    assert_code(
+        &app.gql_as(
+            &boss.access,
+            set_role,
+            json!({ "id": boss.user_id, "role": "ADMIN" }),
+        )
+        .await,
+        "FORBIDDEN",
+    );
+    // The same socket, opened while an admin: refused too, and nothing changed.
+    start(
+        &mut socket,
+        "2",
+        set_role,
+        json!({ "id": boss.user_id, "role": "ADMIN" }),
+    )
+    .await;
+    let ids = ["2".to_owned()];
+    assert_code(&results(&mut socket, &ids).await["2"], "FORBIDDEN");
+    let me = app.gql_as(&boss.access, ME, json!({})).await;
+    assert_eq!(me["data"]["me"]["role"], "USER");
+}
