@@ -36,7 +36,31 @@ pub fn executor(state: AppState) -> Executor {
     Executor::new(build(state), limits)
 }
 
-/// The SDL (`schema.graphql`).
+/// The SDL (`schema.graphql`): async-graphql's, plus what it leaves out of the SDL but
+/// still reports through introspection — the built-in `Float` scalar (always registered)
+/// and `@deprecated` (unused here). Tools that read the SDL fill such gaps with their own
+/// versions, which differ (graphql-js's `@deprecated` has another location), and would
+/// then see a schema that is not the one introspection describes.
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    let sdl = builder().finish().sdl();
+    let first_directive = sdl.find("\"\"\"\nDirects the executor to include").unwrap_or(sdl.len());
+    let (types, directives) = sdl.split_at(first_directive);
+    format!("{types}{FLOAT}\n{DEPRECATED}{directives}")
 }
+
+const FLOAT: &str = r#""""
+The `Float` scalar type represents signed double-precision fractional values as specified by [IEEE 754](https://en.wikipedia.org/wiki/IEEE_floating_point).
+"""
+scalar Float
+"#;
+
+const DEPRECATED: &str = r#""""
+Marks an element of a GraphQL schema as no longer supported.
+"""
+directive @deprecated(
+	"""
+	A reason for why it is deprecated, formatted using Markdown syntax
+	"""
+	reason: String = "No longer supported"
+) on FIELD_DEFINITION | ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION | ENUM_VALUE
+"#;
