@@ -102,7 +102,7 @@ impl Passwords {
             .map_err(|_| Overloaded)?;
         Ok(HashPermit {
             passwords: self.clone(),
-            _permit: permit,
+            place: Arc::new(permit),
         })
     }
 
@@ -112,14 +112,22 @@ impl Passwords {
         admitted.saturating_sub(self.inner.running.load(Ordering::Relaxed))
     }
 
+    /// Queues `work` holding `place`: the place is given back only when the caller is done
+    /// with its permit *and* the job has finished, so a request cancelled while its hash
+    /// waits (client gone, timeout, a WebSocket `complete`) cannot free a place that its
+    /// queued job still takes. A job whose caller is gone is skipped, not computed.
     async fn run<T: Send + 'static>(
         &self,
+        place: Arc<OwnedSemaphorePermit>,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
         let (done, result) = oneshot::channel();
         let span = tracing::Span::current();
         let job: Job = Box::new(move |buffer| {
-            let _ = done.send(span.in_scope(|| work(buffer)));
+            let _place = place;
+            if !done.is_closed() {
+                let _ = done.send(span.in_scope(|| work(buffer)));
+            }
         });
         self.inner
             .jobs
@@ -144,10 +152,11 @@ fn work(receiver: &Mutex<mpsc::Receiver<Job>>, running: &AtomicUsize) {
     }
 }
 
-/// One admitted hash; the place is given back when it is dropped.
+/// One admitted place, for one hash or a check followed by a hash (`changePassword`); the
+/// place is given back when the permit is dropped and its jobs have run.
 pub struct HashPermit {
     passwords: Passwords,
-    _permit: OwnedSemaphorePermit,
+    place: Arc<OwnedSemaphorePermit>,
 }
 
 impl HashPermit {
@@ -155,7 +164,9 @@ impl HashPermit {
     pub async fn hash(&self, password: &crate::domain::Password) -> Result<String, PasswordError> {
         let password = password.expose().to_owned();
         self.passwords
-            .run(move |buffer| hash_with(&password, buffer))
+            .run(self.place.clone(), move |buffer| {
+                hash_with(&password, buffer)
+            })
             .await?
     }
 
@@ -167,7 +178,9 @@ impl HashPermit {
         let password = password.to_owned();
         let matches = self
             .passwords
-            .run(move |buffer| verify_with(&password, &hash, buffer))
+            .run(self.place.clone(), move |buffer| {
+                verify_with(&password, &hash, buffer)
+            })
             .await??;
         Ok(known && matches)
     }
@@ -279,6 +292,26 @@ mod tests {
             (ours.m_cost(), ours.t_cost(), ours.p_cost())
         );
         assert!(!verify_with("anything", DUMMY_HASH, &mut Vec::new()).unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_hash_keeps_its_place_until_its_job_is_done() {
+        let passwords = Passwords::with_workers(1, 0);
+        let permit = passwords.admit().unwrap();
+        let hashing = tokio::spawn(async move { permit.verify("x", None).await });
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        hashing.abort();
+        // The caller is gone but its job holds the only place until the worker is done.
+        assert_eq!(passwords.admit().err(), Some(Overloaded));
+        let mut freed = false;
+        for _ in 0..200 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            if passwords.admit().is_ok() {
+                freed = true;
+                break;
+            }
+        }
+        assert!(freed, "the place never came back");
     }
 
     #[tokio::test]

@@ -156,6 +156,10 @@ pub fn code_errors(response: &mut Response, variables: &VariableArguments) {
         } else if error.path.is_empty() {
             set_code(error, VALIDATION_FAILED);
         } else {
+            // Whatever async-graphql said (a missing context entry, a panic's text) is for
+            // the log, not the client.
+            tracing::error!(message = %error.message, "uncoded error during execution");
+            error.message = "Internal server error".to_owned();
             set_code(error, INTERNAL);
         }
     }

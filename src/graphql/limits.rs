@@ -83,7 +83,10 @@ impl Limits {
 
     /// Checks every operation of `document` for what no operation may do, and returns the
     /// cost of the one the request selects (or of the costliest, when it selects none —
-    /// execution will then refuse it anyway).
+    /// execution will then refuse it anyway). Every operation is walked, because
+    /// async-graphql's own validation expands every operation too, and the selection
+    /// budget is shared by the whole document: thousands of operations each spreading a
+    /// large fragment are refused after a bounded walk, not validated at length.
     pub fn check(
         &self,
         document: &ExecutableDocument,
@@ -92,12 +95,13 @@ impl Limits {
     ) -> Result<Cost, ServerError> {
         let mut selected = None;
         let mut costliest = Cost::default();
+        let mut budget = self.max_complexity.saturating_mul(2);
         let single = matches!(
             document.operations,
             async_graphql::parser::types::DocumentOperations::Single(_)
         );
         for (name, operation) in document.operations.iter() {
-            let cost = self.operation(document, &operation.node, variables)?;
+            let cost = self.operation(document, &operation.node, variables, &mut budget)?;
             self.within(cost)?;
             let chosen = match operation_name {
                 Some(wanted) => name.is_some_and(|n| n.as_str() == wanted),
@@ -153,6 +157,7 @@ impl Limits {
         document: &ExecutableDocument,
         operation: &OperationDefinition,
         variables: &Variables,
+        budget: &mut usize,
     ) -> Result<Cost, ServerError> {
         let root = match operation.ty {
             OperationType::Query => "Query",
@@ -164,7 +169,7 @@ impl Limits {
             operation,
             variables,
             limits: self,
-            budget: self.max_complexity.saturating_mul(2),
+            budget: *budget,
             spreading: Vec::new(),
             cost: Cost {
                 directives: operation.directives.len()
@@ -179,6 +184,7 @@ impl Limits {
         let complexity =
             walk.selection_set(&operation.selection_set, Some(root), 0, 0, operation.ty)?;
         walk.cost.complexity = complexity;
+        *budget = walk.budget;
         Ok(walk.cost)
     }
 }

@@ -43,7 +43,9 @@ pub fn executor(state: AppState) -> Executor {
 /// then see a schema that is not the one introspection describes.
 pub fn sdl() -> String {
     let sdl = builder().finish().sdl();
-    let first_directive = sdl.find("\"\"\"\nDirects the executor to include").unwrap_or(sdl.len());
+    let first_directive = sdl
+        .find("\"\"\"\nDirects the executor to include")
+        .unwrap_or(sdl.len());
     let (types, directives) = sdl.split_at(first_directive);
     format!("{types}{FLOAT}\n{DEPRECATED}{directives}")
 }

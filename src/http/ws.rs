@@ -199,8 +199,15 @@ enum ClientMessage {
 
 /// What an operation's task reports to the connection.
 enum Output {
-    Response { id: String, response: Box<Response> },
-    Done { id: String, generation: u64 },
+    Response {
+        id: String,
+        generation: u64,
+        response: Box<Response>,
+    },
+    Done {
+        id: String,
+        generation: u64,
+    },
 }
 
 /// One operation in flight.
@@ -270,8 +277,12 @@ impl Connection {
                     break Some(Close(CLOSE_INIT_TIMEOUT, reason.into()));
                 }
                 _ = revocation.tick(), if self.live.is_some() => {
-                    if let Err(error) = self.check_live().await {
-                        break Some(Close(CLOSE_FORBIDDEN, error.code().into()));
+                    match self.check_live().await {
+                        Ok(()) => {}
+                        // The check itself failed (database unreachable): try again at the
+                        // next tick rather than tell the client its token went bad.
+                        Err(ApiError::Internal) => {}
+                        Err(error) => break Some(Close(CLOSE_FORBIDDEN, error.code().into())),
                     }
                 }
             }
@@ -283,7 +294,7 @@ impl Connection {
             let _ = sink
                 .send(Message::Close(Some(CloseFrame {
                     code,
-                    reason: reason.into(),
+                    reason: close_reason(reason).into(),
                 })))
                 .await;
         }
@@ -403,7 +414,11 @@ impl Connection {
                 let id = task_id.clone();
                 let response = Box::new(response);
                 if output
-                    .send(Output::Response { id, response })
+                    .send(Output::Response {
+                        id,
+                        generation,
+                        response,
+                    })
                     .await
                     .is_err()
                 {
@@ -432,8 +447,18 @@ impl Connection {
     /// operation then ends without a `complete`.
     async fn deliver(&mut self, out: Output, sink: &mut Sink) -> Result<(), Option<Close>> {
         match out {
-            Output::Response { id, response } => {
-                let Some(running) = self.operations.get_mut(&id) else {
+            Output::Response {
+                id,
+                generation,
+                response,
+            } => {
+                // An operation ended by `complete` may have sent something before its task
+                // was aborted; that must not reach a new operation with the same id.
+                let Some(running) = self
+                    .operations
+                    .get_mut(&id)
+                    .filter(|running| running.generation == generation)
+                else {
                     return Ok(());
                 };
                 let refused = failed_before_execution(&response)
@@ -488,6 +513,20 @@ impl Connection {
         }
         still_valid(&self.app.state, principal).await
     }
+}
+
+/// RFC 6455 §5.5: a control frame's payload is at most 125 bytes, 2 of them the code; a
+/// longer reason (an echoed id, a parser message) would make the close frame invalid.
+fn close_reason(mut reason: String) -> String {
+    const MAX: usize = 123;
+    if reason.len() > MAX {
+        let mut end = MAX;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
 }
 
 /// A read error: a message over `MAX_BODY_BYTES` is 1009; anything else just ends it.

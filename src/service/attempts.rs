@@ -80,12 +80,45 @@ impl AttemptLimit {
     }
 }
 
-/// A place taken in the count, to be settled by [`failed`] or [`succeeded`].
+/// A place taken in the count. A wrong password settles it with [`failed`]; a right one
+/// with [`succeeded`] inside the transaction that issues the tokens, then [`Attempt::kept`]
+/// once that committed. Dropped unsettled — an internal failure, or the request cancelled
+/// (client gone, timeout, a WebSocket `complete`) — the place is given back: no answer
+/// reached anyone, so nothing was learnt from it.
 #[derive(Debug)]
 pub struct Attempt {
     id: i32,
     key: AttemptKey,
+    db: DatabaseConnection,
+    settled: bool,
 }
+
+impl Attempt {
+    /// The transaction that called [`succeeded`] committed: nothing is left to give back.
+    pub fn kept(mut self) {
+        self.settled = true;
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let (db, id) = (self.db.clone(), self.id);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = auth_attempt::Entity::delete_by_id(id).exec(&db).await {
+                    tracing::warn!(%error, "cannot give back an attempt's place");
+                }
+            });
+        }
+    }
+}
+
+/// How long a check may plausibly still be running: a pending attempt older than this
+/// was abandoned by a crash and counts as the failure it may have been.
+const CHECK_IN_FLIGHT: chrono::Duration = chrono::Duration::seconds(60);
 
 /// Takes a place for one password check, or refuses with `RateLimited` (seconds until the
 /// oldest counted attempt leaves the window) when the window's places are all taken.
@@ -133,7 +166,9 @@ pub async fn reserve(
         txn.rollback().await?;
         // A check still running may end in a success that frees every place: ask to come
         // back in a second rather than in a whole window.
-        let retry_after = if others.iter().any(|(_, pending)| *pending) {
+        let in_flight =
+            |(at, pending): &(DateTime<Utc>, bool)| *pending && *at > now - CHECK_IN_FLIGHT;
+        let retry_after = if others.iter().any(in_flight) {
             1
         } else {
             let times: Vec<DateTime<Utc>> = others.iter().map(|(at, _)| *at).collect();
@@ -145,6 +180,8 @@ pub async fn reserve(
     Ok(Attempt {
         id,
         key: key.clone(),
+        db: db.clone(),
+        settled: false,
     })
 }
 
@@ -165,12 +202,13 @@ fn retry_after(
 }
 
 /// The password was wrong: the place stays taken, as a failure.
-pub async fn failed(db: &impl ConnectionTrait, attempt: &Attempt) -> ServiceResult<()> {
+pub async fn failed(db: &impl ConnectionTrait, mut attempt: Attempt) -> ServiceResult<()> {
     auth_attempt::Entity::update_many()
         .col_expr(auth_attempt::Column::Pending, Expr::value(false))
         .filter(auth_attempt::Column::Id.eq(attempt.id))
         .exec(db)
         .await?;
+    attempt.settled = true;
     Ok(())
 }
 
@@ -187,16 +225,6 @@ pub async fn succeeded(db: &impl ConnectionTrait, attempt: &Attempt) -> ServiceR
         .exec(db)
         .await?;
     Ok(())
-}
-
-/// The check could not be made (an internal failure): the place is given back unused.
-pub async fn abandoned(db: &impl ConnectionTrait, attempt: &Attempt) {
-    let deleted = auth_attempt::Entity::delete_by_id(attempt.id)
-        .exec(db)
-        .await;
-    if let Err(error) = deleted {
-        tracing::warn!(%error, "cannot give back an attempt's place");
-    }
 }
 
 /// Deletes attempts older than the window; returns how many.

@@ -10,7 +10,7 @@
 use entity::user;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
-use super::attempts::{self, Attempt, AttemptKey};
+use super::attempts::{self, AttemptKey};
 use super::tokens::{self, Rotation, TokenPair};
 use super::{ServiceError, ServiceResult, users};
 use crate::auth::password::{Overloaded, Passwords};
@@ -67,54 +67,33 @@ pub async fn login(
     let Ok(username) = Username::parse(username) else {
         return Err(ServiceError::InvalidCredentials);
     };
-    let permit = state.passwords.admit()?;
     let key = AttemptKey::login(&username, client_addr);
+    // The place first: an attempt refused by the limit never holds a hashing place. A
+    // shed attempt gives its place back (the attempt is dropped): it is not counted.
     let attempt = attempts::reserve(&state.db, &key, state.attempt_limit).await?;
-    let checked = async {
-        let user = users::find_by_username(&state.db, username.as_str()).await?;
-        let hash = user.as_ref().map(|u| u.password_hash.as_str());
-        let matches = permit.verify(password, hash).await?;
-        Ok::<_, ServiceError>(user.filter(|_| matches))
-    }
-    .await;
-    let user = settle_check(state, &attempt, checked).await?;
-    let issued = async {
-        let txn = state.db.begin().await?;
-        // The password may have changed while it was being checked.
-        let user = users::lock(&txn, user.id)
-            .await?
-            .filter(|current| current.password_hash == user.password_hash)
-            .ok_or(ServiceError::InvalidCredentials)?;
-        attempts::succeeded(&txn, &attempt).await?;
-        let pair = tokens::issue_pair(&txn, &state.keys, &user, true).await?;
-        txn.commit().await?;
-        Ok((user, pair))
-    }
-    .await;
-    if issued.is_err() {
-        attempts::abandoned(&state.db, &attempt).await;
-    }
-    issued
-}
-
-/// Settles an attempt's place from the outcome of its check: a wrong password (`None`)
-/// stays counted, an internal failure gives the place back.
-async fn settle_check<T>(
-    state: &AppState,
-    attempt: &Attempt,
-    checked: ServiceResult<Option<T>>,
-) -> ServiceResult<T> {
-    match checked {
-        Ok(Some(value)) => Ok(value),
-        Ok(None) => {
-            attempts::failed(&state.db, attempt).await?;
-            Err(ServiceError::InvalidCredentials)
-        }
-        Err(error) => {
-            attempts::abandoned(&state.db, attempt).await;
-            Err(error)
-        }
-    }
+    let permit = state.passwords.admit()?;
+    let user = users::find_by_username(&state.db, username.as_str()).await?;
+    let hash = user.as_ref().map(|u| u.password_hash.as_str());
+    let matches = permit.verify(password, hash).await?;
+    let Some(user) = user.filter(|_| matches) else {
+        attempts::failed(&state.db, attempt).await?;
+        return Err(ServiceError::InvalidCredentials);
+    };
+    let txn = state.db.begin().await?;
+    // The password may have changed while it was being checked.
+    let Some(user) = users::lock(&txn, user.id)
+        .await?
+        .filter(|current| current.password_hash == user.password_hash)
+    else {
+        txn.rollback().await?;
+        attempts::failed(&state.db, attempt).await?;
+        return Err(ServiceError::InvalidCredentials);
+    };
+    attempts::succeeded(&txn, &attempt).await?;
+    let pair = tokens::issue_pair(&txn, &state.keys, &user, true).await?;
+    txn.commit().await?;
+    attempt.kept();
+    Ok((user, pair))
 }
 
 /// Rotates a refresh token (already decoded and checked to be a refresh token): a live
@@ -155,32 +134,29 @@ pub async fn change_password(
     current: &str,
     new: &Password,
 ) -> ServiceResult<(user::Model, TokenPair)> {
-    let permit = state.passwords.admit()?;
     let key = AttemptKey::password_change(user.id);
     let attempt = attempts::reserve(&state.db, &key, state.attempt_limit).await?;
-    let checked = async {
-        let matches = permit.verify(current, Some(&user.password_hash)).await?;
-        Ok::<_, ServiceError>(matches.then_some(()))
+    let permit = state.passwords.admit()?;
+    if !permit.verify(current, Some(&user.password_hash)).await? {
+        attempts::failed(&state.db, attempt).await?;
+        return Err(ServiceError::InvalidCredentials);
     }
-    .await;
-    settle_check(state, &attempt, checked).await?;
-    let changed = async {
-        let hash = permit.hash(new).await?;
-        let txn = state.db.begin().await?;
-        let locked = users::lock(&txn, user.id)
-            .await?
-            .filter(|current| current.password_hash == user.password_hash)
-            .ok_or(ServiceError::InvalidCredentials)?;
-        tokens::revoke_all(&txn, locked.id).await?;
-        let user = users::set_password(&txn, locked, hash).await?;
-        attempts::succeeded(&txn, &attempt).await?;
-        let pair = tokens::issue_pair(&txn, &state.keys, &user, true).await?;
-        txn.commit().await?;
-        Ok((user, pair))
-    }
-    .await;
-    if changed.is_err() {
-        attempts::abandoned(&state.db, &attempt).await;
-    }
-    changed
+    let hash = permit.hash(new).await?;
+    let txn = state.db.begin().await?;
+    // Another change may have committed while this one was checking the old password.
+    let Some(locked) = users::lock(&txn, user.id)
+        .await?
+        .filter(|current| current.password_hash == user.password_hash)
+    else {
+        txn.rollback().await?;
+        attempts::failed(&state.db, attempt).await?;
+        return Err(ServiceError::InvalidCredentials);
+    };
+    tokens::revoke_all(&txn, locked.id).await?;
+    let user = users::set_password(&txn, locked, hash).await?;
+    attempts::succeeded(&txn, &attempt).await?;
+    let pair = tokens::issue_pair(&txn, &state.keys, &user, true).await?;
+    txn.commit().await?;
+    attempt.kept();
+    Ok((user, pair))
 }

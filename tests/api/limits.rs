@@ -416,3 +416,37 @@ async fn alias_and_directive_floods_are_refused() {
     let body = app.gql(&format!("{{ {typenames} }}"), json!({})).await;
     assert!(body["errors"].is_null(), "{body}");
 }
+
+#[tokio::test]
+async fn many_operations_spreading_one_large_fragment_are_refused_quickly() {
+    let app = TestApp::spawn().await;
+    // One operation alone is within the limits (2^13 `__typename`s); the selection budget
+    // is shared by the whole document, so two thousand of them are not walked one by one.
+    let mut document: String = (0..2000)
+        .map(|i| format!("query q{i} {{ ...F0 }} "))
+        .collect();
+    for i in 0..13 {
+        let next = i + 1;
+        document.push_str(&format!(
+            "fragment F{i} on Query {{ ...F{next} ...F{next} }} "
+        ));
+    }
+    document.push_str("fragment F13 on Query { __typename }");
+    let started = Instant::now();
+    let body = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": document, "operationName": "q0" }))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_refused(&body, "GRAPHQL_VALIDATION_FAILED");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

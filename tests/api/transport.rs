@@ -225,3 +225,70 @@ async fn an_admin_demoted_while_connected_loses_admin_rights_on_the_socket() {
     let me = app.gql_as(&boss.access, ME, json!({})).await;
     assert_eq!(me["data"]["me"]["role"], "USER");
 }
+
+#[tokio::test]
+async fn a_protocol_error_closes_with_a_valid_close_frame() {
+    let app = TestApp::spawn().await;
+    let mut socket = open(&app, None).await;
+    let kind = "x".repeat(300);
+    send(&mut socket, json!({ "type": kind })).await;
+    let (code, reason) = next(&mut socket).await.unwrap_err();
+    assert_eq!(code, 4400);
+    assert!(reason.len() <= 123, "{} bytes", reason.len());
+    // A duplicate id, however long, likewise.
+    let mut socket = open(&app, None).await;
+    let alice = app.signup("alice").await;
+    let mut socket_as_alice = open(&app, Some(&alice.access)).await;
+    let id = "é".repeat(100);
+    let events = "subscription { itemEvents { itemId } }";
+    start(&mut socket_as_alice, &id, events, json!({})).await;
+    start(&mut socket_as_alice, &id, events, json!({})).await;
+    let (code, reason) = next(&mut socket_as_alice).await.unwrap_err();
+    assert_eq!(code, 4409);
+    assert!(reason.len() <= 123, "{} bytes", reason.len());
+    send(&mut socket, json!({ "type": "pong" })).await;
+}
+
+#[tokio::test]
+async fn a_login_cancelled_while_its_password_is_checked_gives_its_place_back() {
+    let app = TestApp::spawn_with(&[("login-max-failures", "100")]).await;
+    app.signup("alice").await;
+    app.signup("bob").await;
+    // Bob's logins keep the hashing workers busy, so Alice's waits for one.
+    let busy = futures_util::future::join_all((0..12).map(|_| app.login("bob", PASSWORD)));
+    let cancel = async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let mut socket = open(&app, None).await;
+        let login = "mutation { login(input: {username: \"alice\", password: \"wrong guess\"}) { accessToken } }";
+        start(&mut socket, "1", login, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        send(&mut socket, json!({ "id": "1", "type": "complete" })).await;
+        socket
+    };
+    let (_, socket) = tokio::join!(busy, cancel);
+    drop(socket);
+    // Either it finished first (a failure, counted) or it was cancelled (given back):
+    // never a place left pending.
+    let pending = || async {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM auth_attempts WHERE pending AND subject = 'alice'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+    let mut left = i64::MAX;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = pending().await;
+        if left == 0 {
+            break;
+        }
+    }
+    assert_eq!(left, 0);
+}
