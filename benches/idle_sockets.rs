@@ -37,9 +37,8 @@ async fn main() {
     let sockets = env_number("SOCKETS", 1000);
     let seconds = env_number("SECONDS", 10);
     let dir = tempfile::tempdir().expect("temp dir");
-    let database_url = std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| {
-        format!("sqlite://{}?mode=rwc", dir.path().join("idle.db").display())
-    });
+    let database_url = std::env::var("BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", dir.path().join("idle.db").display()));
     let config = ConfigOnly::try_parse_from([
         "authql",
         "--listen-addr",

@@ -11,12 +11,12 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use async_graphql::{Request, Variables};
-use authql::auth::context::{AuthContext, Presented};
+use authql::auth::credentials::Presented;
 use authql::config::Config;
 use authql::domain::{Password, Role, Username};
-use authql::graphql::ClientAddr;
+use authql::graphql::context::AuthContext;
 use authql::graphql::schema::{self, AppSchema};
-use authql::service::sessions;
+use authql::service::sessions::{self, ClientInfo};
 use authql::startup::Application;
 use authql::state::AppState;
 use clap::Parser;
@@ -72,7 +72,10 @@ impl Bench {
         Request::new(query)
             .variables(Variables::from_json(variables))
             .data(AuthContext::new(presented, None, self.state.clone()))
-            .data(ClientAddr("127.0.0.1".into()))
+            .data(ClientInfo {
+                addr: "127.0.0.1".into(),
+                user_agent: None,
+            })
     }
 
     async fn execute(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
@@ -114,9 +117,15 @@ async fn setup(database_url: &str) -> Bench {
         password: &password,
         role: Role::Admin,
     };
-    sessions::register(&state.db, &state.passwords, None, account)
-        .await
-        .unwrap();
+    sessions::register(
+        &state.db,
+        &state.passwords,
+        None,
+        account,
+        &ClientInfo::default(),
+    )
+    .await
+    .unwrap();
     let mut bench = Bench {
         state,
         schema,

@@ -106,7 +106,8 @@ pub async fn create_user(
         password: &password,
         role: if admin { Role::Admin } else { Role::User },
     };
-    match sessions::register(&db, &passwords, None, account).await {
+    let client = sessions::ClientInfo::default();
+    match sessions::register(&db, &passwords, None, account, &client).await {
         Ok(_) => Ok(()),
         Err(ServiceError::UsernameTaken) => Err(CreateUserError::Taken),
         Err(e) => Err(CreateUserError::Other(e.to_string())),

@@ -45,6 +45,10 @@ pub struct Config {
     #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<PathBuf>,
 
+    /// Comma-separated PEM public keys of earlier key pairs: still accepted and published.
+    #[arg(long, env = "JWT_PREVIOUS_PUBLIC_KEY_FILES", value_delimiter = ',')]
+    pub jwt_previous_public_key_files: Vec<PathBuf>,
+
     /// `iss` put in tokens and required on decode.
     #[arg(long, env = "JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
@@ -60,6 +64,26 @@ pub struct Config {
     /// Where tokens are read from: `headers`, `cookies`, or `headers,cookies`.
     #[arg(long, env = "JWT_TOKEN_LOCATION", default_value = "headers", value_parser = parse_token_location)]
     pub jwt_token_location: TokenLocation,
+
+    /// A rotated refresh token presented again within this answers the same successor.
+    #[arg(long, env = "JWT_REFRESH_REUSE_GRACE", default_value = "0s", value_parser = parse_duration)]
+    pub jwt_refresh_reuse_grace: Duration,
+
+    /// At most this many live sessions per user; a login beyond it ends the least recently used.
+    #[arg(long, env = "MAX_SESSIONS_PER_USER", default_value_t = 100)]
+    pub max_sessions_per_user: u64,
+
+    /// The cookies' `Domain` (e.g. `example.com`); unset: host-only cookies.
+    #[arg(long, env = "JWT_COOKIE_DOMAIN")]
+    pub jwt_cookie_domain: Option<String>,
+
+    /// The cookies' `SameSite`: `Lax`, `Strict` or `None` (`None` needs `JWT_COOKIE_SECURE`).
+    #[arg(long, env = "JWT_COOKIE_SAMESITE", default_value = "Lax", value_parser = parse_same_site)]
+    pub jwt_cookie_samesite: SameSite,
+
+    /// `Secure` cookies (default: on in production, off in development).
+    #[arg(long, env = "JWT_COOKIE_SECURE", value_parser = BoolishValueParser::new(), action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub jwt_cookie_secure: Option<bool>,
 
     /// `development` or `production`.
     #[arg(long, env = "APP_ENV", default_value = "development", value_enum)]
@@ -219,6 +243,23 @@ impl Config {
                 return Err(ConfigError::new(variable, "must be longer than zero"));
             }
         }
+        if self.jwt_cookie_samesite == SameSite::None && !self.secure_cookies() {
+            return Err(ConfigError::new(
+                "JWT_COOKIE_SAMESITE",
+                "None needs JWT_COOKIE_SECURE=true (browsers refuse SameSite=None without Secure)",
+            ));
+        }
+        if let Some(domain) = &self.jwt_cookie_domain
+            && (domain.trim().is_empty()
+                || !domain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')))
+        {
+            return Err(ConfigError::new(
+                "JWT_COOKIE_DOMAIN",
+                format!("not a domain: {domain:?}"),
+            ));
+        }
         for origin in &self.cors_allowed_origins {
             if origin.trim().parse::<http::HeaderValue>().is_err() || origin.contains('*') {
                 return Err(ConfigError::new(
@@ -251,9 +292,9 @@ impl Config {
         self.introspection_enabled()
     }
 
-    /// Cookies get `Secure` outside development.
+    /// Cookies get `Secure` when `JWT_COOKIE_SECURE` says so, by default in production.
     pub fn secure_cookies(&self) -> bool {
-        self.is_production()
+        self.jwt_cookie_secure.unwrap_or(self.is_production())
     }
 }
 
@@ -321,6 +362,35 @@ fn parse_token_location(raw: &str) -> Result<TokenLocation, String> {
         }
     }
     Ok(location)
+}
+
+/// `JWT_COOKIE_SAMESITE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+impl fmt::Display for SameSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Lax => "Lax",
+            Self::Strict => "Strict",
+            Self::None => "None",
+        })
+    }
+}
+
+fn parse_same_site(raw: &str) -> Result<SameSite, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "lax" => Ok(SameSite::Lax),
+        "strict" => Ok(SameSite::Strict),
+        "none" => Ok(SameSite::None),
+        other => Err(format!(
+            "unknown SameSite {other:?} (expected Lax, Strict or None)"
+        )),
+    }
 }
 
 /// A secret string whose `Debug` never shows the value.

@@ -11,7 +11,8 @@ use crate::config::{Config, ConfigError};
 use crate::domain::CursorCodec;
 use crate::events::EventBus;
 use crate::service::attempts::{self, AttemptLimit};
-use crate::service::tokens;
+use crate::service::revocations::{self, Revocations};
+use crate::service::{session_store, tokens};
 use crate::state::AppState;
 use crate::{db, graphql, http};
 
@@ -38,6 +39,14 @@ impl Application {
             .map_err(|e| {
                 ConfigError::new("DATABASE_URL", format!("cannot listen for events: {e}"))
             })?;
+        let revocations = Revocations::start(&db, &config.database_url)
+            .await
+            .map_err(|e| {
+                ConfigError::new(
+                    "DATABASE_URL",
+                    format!("cannot listen for revocations: {e}"),
+                )
+            })?;
         let passwords = Passwords::new(config.password_hash_queue);
         let listener = TcpListener::bind(config.listen_addr).await.map_err(|e| {
             ConfigError::new(
@@ -58,6 +67,7 @@ impl Application {
                 window: config.login_failure_window,
             },
             events,
+            revocations,
             config: Arc::new(config),
         };
         Ok(Self {
@@ -124,6 +134,13 @@ async fn prune_periodically(state: AppState) {
         }
         if let Err(e) = attempts::prune(&state.db, now - window).await {
             tracing::warn!(error = %e, "login attempt pruning failed");
+        }
+        if let Err(e) = session_store::prune(&state.db, now - leeway).await {
+            tracing::warn!(error = %e, "session pruning failed");
+        }
+        // Every instance reads the change log every 250 ms: a minute is plenty.
+        if let Err(e) = revocations::prune(&state.db, now - chrono::Duration::minutes(1)).await {
+            tracing::warn!(error = %e, "change log pruning failed");
         }
     }
 }

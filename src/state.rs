@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::domain::CursorCodec;
 use crate::events::EventBus;
 use crate::service::attempts::AttemptLimit;
+use crate::service::revocations::Revocations;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,4 +22,6 @@ pub struct AppState {
     /// `LOGIN_MAX_FAILURES` within `LOGIN_FAILURE_WINDOW`, for logins and password changes.
     pub attempt_limit: AttemptLimit,
     pub events: EventBus,
+    /// What has been revoked or changed, kept current across instances.
+    pub revocations: Revocations,
 }

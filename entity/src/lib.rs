@@ -1,7 +1,9 @@
 //! sea-orm entities for authql: one module per table, nothing else.
 
 pub mod auth_attempt;
+pub mod auth_change;
 pub mod item;
+pub mod session;
 pub mod store;
 pub mod token;
 pub mod user;

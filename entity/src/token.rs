@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
-/// A token id the server issued or revoked, kept until the token expires.
+/// A refresh token the server issued, or any token it revoked, kept until the token
+/// expires (plus the leeway).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tokens")]
 pub struct Model {
@@ -10,7 +11,12 @@ pub struct Model {
     /// `access` or `refresh`.
     pub kind: String,
     pub expires_at: DateTimeUtc,
+    /// Set when the token was revoked, by rotation or otherwise.
     pub revoked_at: Option<DateTimeUtc>,
+    /// The session the token belongs to (none: issued before sessions, or minted elsewhere).
+    pub session_id: Option<String>,
+    /// The refresh token that replaced this one, when it was rotated.
+    pub rotated_to: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,7 +5,7 @@
 //!   GraphiQL's docs), rendered from `RULE`;
 //! - a non-null field gets async-graphql's `#[graphql(guard = "RULE")]`;
 //! - a nullable field (`Option<T>` or `Result<Option<T>>`) checks `RULE` at the top of its
-//!   body with `crate::auth::guards::allow`, which records the error and answers `None`.
+//!   body with `crate::graphql::guards::allow`, which records the error and answers `None`.
 //!   async-graphql's own guard would null the *parent* instead (async-graphql #1532).
 //!
 //! `RULE` is a guard expression: guard types combined with `.and(…)` / `.or(…)`, which may
@@ -84,11 +84,11 @@ pub fn guarded(_args: TokenStream, input: TokenStream) -> TokenStream {
                 let block = &method.block;
                 method.block = match nullable {
                     Nullability::Option => parse_quote!({
-                        crate::auth::guards::allow(#ctx, #rule).await?;
+                        crate::graphql::guards::allow(#ctx, #rule).await?;
                         #block
                     }),
                     _ => parse_quote!({
-                        if crate::auth::guards::allow(#ctx, #rule).await.is_none() {
+                        if crate::graphql::guards::allow(#ctx, #rule).await.is_none() {
                             return Ok(None);
                         }
                         #block

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_tables;
 mod m20261128_000001_create_auth_attempts;
+mod m20261129_000001_create_sessions;
 
 /// Every migration in order; `Migrator::up` runs at server start and in `authql migrate`.
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_tables::Migration),
             Box::new(m20261128_000001_create_auth_attempts::Migration),
+            Box::new(m20261129_000001_create_sessions::Migration),
         ]
     }
 }

@@ -1,7 +1,9 @@
-//! Authentication: tokens, passwords, the per-request auth context and the guards.
+//! Authentication mechanics, the bottom floor: tokens and keys, passwords, what a request
+//! presented, and the errors worded as Flask-JWT-Extended words them. Nothing here knows
+//! of users, sessions, GraphQL or HTTP handlers.
 
-pub mod context;
-pub mod cookies;
-pub mod guards;
+pub mod credentials;
+pub mod error;
+pub mod keys;
 pub mod password;
 pub mod tokens;

@@ -4,25 +4,8 @@
 
 use async_graphql::ErrorExtensions;
 
+use crate::auth::error::{AuthError, messages};
 use crate::service::ServiceError;
-
-/// Token error messages, word for word Flask-JWT-Extended's defaults (API.md "Errors").
-pub mod messages {
-    pub const MISSING_HEADER: &str = "Missing Authorization Header";
-    pub const MISSING_BEARER: &str =
-        "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'";
-    pub const BAD_HEADER: &str = "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'";
-    pub const EXPIRED: &str = "Token has expired";
-    pub const REVOKED: &str = "Token has been revoked";
-    pub const FRESH_REQUIRED: &str = "Fresh token required";
-    pub const ONLY_ACCESS: &str = "Only non-refresh tokens are allowed";
-    pub const ONLY_REFRESH: &str = "Only refresh tokens are allowed";
-    pub const BAD_SIGNATURE: &str = "Signature verification failed";
-    pub const MISSING_COOKIE: &str = "Missing cookie \"access_token_cookie\"";
-    pub const MISSING_REFRESH_COOKIE: &str = "Missing cookie \"refresh_token_cookie\"";
-    pub const MISSING_CSRF: &str = "Missing CSRF token";
-    pub const CSRF_MISMATCH: &str = "CSRF double submit tokens do not match";
-}
 
 /// A client-visible failure; `code()` is its `extensions.code`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,13 +115,23 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(what) => Self::NotFound(what),
             ServiceError::InvalidCredentials => Self::InvalidCredentials,
             ServiceError::RateLimited { retry_after } => Self::RateLimited { retry_after },
-            ServiceError::TokenRevoked => Self::TokenRevoked,
-            ServiceError::UnknownUser(sub) => {
-                Self::InvalidToken(format!("Error loading the user {sub}"))
-            }
+            ServiceError::Auth(error) => error.into(),
             ServiceError::Database(error) => Self::internal(&error),
             ServiceError::Password(error) => Self::internal(&error),
             ServiceError::Token(error) => Self::internal(&error),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Missing(message) => Self::AuthorizationRequired(message),
+            AuthError::Expired => Self::TokenExpired,
+            AuthError::Invalid(message) => Self::InvalidToken(message),
+            AuthError::Revoked => Self::TokenRevoked,
+            AuthError::FreshRequired => Self::FreshTokenRequired,
+            AuthError::Csrf(message) => Self::CsrfFailed(message),
         }
     }
 }

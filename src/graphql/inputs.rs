@@ -1,7 +1,7 @@
 //! Input objects, exactly as API.md names them. Converted to domain types in resolvers
 //! before any service call.
 
-use async_graphql::{InputObject, MaybeUndefined};
+use async_graphql::{Enum, InputObject, MaybeUndefined};
 
 use crate::graphql::types::Decimal;
 
@@ -43,4 +43,25 @@ pub struct UpdateItemInput {
     pub name: MaybeUndefined<String>,
     pub description: MaybeUndefined<String>,
     pub price: MaybeUndefined<Decimal>,
+}
+
+/// Which sessions `logout` ends.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutScope {
+    /// The presented token's session (a token without one: just that token).
+    Current,
+    /// Every other session of the user.
+    Others,
+    /// Every token the user holds, with or without a session.
+    All,
+}
+
+impl From<LogoutScope> for crate::service::sessions::LogoutScope {
+    fn from(scope: LogoutScope) -> Self {
+        match scope {
+            LogoutScope::Current => Self::Current,
+            LogoutScope::Others => Self::Others,
+            LogoutScope::All => Self::All,
+        }
+    }
 }

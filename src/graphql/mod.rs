@@ -1,8 +1,13 @@
-//! The GraphQL schema: roots, types, inputs, errors.
+//! The GraphQL layer: the schema's roots and types, the request's auth context and guards,
+//! the limits applied before execution, and `ApiError`, the only error type clients see.
+//! Resolvers parse their input into domain types, call a service and map the result.
 
+pub mod context;
+pub mod cookies;
 pub mod error_codes;
 pub mod errors;
 pub mod execution;
+pub mod guards;
 pub mod inputs;
 pub mod limits;
 pub mod loaders;
@@ -12,20 +17,3 @@ pub mod query;
 pub mod schema;
 pub mod subscription;
 pub mod types;
-
-use async_graphql::Context;
-
-use crate::graphql::errors::ApiError;
-use crate::state::AppState;
-
-/// The application state attached to the schema.
-pub fn state<'a>(ctx: &Context<'a>) -> Result<&'a AppState, ApiError> {
-    ctx.data::<AppState>().map_err(|_| {
-        tracing::error!("BUG: AppState is not attached to the schema");
-        ApiError::Internal
-    })
-}
-
-/// The client's address as the HTTP layer saw it (peer, or `X-Forwarded-For` when trusted).
-#[derive(Debug, Clone)]
-pub struct ClientAddr(pub String);

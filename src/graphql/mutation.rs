@@ -1,38 +1,41 @@
-//! Mutation root: parse input into domain types, check the rule, call services, and set
-//! cookies through the context in cookie mode.
+//! Mutation root: parse input into domain types, call a service, map the result, and set
+//! cookies in cookie mode. Rules are declared with `#[auth(…)]`.
 
-use async_graphql::{Context, ID, MaybeUndefined, Object, Result};
-use sea_orm::TransactionTrait;
+use async_graphql::{Context, ID, MaybeUndefined, Object};
 
-use crate::auth::context::{
-    Presented, auth_cookie_missing, check_csrf, load_principal, token_error,
-};
-use crate::auth::cookies;
-use crate::auth::guards::{
-    Authenticated, FreshToken, HasRole, OwnerOrAdmin, SelfOrAdmin, auth_context, principal,
-};
-use crate::auth::tokens::TokenKind;
+use crate::auth::credentials::{Presented, check_csrf, missing};
+use crate::auth::tokens::{Claims, TokenKind};
 use crate::domain::{Description, Email, Name, Password, Price, Role, Username};
 use crate::events::ItemEvent;
+use crate::graphql::context::ContextExt;
+use crate::graphql::cookies;
 use crate::graphql::errors::{ApiError, ApiResult};
+use crate::graphql::guards::{
+    Authenticated, FreshToken, HasRole, OwnerOrAdmin, SelfOrAdmin, principal,
+};
 use crate::graphql::inputs::{
-    ChangePasswordInput, CreateItemInput, CreateStoreInput, LoginInput, SignupInput,
+    ChangePasswordInput, CreateItemInput, CreateStoreInput, LoginInput, LogoutScope, SignupInput,
     UpdateItemInput,
 };
 use crate::graphql::types::{AuthPayload, Item, Store, User};
-use crate::graphql::{ClientAddr, state};
 use crate::service::items::{self, ItemChanges, NewItem, Parent};
-use crate::service::sessions::{self, NewAccount};
-use crate::service::tokens::{self, TokenPair};
+use crate::service::sessions::{self, Issued, NewAccount};
 use crate::service::{stores, users};
 use crate::state::AppState;
 
 pub struct Mutation;
 
-fn payload(state: &AppState, pair: TokenPair, user: entity::user::Model) -> AuthPayload {
+/// The payload of a new pair; with cookies only, the tokens stay out of it (script never
+/// sees one) and the CSRF values are given instead (API.md Cookies).
+fn payload(ctx: &Context<'_>, state: &AppState, issued: Issued) -> AuthPayload {
+    cookies::set_session(ctx, &state.config, &issued.pair);
+    let location = state.config.jwt_token_location;
+    let Issued { user, pair } = issued;
     AuthPayload {
-        access_token: pair.access.token,
-        refresh_token: pair.refresh.token,
+        csrf_token: pair.access.csrf.filter(|_| location.cookies),
+        refresh_csrf_token: pair.refresh.csrf.filter(|_| location.cookies),
+        access_token: location.headers.then_some(pair.access.token),
+        refresh_token: location.headers.then_some(pair.refresh.token),
         token_type: "Bearer",
         expires_in: state.keys.access_ttl_secs(),
         user: User(user),
@@ -60,186 +63,216 @@ fn parse_id(id: &ID, what: &'static str) -> ApiResult<i32> {
     id.parse().map_err(|_| ApiError::NotFound(what))
 }
 
+/// A refresh token a mutation was given.
+struct GivenRefresh {
+    claims: Claims,
+    /// From the refresh cookie: the `X-CSRF-TOKEN` sent beside it, still to be checked
+    /// against the token's `csrf` claim (double submit). `None` for an argument: a
+    /// cross-site page cannot know the token, so it is proof enough.
+    cookie_csrf: Option<Option<String>>,
+}
+
+impl GivenRefresh {
+    /// The double-submit check of a refresh cookie.
+    fn check_csrf(&self) -> ApiResult<()> {
+        if let Some(header) = &self.cookie_csrf {
+            check_csrf(header.as_deref(), self.claims.csrf.as_deref())?;
+        }
+        Ok(())
+    }
+}
+
+/// The refresh token a mutation was given: the argument, else (cookie mode, and only for
+/// a cookie-mode client) the refresh cookie. `None`: neither.
+fn given_refresh(
+    ctx: &Context<'_>,
+    state: &AppState,
+    argument: Option<String>,
+) -> ApiResult<Option<GivenRefresh>> {
+    let auth = ctx.auth()?;
+    let cookie_client = !matches!(auth.presented(), Presented::Bearer(_));
+    let (token, cookie_csrf) = match (argument, auth.refresh_cookie()) {
+        (Some(token), _) => (token, None),
+        (None, Some(cookie)) if cookie_client => {
+            (cookie.token.clone(), Some(cookie.csrf_header.clone()))
+        }
+        _ => return Ok(None),
+    };
+    let claims = state.keys.decode(&token, TokenKind::Refresh)?;
+    Ok(Some(GivenRefresh {
+        claims,
+        cookie_csrf,
+    }))
+}
+
 #[authql_macros::guarded]
 #[Object]
 impl Mutation {
-    /// Creates an account and returns a fresh access token and a refresh token.
-    async fn signup(&self, ctx: &Context<'_>, input: SignupInput) -> Result<AuthPayload> {
-        let state = state(ctx)?;
-        let username = Username::parse(&input.username).map_err(ApiError::from)?;
-        let password = Password::parse(&input.password, "password").map_err(ApiError::from)?;
+    /// Creates an account, starts a session and returns a fresh access token and a refresh
+    /// token.
+    async fn signup(&self, ctx: &Context<'_>, input: SignupInput) -> ApiResult<AuthPayload> {
+        let state = ctx.state()?;
+        let username = Username::parse(&input.username)?;
+        let password = Password::parse(&input.password, "password")?;
         let email = input
             .email
             .as_deref()
             .filter(|e| !e.trim().is_empty())
             .map(Email::parse)
-            .transpose()
-            .map_err(ApiError::from)?;
+            .transpose()?;
         let account = NewAccount {
             username: &username,
             email: email.as_ref(),
             password: &password,
             role: Role::User,
         };
+        let keys = Some(state.keys.as_ref());
         let (user, pair) =
-            sessions::register(&state.db, &state.passwords, Some(&state.keys), account)
-                .await
-                .map_err(ApiError::from)?;
+            sessions::register(&state.db, &state.passwords, keys, account, &ctx.client()).await?;
         let pair = pair.ok_or_else(|| {
             tracing::error!("BUG: register was given keys but issued no tokens");
             ApiError::Internal
         })?;
-        cookies::set_session(ctx, &state.config, &pair);
-        Ok(payload(state, pair, user))
+        Ok(payload(ctx, state, Issued { user, pair }))
     }
 
-    /// Checks the password (ignoring the username's case) and returns a fresh token pair.
-    /// An unknown user and a wrong password answer the same error in the same time.
-    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<AuthPayload> {
-        let state = state(ctx)?;
-        let client = ctx
-            .data::<ClientAddr>()
-            .map(|c| c.0.as_str())
-            .unwrap_or_default();
-        let (user, pair) = sessions::login(state, &input.username, &input.password, client)
-            .await
-            .map_err(ApiError::from)?;
-        cookies::set_session(ctx, &state.config, &pair);
-        Ok(payload(state, pair, user))
+    /// Checks the password (ignoring the username's case), starts a session and returns a
+    /// fresh token pair. An unknown user and a wrong password answer the same error in the
+    /// same time.
+    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> ApiResult<AuthPayload> {
+        let state = ctx.state()?;
+        let client = ctx.client();
+        let issued = sessions::login(state, &input.username, &input.password, &client).await?;
+        Ok(payload(ctx, state, issued))
     }
 
     /// Trades a refresh token (argument, or the refresh cookie in cookie mode) for a new,
-    /// non-fresh access token and a new refresh token. The used token is revoked; presenting
-    /// a revoked refresh token revokes every token of its user (reuse detection).
+    /// non-fresh access token and a new refresh token of the same session. The used token
+    /// is revoked; presenting one already rotated ends its session (reuse detection).
     async fn refresh(
         &self,
         ctx: &Context<'_>,
         refresh_token: Option<String>,
-    ) -> Result<AuthPayload> {
-        let state = state(ctx)?;
-        let auth = auth_context(ctx)?;
-        let (token, csrf_header) = match (refresh_token, auth.refresh_cookie()) {
-            (Some(token), _) => (token, None),
-            (None, Some(cookie)) => (cookie.token.clone(), Some(cookie.csrf_header.clone())),
-            (None, None) => return Err(auth_cookie_missing(&state.config, true).into()),
-        };
-        let claims = state
-            .keys
-            .decode(&token, TokenKind::Refresh)
-            .map_err(token_error)?;
-        if let Some(csrf_header) = csrf_header {
-            check_csrf(csrf_header.as_deref(), claims.csrf.as_deref())?;
-        }
-        let (user, pair) = sessions::refresh(state, &claims)
-            .await
-            .map_err(ApiError::from)?;
-        cookies::set_session(ctx, &state.config, &pair);
-        Ok(payload(state, pair, user))
+    ) -> ApiResult<AuthPayload> {
+        let state = ctx.state()?;
+        let location = state.config.jwt_token_location;
+        let given = given_refresh(ctx, state, refresh_token)?
+            .ok_or_else(|| ApiError::from(missing(location, true)))?;
+        given.check_csrf()?;
+        let issued = sessions::refresh(state, &given.claims, &ctx.client()).await?;
+        Ok(payload(ctx, state, issued))
     }
 
-    /// Revokes the access token used for this request and, when given (or in the refresh
-    /// cookie), the refresh token. Clears the cookies in cookie mode.
-    #[auth(Authenticated)]
-    async fn logout(&self, ctx: &Context<'_>, refresh_token: Option<String>) -> Result<bool> {
-        let state = state(ctx)?;
-        let auth = auth_context(ctx)?;
-        let caller = principal(ctx).await?;
-        let refresh_token = refresh_token.or_else(|| {
-            matches!(auth.presented(), Presented::Cookie { .. })
-                .then(|| auth.refresh_cookie().map(|c| c.token.clone()))
-                .flatten()
-        });
-        let refresh = match refresh_token {
-            None => None,
-            Some(token) => match load_principal(state, &token, TokenKind::Refresh).await {
-                Ok(refresh) if refresh.user.id == caller.user.id => Some(refresh.claims),
-                Ok(_) => {
-                    return Err(ApiError::InvalidToken(
-                        "The refresh token belongs to another user".to_owned(),
-                    )
-                    .into());
-                }
-                // An expired refresh token is harmless: nothing left to revoke.
-                Err(ApiError::TokenExpired) => None,
-                Err(error) => return Err(error.into()),
-            },
+    /// Ends the presented token's session (`CURRENT`), every other session of the user
+    /// (`OTHERS`) or every token the user holds (`ALL`). Needs a valid access token, or a
+    /// refresh token alone (argument or cookie) — so a user whose access token expired can
+    /// still log out. Clears the cookies in cookie mode.
+    async fn logout(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: Option<String>,
+        #[graphql(default_with = "Some(LogoutScope::Current)")] scope: Option<LogoutScope>,
+    ) -> ApiResult<bool> {
+        let state = ctx.state()?;
+        // An expired refresh token has nothing left to end (its access tokens expired
+        // before it); the access token, if any, still says whose session to end.
+        let refresh = match given_refresh(ctx, state, refresh_token) {
+            Ok(given) => given,
+            Err(ApiError::TokenExpired) => None,
+            Err(error) => return Err(error),
         };
-        let txn = state.db.begin().await.map_err(|e| ApiError::internal(&e))?;
-        tokens::revoke(&txn, caller.user.id, &caller.claims)
-            .await
-            .map_err(ApiError::from)?;
-        if let Some(refresh) = &refresh {
-            tokens::revoke(&txn, caller.user.id, refresh)
-                .await
-                .map_err(ApiError::from)?;
+        // With a valid access token (its own CSRF check done, in cookie mode) the request
+        // is proven; a refresh token alone must pass its own.
+        let access = match principal(ctx).await {
+            Ok(principal) => Some(principal),
+            // A refresh token alone is enough: a missing or expired access token does
+            // not stop a logout.
+            Err(ApiError::AuthorizationRequired(_) | ApiError::TokenExpired)
+                if refresh.is_some() =>
+            {
+                None
+            }
+            Err(error) => return Err(error),
+        };
+        if access.is_none()
+            && let Some(refresh) = &refresh
+        {
+            refresh.check_csrf()?;
         }
-        txn.commit().await.map_err(|e| ApiError::internal(&e))?;
+        let scope = scope.unwrap_or(LogoutScope::Current).into();
+        let refresh = refresh.as_ref().map(|given| &given.claims);
+        sessions::logout(state, access.as_deref(), refresh, scope).await?;
         cookies::clear_session(ctx, &state.config);
         Ok(true)
     }
 
-    /// Sets a new password, revokes every earlier token and returns a fresh pair. A wrong
-    /// current password is `INVALID_CREDENTIALS`, and counts toward a limit per user.
+    /// Ends one of the caller's own sessions (its tokens answer `TOKEN_REVOKED` at once,
+    /// its WebSockets close). Another user's, an ended or an unknown id: `NOT_FOUND`.
+    #[auth(Authenticated)]
+    async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
+        let state = ctx.state()?;
+        let caller = principal(ctx).await?;
+        sessions::revoke_session(state, &caller, &id).await?;
+        Ok(true)
+    }
+
+    /// Sets a new password, ends every session and returns a fresh pair in a new one. A
+    /// wrong current password is `INVALID_CREDENTIALS`, and counts toward a limit per user.
     #[auth(FreshToken)]
     async fn change_password(
         &self,
         ctx: &Context<'_>,
         input: ChangePasswordInput,
-    ) -> Result<AuthPayload> {
-        let state = state(ctx)?;
+    ) -> ApiResult<AuthPayload> {
+        let state = ctx.state()?;
         let caller = principal(ctx).await?;
-        let new_password =
-            Password::parse(&input.new_password, "newPassword").map_err(ApiError::from)?;
-        let (user, pair) =
-            sessions::change_password(state, &caller.user, &input.current_password, &new_password)
-                .await
-                .map_err(ApiError::from)?;
-        cookies::set_session(ctx, &state.config, &pair);
-        Ok(payload(state, pair, user))
+        let new_password = Password::parse(&input.new_password, "newPassword")?;
+        let client = ctx.client();
+        let issued = sessions::change_password(
+            state,
+            &caller,
+            &input.current_password,
+            &new_password,
+            &client,
+        )
+        .await?;
+        Ok(payload(ctx, state, issued))
     }
 
-    /// Changes a user's role; takes effect on that user's next request.
+    /// Changes a user's role; in force from that user's next request.
     #[auth(HasRole(Role::Admin))]
-    async fn set_user_role(&self, ctx: &Context<'_>, user_id: ID, role: Role) -> Result<User> {
-        let state = state(ctx)?;
+    async fn set_user_role(&self, ctx: &Context<'_>, user_id: ID, role: Role) -> ApiResult<User> {
+        let state = ctx.state()?;
         let id = parse_id(&user_id, "User")?;
-        let user = users::set_role(&state.db, id, role)
-            .await
-            .map_err(ApiError::from)?;
+        let user = users::set_role(&state.db, &state.revocations, id, role).await?;
         Ok(User(user))
     }
 
-    /// Deletes a user, their items and their tokens.
+    /// Deletes a user, their items, sessions and tokens.
     #[auth(FreshToken.and(SelfOrAdmin::new(&id)))]
-    async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
-        let state = state(ctx)?;
+    async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
+        let state = ctx.state()?;
         let user_id = parse_id(&id, "User")?;
-        let deleted = items::delete_with_items(&state.db, Parent::Owner(user_id))
-            .await
-            .map_err(ApiError::from)?;
+        let deleted = items::delete_with_items(&state.db, Parent::Owner(user_id)).await?;
+        state.revocations.changed(user_id);
         publish_deleted(state, &deleted).await;
         Ok(id)
     }
 
     /// Creates a store; the name is unique ignoring case.
     #[auth(HasRole(Role::Admin))]
-    async fn create_store(&self, ctx: &Context<'_>, input: CreateStoreInput) -> Result<Store> {
-        let state = state(ctx)?;
-        let name = Name::parse(&input.name).map_err(ApiError::from)?;
-        let store = stores::create(&state.db, &name)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Store(store))
+    async fn create_store(&self, ctx: &Context<'_>, input: CreateStoreInput) -> ApiResult<Store> {
+        let state = ctx.state()?;
+        let name = Name::parse(&input.name)?;
+        Ok(Store(stores::create(&state.db, &name).await?))
     }
 
     /// Deletes a store and all its items; returns its id.
     #[auth(HasRole(Role::Admin))]
-    async fn delete_store(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
-        let state = state(ctx)?;
+    async fn delete_store(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
+        let state = ctx.state()?;
         let store_id = parse_id(&id, "Store")?;
-        let deleted = items::delete_with_items(&state.db, Parent::Store(store_id))
-            .await
-            .map_err(ApiError::from)?;
+        let deleted = items::delete_with_items(&state.db, Parent::Store(store_id)).await?;
         publish_deleted(state, &deleted).await;
         Ok(id)
     }
@@ -247,73 +280,67 @@ impl Mutation {
     /// Creates an item in a store; the caller becomes its owner. Names are unique within a
     /// store, ignoring case.
     #[auth(Authenticated)]
-    async fn create_item(&self, ctx: &Context<'_>, input: CreateItemInput) -> Result<Item> {
-        let state = state(ctx)?;
+    async fn create_item(&self, ctx: &Context<'_>, input: CreateItemInput) -> ApiResult<Item> {
+        let state = ctx.state()?;
         let caller = principal(ctx).await?;
         let new = NewItem {
             store_id: parse_id(&input.store_id, "Store")?,
-            owner_id: caller.user.id,
-            name: Name::parse(&input.name).map_err(ApiError::from)?,
+            owner_id: caller.user_id,
+            name: Name::parse(&input.name)?,
             description: input
                 .description
                 .as_deref()
                 .map(Description::parse)
-                .transpose()
-                .map_err(ApiError::from)?,
-            price: Price::parse(input.price.0).map_err(ApiError::from)?,
+                .transpose()?,
+            price: Price::parse(input.price.0)?,
         };
-        let item = items::create(&state.db, new)
-            .await
-            .map_err(ApiError::from)?;
+        let item = items::create(&state.db, new).await?;
         state.events.publish(vec![ItemEvent::created(&item)]).await;
         Ok(Item::new(item))
     }
 
     /// Changes an item. Absent fields stay; `description: null` clears it.
     #[auth(Authenticated.and(OwnerOrAdmin::item(&id)))]
-    async fn update_item(&self, ctx: &Context<'_>, id: ID, input: UpdateItemInput) -> Result<Item> {
-        let state = state(ctx)?;
+    async fn update_item(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateItemInput,
+    ) -> ApiResult<Item> {
+        let state = ctx.state()?;
         let changes = ItemChanges {
             name: match input.name {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => {
-                    return Err(ApiError::bad_input("name", "name cannot be null").into());
+                    return Err(ApiError::bad_input("name", "name cannot be null"));
                 }
-                MaybeUndefined::Value(name) => Some(Name::parse(&name).map_err(ApiError::from)?),
+                MaybeUndefined::Value(name) => Some(Name::parse(&name)?),
             },
             description: match input.description {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(text) => {
-                    Some(Some(Description::parse(&text).map_err(ApiError::from)?))
-                }
+                MaybeUndefined::Value(text) => Some(Some(Description::parse(&text)?)),
             },
             price: match input.price {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => {
-                    return Err(ApiError::bad_input("price", "price cannot be null").into());
+                    return Err(ApiError::bad_input("price", "price cannot be null"));
                 }
-                MaybeUndefined::Value(price) => {
-                    Some(Price::parse(price.0).map_err(ApiError::from)?)
-                }
+                MaybeUndefined::Value(price) => Some(Price::parse(price.0)?),
             },
         };
         let item = find_item(state, &id).await?;
-        let item = items::update(&state.db, item, changes)
-            .await
-            .map_err(ApiError::from)?;
+        let item = items::update(&state.db, item, changes).await?;
         state.events.publish(vec![ItemEvent::updated(&item)]).await;
         Ok(Item::new(item))
     }
 
     /// Deletes an item; returns its id.
     #[auth(FreshToken.and(OwnerOrAdmin::item(&id)))]
-    async fn delete_item(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
-        let state = state(ctx)?;
+    async fn delete_item(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
+        let state = ctx.state()?;
         let item = find_item(state, &id).await?;
-        items::delete(&state.db, item.id)
-            .await
-            .map_err(ApiError::from)?;
+        items::delete(&state.db, item.id).await?;
         publish_deleted(state, std::slice::from_ref(&item)).await;
         Ok(id)
     }

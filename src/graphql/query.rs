@@ -1,18 +1,20 @@
 //! Query root: thin — parse arguments, call a service, wrap the rows. Rules are declared
 //! with `#[auth(…)]` (see `authql_macros::guarded`).
 
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{Context, ID, Object};
 
-use crate::auth::guards::{Authenticated, HasRole, principal};
 use crate::domain::{PageArgs, Role};
-use crate::graphql::errors::ApiError;
-use crate::graphql::state;
+use crate::graphql::context::ContextExt;
+use crate::graphql::errors::{ApiError, ApiResult};
+use crate::graphql::guards::{Authenticated, HasRole, principal};
 use crate::graphql::types::item::{ItemCount, Prefetched};
 use crate::graphql::types::store::StoreCount;
 use crate::graphql::types::user::UserCount;
-use crate::graphql::types::{Item, ItemConnection, Store, StoreConnection, User, UserConnection};
+use crate::graphql::types::{
+    Item, ItemConnection, Session, Store, StoreConnection, User, UserConnection,
+};
 use crate::service::items::ItemFilter;
-use crate::service::{items, stores, users};
+use crate::service::{items, sessions, stores, users};
 
 pub struct Query;
 
@@ -26,21 +28,38 @@ fn parse_id(id: &ID) -> Option<i32> {
 impl Query {
     /// The caller.
     #[auth(Authenticated)]
-    async fn me(&self, ctx: &Context<'_>) -> Result<User> {
-        Ok(User(principal(ctx).await?.user.clone()))
+    async fn me(&self, ctx: &Context<'_>) -> ApiResult<User> {
+        let caller = principal(ctx).await?;
+        let state = ctx.state()?;
+        // Deleted between the check and this read: the token names no user any more.
+        let user = users::find(&state.db, caller.user_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::InvalidToken(format!("Error loading the user {}", caller.user_id))
+            })?;
+        Ok(User(user))
+    }
+
+    /// The caller's live sessions (not ended, refresh token not expired), newest first.
+    #[auth(Authenticated)]
+    async fn my_sessions(&self, ctx: &Context<'_>) -> ApiResult<Vec<Session>> {
+        let caller = principal(ctx).await?;
+        let current = caller.claims.sid.as_deref();
+        Ok(sessions::list(ctx.state()?, &caller)
+            .await?
+            .into_iter()
+            .map(|row| Session::new(row, current))
+            .collect())
     }
 
     /// A user by id; null when there is no such user.
     #[auth(Authenticated)]
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<User>> {
         let Some(id) = parse_id(&id) else {
             return Ok(None);
         };
-        let state = state(ctx)?;
-        Ok(users::find(&state.db, id)
-            .await
-            .map_err(ApiError::from)?
-            .map(User))
+        let state = ctx.state()?;
+        Ok(users::find(&state.db, id).await?.map(User))
     }
 
     /// All users, oldest first.
@@ -50,11 +69,10 @@ impl Query {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<UserConnection> {
-        let state = state(ctx)?;
-        let args = PageArgs::parse(first, after.as_deref(), "user", &state.cursors)
-            .map_err(ApiError::from)?;
-        let (rows, has_next) = users::page(&state.db, args).await.map_err(ApiError::from)?;
+    ) -> ApiResult<UserConnection> {
+        let state = ctx.state()?;
+        let args = PageArgs::parse(first, after.as_deref(), "user", &state.cursors)?;
+        let (rows, has_next) = users::page(&state.db, args).await?;
         Ok(UserConnection::from_page(
             rows,
             has_next,
@@ -65,14 +83,11 @@ impl Query {
     }
 
     /// A store by id; null when there is no such store. Public.
-    async fn store(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Store>> {
+    async fn store(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Store>> {
         let Some(id) = parse_id(&id) else {
             return Ok(None);
         };
-        Ok(stores::find(&state(ctx)?.db, id)
-            .await
-            .map_err(ApiError::from)?
-            .map(Store))
+        Ok(stores::find(&ctx.state()?.db, id).await?.map(Store))
     }
 
     /// All stores, oldest first. Public.
@@ -81,13 +96,10 @@ impl Query {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<StoreConnection> {
-        let state = state(ctx)?;
-        let args = PageArgs::parse(first, after.as_deref(), "store", &state.cursors)
-            .map_err(ApiError::from)?;
-        let (rows, has_next) = stores::page(&state.db, args)
-            .await
-            .map_err(ApiError::from)?;
+    ) -> ApiResult<StoreConnection> {
+        let state = ctx.state()?;
+        let args = PageArgs::parse(first, after.as_deref(), "store", &state.cursors)?;
+        let (rows, has_next) = stores::page(&state.db, args).await?;
         Ok(StoreConnection::from_page(
             rows,
             has_next,
@@ -98,14 +110,11 @@ impl Query {
     }
 
     /// An item by id; null when there is no such item. Public.
-    async fn item(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Item>> {
+    async fn item(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Item>> {
         let Some(id) = parse_id(&id) else {
             return Ok(None);
         };
-        Ok(items::find(&state(ctx)?.db, id)
-            .await
-            .map_err(ApiError::from)?
-            .map(Item::new))
+        Ok(items::find(&ctx.state()?.db, id).await?.map(Item::new))
     }
 
     /// Items, oldest first, optionally of one store and/or whose name contains `search`
@@ -118,19 +127,15 @@ impl Query {
         after: Option<String>,
         store_id: Option<ID>,
         search: Option<String>,
-    ) -> Result<ItemConnection> {
-        let state = state(ctx)?;
-        let args = PageArgs::parse(first, after.as_deref(), "item", &state.cursors)
-            .map_err(ApiError::from)?;
+    ) -> ApiResult<ItemConnection> {
+        let state = ctx.state()?;
+        let args = PageArgs::parse(first, after.as_deref(), "item", &state.cursors)?;
         let filter = ItemFilter {
             // A malformed store id matches no store.
             store_id: store_id.map(|id| parse_id(&id).unwrap_or(-1)),
-            owner_id: None,
             search: search.filter(|s| !s.is_empty()),
         };
-        let (rows, has_next) = items::page(&state.db, &filter, args)
-            .await
-            .map_err(ApiError::from)?;
+        let (rows, has_next) = items::page(&state.db, &filter, args).await?;
         let prefetched = Prefetched::for_page(ctx, &rows).await?;
         ItemConnection::new(
             ctx,

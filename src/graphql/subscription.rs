@@ -2,13 +2,13 @@
 //! `connection_init` (see `http::ws`); without one, subscribing answers
 //! `AUTHORIZATION_REQUIRED`.
 
-use async_graphql::{Context, ID, Object, Result, Subscription as SubscriptionRoot};
+use async_graphql::{Context, ID, Object, Subscription as SubscriptionRoot};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::auth::guards::Authenticated;
 use crate::events::{ItemEvent, ItemEventKind};
-use crate::graphql::state;
+use crate::graphql::context::ContextExt;
+use crate::graphql::guards::Authenticated;
 use crate::graphql::types::Item;
 
 pub struct Subscription;
@@ -41,10 +41,10 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
         store_id: Option<ID>,
-    ) -> Result<impl Stream<Item = ItemEventObject> + use<>> {
+    ) -> async_graphql::Result<impl Stream<Item = ItemEventObject> + use<>> {
         // A malformed store id matches no store.
         let store = store_id.map(|id| id.parse::<i32>().unwrap_or(-1));
-        let receiver = state(ctx)?.events.subscribe();
+        let receiver = ctx.state()?.events.subscribe();
         Ok(futures_util::stream::unfold(
             receiver,
             move |mut receiver| async move {

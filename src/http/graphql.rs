@@ -17,8 +17,8 @@ use serde::Deserialize;
 
 use super::router::HttpState;
 use super::{WireResponse, error_response};
-use crate::auth::context::{AuthContext, Presented, RefreshCookie};
-use crate::graphql::ClientAddr;
+use crate::auth::credentials::{Presented, RefreshCookie};
+use crate::graphql::context::AuthContext;
 use crate::graphql::error_codes::failed_before_execution;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -200,7 +200,7 @@ fn selected_operation_type(request: &Request) -> Option<OperationType> {
 }
 
 /// Attaches what every operation of this HTTP request shares: the credential as presented
-/// (parsed once here), and the client address.
+/// (parsed once here), and where the request came from.
 fn request_data(
     app: &HttpState,
     headers: &HeaderMap,
@@ -209,7 +209,7 @@ fn request_data(
     let location = app.state.config.jwt_token_location;
     let presented = Presented::from_headers(headers, location);
     let refresh_cookie = RefreshCookie::from_headers(headers, location);
-    let client = super::client_addr(headers, peer, &app.state.config);
+    let client = super::client_info(headers, peer, &app.state.config);
     let state = app.state.clone();
     move |request: Request| {
         request
@@ -218,7 +218,7 @@ fn request_data(
                 refresh_cookie.clone(),
                 state.clone(),
             ))
-            .data(ClientAddr(client.clone()))
+            .data(client.clone())
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
+pub mod jwks;
 pub mod router;
 pub mod server;
 pub mod ws;
@@ -16,6 +17,7 @@ use axum::{
 };
 
 use crate::config::Config;
+use crate::service::sessions::ClientInfo;
 
 /// A GraphQL-shaped error body for failures before any GraphQL work (415, 400, 405).
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
@@ -23,6 +25,17 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
         "errors": [{ "message": message, "extensions": { "code": code } }]
     });
     (status, Json(body)).into_response()
+}
+
+/// Where a request came from: its client address and user agent.
+pub fn client_info(headers: &HeaderMap, peer: SocketAddr, config: &Config) -> ClientInfo {
+    ClientInfo {
+        addr: client_addr(headers, peer, config),
+        user_agent: headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
 }
 
 /// The client's address: the peer, or behind `TRUSTED_PROXY_HOPS` proxies of our own the

@@ -16,7 +16,7 @@ use tower_http::{
 };
 use tracing::Span;
 
-use super::{graphiql, graphql, health, ws};
+use super::{graphiql, graphql, health, jwks, ws};
 use crate::graphql::execution::Executor;
 use crate::state::AppState;
 
@@ -43,7 +43,8 @@ pub fn router(state: AppState, executor: Executor) -> Router {
         .route("/graphiql/{file}", get(graphiql::asset))
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
-        .route("/healthz", get(health::healthz));
+        .route("/healthz", get(health::healthz))
+        .route("/.well-known/jwks.json", get(jwks::jwks));
     // The SDL tells as much as introspection does (API.md HTTP surface).
     if config.introspection_enabled() {
         router = router.route("/schema.graphql", get(health::schema_sdl));

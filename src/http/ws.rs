@@ -10,8 +10,10 @@
 //! `MAX_BODY_BYTES` (close 1009) and `WS_MAX_OPERATIONS` running at once (`RATE_LIMITED`).
 //!
 //! A `connection_init` whose token is invalid, expired or revoked closes the socket with
-//! 4403 and the error code as the reason; so does the token expiring or being revoked
-//! while the connection is open.
+//! 4403 and the error code as the reason; so does the token expiring, or its session or
+//! token being revoked or its user deleted while the connection is open — learnt from the
+//! revocation view's notices (`service::revocations`), never by polling the database per
+//! socket: 10,000 idle sockets cost no more database work than one.
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
@@ -32,11 +34,14 @@ use tokio::{sync::mpsc, task::AbortHandle};
 
 use super::WireResponse;
 use super::router::HttpState;
-use crate::auth::context::{AuthContext, Presented, Principal, still_valid};
+use crate::auth::credentials::Presented;
+use crate::auth::tokens::Claims;
 use crate::config::TokenLocation;
-use crate::graphql::ClientAddr;
+use crate::graphql::context::AuthContext;
 use crate::graphql::error_codes::failed_before_execution;
 use crate::graphql::errors::ApiError;
+use crate::service::revocations::Change;
+use crate::service::sessions::{self, ClientInfo};
 
 /// A refused or no longer valid credential (API.md Subscriptions).
 const CLOSE_FORBIDDEN: u16 = 4403;
@@ -52,8 +57,8 @@ const CLOSE_UNAUTHORIZED: u16 = 4401;
 const CLOSE_DUPLICATE_ID: u16 = 4409;
 /// graphql-transport-ws: a second `connection_init`.
 const CLOSE_TOO_MANY_INITS: u16 = 4429;
-/// How often an authenticated connection re-checks that its token is still good.
-const REVOCATION_CHECK: Duration = Duration::from_secs(1);
+/// When a re-check could not be made (database unreachable), how soon to try again.
+const RETRY_CHECK: Duration = Duration::from_secs(1);
 
 /// The two subprotocols; they differ in message names only.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -108,7 +113,7 @@ pub async fn upgrade(
         Presented::Nothing
     };
     // API.md: logins over a socket count against the upgrade request's client address.
-    let client = ClientAddr(super::client_addr(&headers, peer, config));
+    let client = super::client_info(&headers, peer, config);
     let max = config.max_body_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
@@ -143,33 +148,6 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
         || allowed
             .iter()
             .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
-}
-
-/// The credential in a `connection_init` payload: `Authorization` (any case), also under
-/// `headers`; without one, the upgrade request's cookie (if it counts).
-fn presented_in(payload: &Value, cookie: &Presented) -> Presented {
-    let find = |object: &Value| {
-        object.as_object().and_then(|map| {
-            map.iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
-                .and_then(|(_, value)| value.as_str().map(str::to_owned))
-        })
-    };
-    let Some(value) = find(payload).or_else(|| payload.get("headers").and_then(find)) else {
-        return cookie.clone();
-    };
-    let Ok(value) = HeaderValue::from_str(&value) else {
-        return Presented::BadHeader;
-    };
-    let mut headers = HeaderMap::new();
-    headers.insert(header::AUTHORIZATION, value);
-    Presented::from_headers(
-        &headers,
-        TokenLocation {
-            headers: true,
-            cookies: false,
-        },
-    )
 }
 
 /// A client message of either protocol.
@@ -228,11 +206,11 @@ struct Connection {
     app: HttpState,
     protocol: Protocol,
     cookie: Presented,
-    client: ClientAddr,
+    client: ClientInfo,
     /// What `connection_init` presented; `None` until then.
     credential: Option<Presented>,
-    /// The principal verified at `connection_init`, re-checked while the socket is open.
-    live: Option<Principal>,
+    /// The token verified at `connection_init`, re-checked on every change to its user.
+    live: Option<Claims>,
     /// Running operations by id.
     operations: HashMap<String, Running>,
     generation: u64,
@@ -244,8 +222,19 @@ impl Connection {
         let (output, mut outputs) = mpsc::channel::<Output>(64);
         let init_deadline = tokio::time::sleep(self.app.state.config.ws_init_timeout);
         tokio::pin!(init_deadline);
-        let mut revocation = tokio::time::interval(REVOCATION_CHECK);
+        // Subscribed before `connection_init` is checked, so no change in between is missed.
+        let mut changes = self.app.state.revocations.subscribe();
+        let expiry = tokio::time::sleep(Duration::MAX);
+        tokio::pin!(expiry);
+        let mut expiry_set = false;
+        let retry = tokio::time::sleep(Duration::MAX);
+        tokio::pin!(retry);
+        let mut retrying = false;
         let close = loop {
+            if !expiry_set && let Some(claims) = &self.live {
+                expiry.as_mut().reset(expires(claims, &self.app));
+                expiry_set = true;
+            }
             tokio::select! {
                 message = stream.next() => {
                     let text = match message {
@@ -276,12 +265,35 @@ impl Connection {
                     }
                     break Some(Close(CLOSE_INIT_TIMEOUT, reason.into()));
                 }
-                _ = revocation.tick(), if self.live.is_some() => {
+                () = &mut expiry, if expiry_set => {
+                    break Some(Close(CLOSE_FORBIDDEN, ApiError::TokenExpired.code().into()));
+                }
+                change = changes.recv(), if self.live.is_some() => {
+                    let concerns_us = match change {
+                        Ok(Change::User(user_id)) => self.user_id() == Some(user_id),
+                        Ok(Change::Everything) | Err(_) => true,
+                    };
+                    if concerns_us {
+                        match self.check_live().await {
+                            Ok(()) => {}
+                            // The check itself failed (database unreachable): try again
+                            // shortly rather than tell the client its token went bad.
+                            Err(ApiError::Internal) => {
+                                retry.as_mut().reset(tokio::time::Instant::now() + RETRY_CHECK);
+                                retrying = true;
+                            }
+                            Err(error) => break Some(Close(CLOSE_FORBIDDEN, error.code().into())),
+                        }
+                    }
+                }
+                () = &mut retry, if retrying => {
+                    retrying = false;
                     match self.check_live().await {
                         Ok(()) => {}
-                        // The check itself failed (database unreachable): try again at the
-                        // next tick rather than tell the client its token went bad.
-                        Err(ApiError::Internal) => {}
+                        Err(ApiError::Internal) => {
+                            retry.as_mut().reset(tokio::time::Instant::now() + RETRY_CHECK);
+                            retrying = true;
+                        }
                         Err(error) => break Some(Close(CLOSE_FORBIDDEN, error.code().into())),
                     }
                 }
@@ -326,7 +338,10 @@ impl Connection {
                     )));
                 }
                 let payload = payload.unwrap_or(Value::Null);
-                match self.init(presented_in(&payload, &self.cookie)).await {
+                match self
+                    .init(Presented::from_init_payload(&payload, &self.cookie))
+                    .await
+                {
                     Ok(()) => send(sink, json!({ "type": "connection_ack" })).await,
                     Err(error) => {
                         if self.protocol == Protocol::Legacy {
@@ -366,12 +381,19 @@ impl Connection {
     /// Verifies the presented credential once; the connection keeps it, and each
     /// operation resolves its own principal from it.
     async fn init(&mut self, presented: Presented) -> Result<(), ApiError> {
-        if !matches!(presented, Presented::Nothing | Presented::OtherScheme) {
+        if !presented.is_anonymous() {
             let auth = AuthContext::new(presented.clone(), None, self.app.state.clone());
-            self.live = Some(auth.principal().await?.clone());
+            let principal = auth.principal().await?;
+            self.live = Some(principal.claims.clone());
         }
         self.credential = Some(presented);
         Ok(())
+    }
+
+    fn user_id(&self) -> Option<i32> {
+        self.live
+            .as_ref()
+            .and_then(|claims| claims.sub.parse().ok())
     }
 
     async fn start(
@@ -502,17 +524,21 @@ impl Connection {
         }
     }
 
-    /// The connection's token must still be unexpired, unrevoked and its user present.
+    /// The connection's token must still be unrevoked and its user present; answered by
+    /// the revocation view (a statement only when the user's facts were just dropped).
     async fn check_live(&self) -> Result<(), ApiError> {
-        let Some(principal) = &self.live else {
+        let Some(claims) = &self.live else {
             return Ok(());
         };
-        let leeway = self.app.state.config.jwt_leeway.as_secs() as i64;
-        if chrono::Utc::now().timestamp() > principal.claims.exp + leeway {
-            return Err(ApiError::TokenExpired);
-        }
-        still_valid(&self.app.state, principal).await
+        Ok(sessions::still_valid(&self.app.state, claims).await?)
     }
+}
+
+/// When the connection's token stops being accepted: its `exp` plus the leeway.
+fn expires(claims: &Claims, app: &HttpState) -> tokio::time::Instant {
+    let leeway = app.state.config.jwt_leeway.as_secs() as i64;
+    let left = (claims.exp + leeway + 1 - chrono::Utc::now().timestamp()).max(0);
+    tokio::time::Instant::now() + Duration::from_secs(left as u64)
 }
 
 /// RFC 6455 §5.5: a control frame's payload is at most 125 bytes, 2 of them the code; a

@@ -19,7 +19,6 @@ use crate::domain::{Description, Name, PageArgs, Price};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ItemFilter {
     pub store_id: Option<i32>,
-    pub owner_id: Option<i32>,
     /// Case-insensitive substring of the name; `%` and `_` are literal.
     pub search: Option<String>,
 }
@@ -82,8 +81,8 @@ fn on_insert_error(error: sea_orm::DbErr) -> ServiceError {
 }
 
 /// The ownership rule: the owner or an ADMIN may change or delete an item.
-pub fn can_edit(principal: &crate::auth::context::Principal, item: &item::Model) -> bool {
-    principal.is_admin() || item.owner_id == principal.user.id
+pub fn can_edit(user_id: i32, is_admin: bool, item: &item::Model) -> bool {
+    is_admin || item.owner_id == user_id
 }
 
 pub async fn create(db: &impl ConnectionTrait, new: NewItem) -> ServiceResult<item::Model> {
@@ -162,7 +161,11 @@ pub async fn delete_with_items(
     let deleted = delete_all_of(&txn, parent).await?;
     match parent {
         Parent::Store(id) => super::stores::delete(&txn, id).await?,
-        Parent::Owner(id) => super::users::delete(&txn, id).await?,
+        Parent::Owner(id) => {
+            super::users::delete(&txn, id).await?;
+            // Its tokens stop working everywhere (API.md Tokens).
+            super::revocations::publish(&txn, id).await?;
+        }
     }
     txn.commit().await?;
     Ok(deleted)
@@ -186,9 +189,6 @@ fn filtered(filter: &ItemFilter) -> sea_orm::Select<item::Entity> {
     let mut query = item::Entity::find();
     if let Some(store_id) = filter.store_id {
         query = query.filter(item::Column::StoreId.eq(store_id));
-    }
-    if let Some(owner_id) = filter.owner_id {
-        query = query.filter(item::Column::OwnerId.eq(owner_id));
     }
     if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
         query = query.filter(item::Column::NameLower.like(like_pattern(search)));

@@ -3,6 +3,8 @@
 
 pub mod attempts;
 pub mod items;
+pub mod revocations;
+pub mod session_store;
 pub mod sessions;
 pub mod stores;
 pub mod tokens;
@@ -10,6 +12,7 @@ pub mod users;
 
 use sea_orm::{DbErr, SqlErr};
 
+use crate::auth::error::AuthError;
 use crate::auth::password::PasswordError;
 
 /// A service failure: a rule the client broke, or something unexpected (with its source).
@@ -28,11 +31,9 @@ pub enum ServiceError {
     InvalidCredentials,
     #[error("rate limited for {retry_after} s")]
     RateLimited { retry_after: u64 },
-    #[error("token revoked")]
-    TokenRevoked,
-    /// The token names a user that does not (or no longer) exist; carries its `sub`.
-    #[error("unknown user {0}")]
-    UnknownUser(String),
+    /// A credential refused (expired, invalid, revoked …).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     #[error("database error")]
     Database(#[from] DbErr),
     #[error("password hashing error")]

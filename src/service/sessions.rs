@@ -1,18 +1,28 @@
-//! The auth workflows: register, login, refresh rotation and password change. Each owns
-//! its transaction and answers a [`ServiceError`]; resolvers only parse, call and map.
+//! The auth workflows (API.md "Tokens", "Sessions", "Login limiting"): register, login,
+//! refresh rotation, logout scopes, session revocation, password change, and resolving
+//! the principal a token stands for. Each owns its transaction, publishes what it revoked
+//! ([`revocations::publish`], then [`Revocations::changed`] before answering) and answers
+//! a [`ServiceError`]; resolvers only parse, call and map.
 //!
 //! Every workflow that issues tokens for an existing user first locks the user's row
-//! ([`users::lock`]) inside its transaction, and so does a password change: a login or a
-//! refresh racing with `changePassword` is therefore either entirely before it (and its
-//! tokens are revoked by it) or entirely after it (and sees the new password hash, or the
-//! refresh token revoked) — no token issued before the change commits survives it.
+//! ([`users::lock`]) inside its transaction, and so do the ones that revoke: a login or a
+//! refresh racing with `changePassword` or a logout is therefore either entirely before it
+//! (and its tokens are revoked by it) or entirely after it (and sees the new password
+//! hash, or its refresh token revoked) — no token issued before a revocation commits
+//! survives it.
 
-use entity::user;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use std::sync::Arc;
+
+use chrono::Utc;
+use entity::{session, user};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
 use super::attempts::{self, AttemptKey};
-use super::tokens::{self, Rotation, TokenPair};
-use super::{ServiceError, ServiceResult, users};
+use super::revocations::{self, UserFacts};
+use super::tokens::{self, TokenPair};
+use super::{ServiceError, ServiceResult, session_store, users};
+use crate::auth::error::AuthError;
+use crate::auth::error::messages;
 use crate::auth::password::{Overloaded, Passwords};
 use crate::auth::tokens::{Claims, JwtKeys};
 use crate::domain::{Email, Password, Role, Username};
@@ -25,23 +35,87 @@ impl From<Overloaded> for ServiceError {
     }
 }
 
-/// A new account with the given role; with `keys`, also its first, fresh token pair in
-/// the same transaction (`signup`). `create-user` passes no keys: it issues no tokens.
-pub async fn register(
-    db: &DatabaseConnection,
-    passwords: &Passwords,
-    keys: Option<&JwtKeys>,
-    new: NewAccount<'_>,
-) -> ServiceResult<(user::Model, Option<TokenPair>)> {
-    let hash = passwords.admit()?.hash(new.password).await?;
-    let txn = db.begin().await?;
-    let user = users::create(&txn, new.username, new.email, hash, new.role).await?;
-    let pair = match keys {
-        Some(keys) => Some(tokens::issue_pair(&txn, keys, &user, true).await?),
-        None => None,
+/// Where a login (or signup, or refresh) came from, as the session records it.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The client address (the peer, or `X-Forwarded-For` behind trusted proxies).
+    pub addr: String,
+    pub user_agent: Option<String>,
+}
+
+/// The caller a valid, unrevoked access token stands for, with the role of the moment.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: i32,
+    pub role: Role,
+    pub claims: Claims,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// A session and the pair issued in it.
+#[derive(Debug)]
+pub struct Issued {
+    pub user: user::Model,
+    pub pair: TokenPair,
+}
+
+/// Checks decoded access-token claims against the revocation view: the user must exist,
+/// the token's session must not have ended (a token without a session: not revoked by
+/// itself, not issued before the user's last revoke-all). Answers the role of the moment.
+pub async fn principal(state: &AppState, claims: Claims) -> ServiceResult<Principal> {
+    let facts = facts_of(state, &claims).await?;
+    check(&facts, &claims)?;
+    Ok(Principal {
+        user_id: user_id(&claims)?,
+        role: facts.role,
+        claims,
+    })
+}
+
+/// The facts of the token's user; a user that does not exist makes the token invalid.
+async fn facts_of(state: &AppState, claims: &Claims) -> ServiceResult<Arc<UserFacts>> {
+    state
+        .revocations
+        .facts(user_id(claims)?)
+        .await?
+        .ok_or_else(|| unknown_user(claims))
+}
+
+/// Whether the claims are still good against the user's facts (sockets re-check this on
+/// every change about their user).
+pub fn check(facts: &UserFacts, claims: &Claims) -> ServiceResult<()> {
+    let revoked = match &claims.sid {
+        Some(sid) => facts.ended_sessions.contains(sid),
+        None => {
+            facts.revoked_tokens.contains(&claims.jti)
+                || tokens::before_cutoff(facts.tokens_valid_after, claims)
+        }
     };
-    txn.commit().await?;
-    Ok((user, pair))
+    if revoked {
+        return Err(AuthError::Revoked.into());
+    }
+    Ok(())
+}
+
+/// Re-checks a token held by an open socket, from the view (no statement when the user's
+/// facts are known).
+pub async fn still_valid(state: &AppState, claims: &Claims) -> ServiceResult<()> {
+    let facts = facts_of(state, claims).await?;
+    check(&facts, claims)
+}
+
+fn user_id(claims: &Claims) -> ServiceResult<i32> {
+    claims.sub.parse().map_err(|_| unknown_user(claims))
+}
+
+/// Flask-JWT-Extended's user-lookup error: the token names no (longer) existing user.
+fn unknown_user(claims: &Claims) -> ServiceError {
+    AuthError::Invalid(format!("Error loading the user {}", claims.sub)).into()
 }
 
 /// What `register` needs, already parsed.
@@ -52,22 +126,56 @@ pub struct NewAccount<'a> {
     pub role: Role,
 }
 
-/// Checks the password of `username` (ignoring case) and returns a fresh pair.
+/// A new account; with `keys`, also its first session and fresh pair in the same
+/// transaction (`signup`). `create-user` passes no keys: it starts no session.
+pub async fn register(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    keys: Option<&JwtKeys>,
+    new: NewAccount<'_>,
+    client: &ClientInfo,
+) -> ServiceResult<(user::Model, Option<TokenPair>)> {
+    let hash = passwords.admit()?.hash(new.password).await?;
+    let txn = db.begin().await?;
+    let user = users::create(&txn, new.username, new.email, hash, new.role).await?;
+    let pair = match keys {
+        Some(keys) => Some(start_session(&txn, keys, &user, client, true).await?),
+        None => None,
+    };
+    txn.commit().await?;
+    Ok((user, pair))
+}
+
+/// A new session for `user` and its first pair.
+async fn start_session(
+    txn: &DatabaseTransaction,
+    keys: &JwtKeys,
+    user: &user::Model,
+    client: &ClientInfo,
+    fresh: bool,
+) -> ServiceResult<TokenPair> {
+    let expires_at = Utc::now() + keys.refresh_ttl();
+    let session = session_store::start(txn, user.id, client, expires_at).await?;
+    tokens::issue_pair(txn, keys, user, &session.id, fresh).await
+}
+
+/// Checks the password of `username` (ignoring case) and starts a session.
 ///
 /// API.md "Login limiting": a username that breaks the username rule cannot exist, so it
-/// is `INVALID_CREDENTIALS` without hashing or counting; a shed hash is not counted; every
-/// other attempt takes its place before the password is checked, and an unknown user
-/// costs the same hash as a wrong password.
+/// is `INVALID_CREDENTIALS` without hashing or counting; every other attempt takes its
+/// place before the password is checked; a shed hash is not counted; an unknown user costs
+/// the same hash as a wrong password. Past `MAX_SESSIONS_PER_USER` the least recently used
+/// session ends.
 pub async fn login(
     state: &AppState,
     username: &str,
     password: &str,
-    client_addr: &str,
-) -> ServiceResult<(user::Model, TokenPair)> {
+    client: &ClientInfo,
+) -> ServiceResult<Issued> {
     let Ok(username) = Username::parse(username) else {
         return Err(ServiceError::InvalidCredentials);
     };
-    let key = AttemptKey::login(&username, client_addr);
+    let key = AttemptKey::login(&username, &client.addr);
     // The place first: an attempt refused by the limit never holds a hashing place. A
     // shed attempt gives its place back (the attempt is dropped): it is not counted.
     let attempt = attempts::reserve(&state.db, &key, state.attempt_limit).await?;
@@ -90,50 +198,248 @@ pub async fn login(
         return Err(ServiceError::InvalidCredentials);
     };
     attempts::succeeded(&txn, &attempt).await?;
-    let pair = tokens::issue_pair(&txn, &state.keys, &user, true).await?;
+    let max = state.config.max_sessions_per_user;
+    let evicted = session_store::make_room(&txn, user.id, max).await?;
+    if evicted {
+        revocations::publish(&txn, user.id).await?;
+    }
+    let pair = start_session(&txn, &state.keys, &user, client, true).await?;
     txn.commit().await?;
     attempt.kept();
-    Ok((user, pair))
+    if evicted {
+        state.revocations.changed(user.id);
+    }
+    Ok(Issued { user, pair })
 }
 
-/// Rotates a refresh token (already decoded and checked to be a refresh token): a live
-/// one is revoked and a new non-fresh pair issued; presenting one already used or revoked
-/// is reuse, which revokes every token of the user and answers `TOKEN_REVOKED`.
-pub async fn refresh(state: &AppState, claims: &Claims) -> ServiceResult<(user::Model, TokenPair)> {
-    let user_id: i32 = claims
-        .sub
-        .parse()
-        .map_err(|_| ServiceError::UnknownUser(claims.sub.clone()))?;
+/// What presenting a refresh token came to.
+enum Outcome {
+    Issued(Box<Issued>),
+    /// Reuse of an already rotated token: its session was ended.
+    Reused,
+}
+
+/// Rotates a refresh token (already decoded and known to be one) within its session.
+///
+/// API.md Tokens: a live token is revoked and a new non-fresh pair of the same session
+/// issued; presenting one *already rotated* is reuse, which ends its session — unless it
+/// was rotated less than `JWT_REFRESH_REUSE_GRACE` ago and its successor is still unused,
+/// then the same successor is answered again. A token revoked any other way (logout,
+/// session revocation, password change) just answers `TOKEN_REVOKED`. A token with no
+/// record (minted elsewhere) starts a session.
+pub async fn refresh(
+    state: &AppState,
+    claims: &Claims,
+    client: &ClientInfo,
+) -> ServiceResult<Issued> {
+    let user_id = user_id(claims)?;
     let txn = state.db.begin().await?;
     let user = users::lock(&txn, user_id)
         .await?
-        .ok_or_else(|| ServiceError::UnknownUser(claims.sub.clone()))?;
-    match tokens::consume_refresh(&txn, &user, claims).await? {
-        Rotation::Rotated => {
-            let pair = tokens::issue_pair(&txn, &state.keys, &user, false).await?;
-            txn.commit().await?;
-            Ok((user, pair))
-        }
-        Rotation::Reused => {
-            tracing::warn!(
-                user_id = user.id,
-                "refresh token reuse: revoking every token"
-            );
-            tokens::revoke_all(&txn, user.id).await?;
-            txn.commit().await?;
-            Err(ServiceError::TokenRevoked)
+        .ok_or_else(|| unknown_user(claims))?;
+    let outcome = rotate(&txn, state, &user, claims, client).await?;
+    txn.commit().await?;
+    match outcome {
+        Outcome::Issued(issued) => Ok(*issued),
+        Outcome::Reused => {
+            state.revocations.changed(user.id);
+            Err(AuthError::Revoked.into())
         }
     }
 }
 
-/// Checks `current` (limited per user, API.md "Login limiting"), stores the hash of `new`,
-/// revokes every token the user held and returns a fresh pair.
-pub async fn change_password(
+async fn rotate(
+    txn: &DatabaseTransaction,
     state: &AppState,
     user: &user::Model,
+    claims: &Claims,
+    client: &ClientInfo,
+) -> ServiceResult<Outcome> {
+    let keys = &state.keys;
+    let revoked = || Err(AuthError::Revoked.into());
+    let Some(record) = tokens::find_record(txn, &claims.jti).await? else {
+        // Minted elsewhere: good unless issued before the user's last revoke-all.
+        if tokens::before_cutoff(user.tokens_valid_after.map(|t| t.timestamp()), claims) {
+            return revoked();
+        }
+        let expires_at = Utc::now() + keys.refresh_ttl();
+        let session = session_store::start(txn, user.id, client, expires_at).await?;
+        let pair = tokens::issue_pair(txn, keys, user, &session.id, false).await?;
+        if !tokens::adopt(txn, user.id, claims, &session.id, &pair.refresh.jti).await? {
+            // Recorded meanwhile (refreshes of one user are serialized by its row lock, so
+            // only in theory): not a first sight after all.
+            return revoked();
+        }
+        return Ok(Outcome::Issued(Box::new(Issued {
+            user: user.clone(),
+            pair,
+        })));
+    };
+    if record.user_id != user.id {
+        return revoked();
+    }
+    match (&record.revoked_at, &record.rotated_to) {
+        (None, _) => {
+            let sid = match &record.session_id {
+                Some(sid) => sid.clone(),
+                // Issued before sessions existed: its rotation starts one.
+                None => {
+                    let expires_at = Utc::now() + keys.refresh_ttl();
+                    session_store::start(txn, user.id, client, expires_at)
+                        .await?
+                        .id
+                }
+            };
+            let pair = tokens::issue_pair(txn, keys, user, &sid, false).await?;
+            if !tokens::rotate(txn, &record.jti, &pair.refresh.jti, &sid).await? {
+                // Rotated meanwhile: the transaction rolls back, nothing is issued.
+                return revoked();
+            }
+            session_store::touch(txn, &sid, pair.refresh.expires_at).await?;
+            Ok(Outcome::Issued(Box::new(Issued {
+                user: user.clone(),
+                pair,
+            })))
+        }
+        (Some(rotated_at), Some(successor)) => {
+            let grace = chrono::Duration::from_std(state.config.jwt_refresh_reuse_grace)
+                .unwrap_or_default();
+            let session = match &record.session_id {
+                Some(sid) => session_store::find(txn, sid).await?,
+                None => None,
+            };
+            if Utc::now() - *rotated_at <= grace
+                && let Some(session) = session.as_ref().filter(|s| s.ended_at.is_none())
+                && let Some(next) = tokens::find_record(txn, successor)
+                    .await?
+                    .filter(|next| next.revoked_at.is_none())
+            {
+                let pair = tokens::reissue_pair(keys, user, &session.id, &next)?;
+                return Ok(Outcome::Issued(Box::new(Issued {
+                    user: user.clone(),
+                    pair,
+                })));
+            }
+            tracing::warn!(user_id = user.id, "refresh token reuse: ending its session");
+            if let Some(session) = session {
+                session_store::end(txn, user.id, &[session.id]).await?;
+                revocations::publish(txn, user.id).await?;
+            }
+            Ok(Outcome::Reused)
+        }
+        (Some(_), None) => revoked(),
+    }
+}
+
+/// API.md `logout(scope:)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutScope {
+    /// The presented token's session (a token without one: just that token).
+    Current,
+    /// Every other session of the user.
+    Others,
+    /// Every token the user holds, with or without a session.
+    All,
+}
+
+/// Ends sessions for a logout. `access` is the caller's valid access token, if any;
+/// `refresh` a refresh token given beside it (or alone, when the access token is missing
+/// or expired). At least one of them is present.
+pub async fn logout(
+    state: &AppState,
+    access: Option<&Principal>,
+    refresh: Option<&Claims>,
+    scope: LogoutScope,
+) -> ServiceResult<()> {
+    let Some(claims) = access.map(|p| &p.claims).or(refresh) else {
+        return Err(AuthError::Missing(messages::MISSING_HEADER).into());
+    };
+    let user_id = user_id(claims)?;
+    let txn = state.db.begin().await?;
+    users::lock(&txn, user_id)
+        .await?
+        .ok_or_else(|| unknown_user(claims))?;
+    // The refresh token's own record says which session it belongs to.
+    let refresh_record = match refresh {
+        Some(claims) => tokens::find_record(&txn, &claims.jti).await?,
+        None => None,
+    };
+    let other_user = refresh_record
+        .as_ref()
+        .is_some_and(|r| r.user_id != user_id)
+        || refresh.is_some_and(|c| c.sub != claims.sub);
+    if other_user {
+        return Err(AuthError::invalid("The refresh token belongs to another user").into());
+    }
+    let refresh_sid = refresh_record
+        .as_ref()
+        .and_then(|r| r.session_id.clone())
+        .or_else(|| refresh.and_then(|c| c.sid.clone()));
+    let current_sid = access
+        .and_then(|p| p.claims.sid.clone())
+        .or(refresh_sid.clone());
+    match scope {
+        LogoutScope::Current => {
+            let sids: Vec<String> = current_sid
+                .iter()
+                .chain(refresh_sid.iter())
+                .cloned()
+                .collect();
+            session_store::end(&txn, user_id, &sids).await?;
+            if let Some(principal) = access.filter(|p| p.claims.sid.is_none()) {
+                tokens::revoke(&txn, user_id, &principal.claims).await?;
+            }
+            if let Some(claims) = refresh.filter(|_| refresh_sid.is_none()) {
+                tokens::revoke(&txn, user_id, claims).await?;
+            }
+        }
+        LogoutScope::Others => {
+            session_store::end_all(&txn, user_id, current_sid.as_deref()).await?;
+        }
+        LogoutScope::All => {
+            session_store::end_all(&txn, user_id, None).await?;
+            tokens::revoke_sessionless(&txn, user_id).await?;
+        }
+    }
+    revocations::publish(&txn, user_id).await?;
+    txn.commit().await?;
+    state.revocations.changed(user_id);
+    Ok(())
+}
+
+/// Ends one of the caller's own live sessions; another user's, an ended or an unknown one
+/// is `NOT_FOUND` (API.md Sessions: an ADMIN has no power over others' sessions here).
+pub async fn revoke_session(state: &AppState, caller: &Principal, sid: &str) -> ServiceResult<()> {
+    let txn = state.db.begin().await?;
+    users::lock(&txn, caller.user_id).await?;
+    let ended = session_store::end(&txn, caller.user_id, &[sid.to_owned()]).await?;
+    if ended.is_empty() {
+        return Err(ServiceError::NotFound("Session"));
+    }
+    revocations::publish(&txn, caller.user_id).await?;
+    txn.commit().await?;
+    state.revocations.changed(caller.user_id);
+    Ok(())
+}
+
+/// The caller's live sessions, newest first.
+pub async fn list(state: &AppState, caller: &Principal) -> ServiceResult<Vec<session::Model>> {
+    session_store::live(&state.db, caller.user_id).await
+}
+
+/// Checks `current` (limited per user, API.md "Login limiting"), stores the hash of `new`,
+/// ends every session and revokes every token the user held, and starts a new session for
+/// the fresh pair it returns.
+pub async fn change_password(
+    state: &AppState,
+    caller: &Principal,
     current: &str,
     new: &Password,
-) -> ServiceResult<(user::Model, TokenPair)> {
+    client: &ClientInfo,
+) -> ServiceResult<Issued> {
+    let user = users::find(&state.db, caller.user_id)
+        .await?
+        .ok_or_else(|| unknown_user(&caller.claims))?;
     let key = AttemptKey::password_change(user.id);
     let attempt = attempts::reserve(&state.db, &key, state.attempt_limit).await?;
     let permit = state.passwords.admit()?;
@@ -152,11 +458,14 @@ pub async fn change_password(
         attempts::failed(&state.db, attempt).await?;
         return Err(ServiceError::InvalidCredentials);
     };
-    tokens::revoke_all(&txn, locked.id).await?;
+    session_store::end_all(&txn, locked.id, None).await?;
+    tokens::revoke_sessionless(&txn, locked.id).await?;
     let user = users::set_password(&txn, locked, hash).await?;
     attempts::succeeded(&txn, &attempt).await?;
-    let pair = tokens::issue_pair(&txn, &state.keys, &user, true).await?;
+    let pair = start_session(&txn, &state.keys, &user, client, true).await?;
+    revocations::publish(&txn, user.id).await?;
     txn.commit().await?;
     attempt.kept();
-    Ok((user, pair))
+    state.revocations.changed(user.id);
+    Ok(Issued { user, pair })
 }

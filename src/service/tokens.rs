@@ -1,7 +1,10 @@
-//! Token records: every token the server issues is recorded by `jti` until it expires, so
-//! revocation (logout, rotation, reuse, password change) is exact and visible to every
-//! instance on the database. Tokens minted elsewhere with our key (Flask-JWT-Extended)
-//! have no record; for them the user's `tokens_valid_after` decides.
+//! Token records. Every refresh token the server issues is recorded by `jti` with its
+//! session, and when it is rotated, with the token that replaced it: so rotation is atomic
+//! even under racing refreshes, and reuse of an *already rotated* token can be told from
+//! one revoked another way (API.md Tokens). Access tokens are governed by their session
+//! and need no record; an access token without a session (minted elsewhere, or issued
+//! before sessions existed) gets a record when it is revoked. Records live until their
+//! token expires, plus the leeway.
 
 use chrono::{DateTime, Utc};
 use entity::{token, user};
@@ -12,7 +15,7 @@ use sea_orm::{
 };
 
 use super::ServiceResult;
-use crate::auth::tokens::{Claims, IssuedToken, JwtKeys, TokenKind};
+use crate::auth::tokens::{Claims, IssuedToken, JwtKeys, Subject, TokenKind};
 use crate::domain::Role;
 
 /// An access/refresh pair handed to a client.
@@ -22,30 +25,79 @@ pub struct TokenPair {
     pub refresh: IssuedToken,
 }
 
-/// Signs and records a new pair for `user`.
+fn subject<'a>(user: &'a user::Model, sid: &'a str) -> Subject<'a> {
+    Subject {
+        user_id: user.id,
+        role: Role::from_db(&user.role).as_str(),
+        sid: Some(sid),
+    }
+}
+
+/// Signs a pair for `user` in session `sid` and records the refresh token.
 pub async fn issue_pair(
     db: &impl ConnectionTrait,
     keys: &JwtKeys,
     user: &user::Model,
+    sid: &str,
     fresh: bool,
 ) -> ServiceResult<TokenPair> {
-    let role = Role::from_db(&user.role).as_str();
-    let access = keys.issue(user.id, role, TokenKind::Access, fresh)?;
-    let refresh = keys.issue(user.id, role, TokenKind::Refresh, false)?;
-    let record = |issued: &IssuedToken| token::ActiveModel {
-        jti: Set(issued.jti.clone()),
-        user_id: Set(user.id),
-        kind: Set(issued.kind.as_str().to_owned()),
-        expires_at: Set(issued.expires_at),
-        revoked_at: Set(None),
-    };
-    token::Entity::insert_many([record(&access), record(&refresh)])
-        .exec_without_returning(db)
-        .await?;
+    let subject = subject(user, sid);
+    let access = keys.issue(&subject, TokenKind::Access, fresh)?;
+    let refresh = keys.issue(&subject, TokenKind::Refresh, false)?;
+    record(
+        db,
+        user.id,
+        &refresh.jti,
+        refresh.expires_at,
+        Some(sid),
+        None,
+    )
+    .await?;
     Ok(TokenPair { access, refresh })
 }
 
-/// The server's record of a token, if it issued or revoked it.
+/// A new access token beside an existing refresh token (the reuse grace: the successor
+/// is answered again, with the same `jti` and expiry).
+pub fn reissue_pair(
+    keys: &JwtKeys,
+    user: &user::Model,
+    sid: &str,
+    successor: &token::Model,
+) -> ServiceResult<TokenPair> {
+    let subject = subject(user, sid);
+    Ok(TokenPair {
+        access: keys.issue(&subject, TokenKind::Access, false)?,
+        refresh: keys.reissue_refresh(&subject, &successor.jti, successor.expires_at)?,
+    })
+}
+
+async fn record(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    jti: &str,
+    expires_at: DateTime<Utc>,
+    session_id: Option<&str>,
+    revoked: Option<(DateTime<Utc>, &str)>,
+) -> ServiceResult<u64> {
+    Ok(token::Entity::insert(token::ActiveModel {
+        jti: Set(jti.to_owned()),
+        user_id: Set(user_id),
+        kind: Set(TokenKind::Refresh.as_str().to_owned()),
+        expires_at: Set(expires_at),
+        revoked_at: Set(revoked.map(|(at, _)| at)),
+        session_id: Set(session_id.map(str::to_owned)),
+        rotated_to: Set(revoked.map(|(_, to)| to.to_owned())),
+    })
+    .on_conflict(
+        OnConflict::column(token::Column::Jti)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?)
+}
+
+/// The server's record of a token, if it issued (a refresh token) or revoked it.
 pub async fn find_record(
     db: &impl ConnectionTrait,
     jti: &str,
@@ -53,30 +105,58 @@ pub async fn find_record(
     Ok(token::Entity::find_by_id(jti.to_owned()).one(db).await?)
 }
 
-/// Whether the token is revoked: by its own record, or (no record) by the user's cut-off.
-pub fn is_revoked(record: Option<&token::Model>, user: &user::Model, claims: &Claims) -> bool {
-    match record {
-        Some(record) => record.revoked_at.is_some() || record.user_id != user.id,
-        None => issued_before_cutoff(user, claims),
-    }
+/// Marks a live refresh token as rotated into `successor`, in session `sid` (a token issued
+/// before sessions existed joins the one its rotation starts). A conditional `UPDATE`
+/// decides, so of two racing refreshes with one token at most one rotates it.
+pub async fn rotate(
+    db: &impl ConnectionTrait,
+    jti: &str,
+    successor: &str,
+    sid: &str,
+) -> ServiceResult<bool> {
+    let updated = token::Entity::update_many()
+        .col_expr(token::Column::RevokedAt, Expr::value(Utc::now()))
+        .col_expr(token::Column::RotatedTo, Expr::value(successor))
+        .col_expr(token::Column::SessionId, Expr::value(sid))
+        .filter(token::Column::Jti.eq(jti))
+        .filter(token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
 }
 
-/// Tokens without a record that were issued in or before the second of the last
-/// revoke-all are revoked (`iat` has one-second resolution).
-fn issued_before_cutoff(user: &user::Model, claims: &Claims) -> bool {
-    user.tokens_valid_after
-        .is_some_and(|cutoff| claims.iat <= cutoff.timestamp())
+/// A refresh token minted elsewhere (no record, no session), seen for the first time: it
+/// is recorded as rotated into `successor`, in the session it starts. False when it was
+/// seen before (the insert conflicts): then it is reuse.
+pub async fn adopt(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    claims: &Claims,
+    sid: &str,
+    successor: &str,
+) -> ServiceResult<bool> {
+    let inserted = record(
+        db,
+        user_id,
+        &claims.jti,
+        claims.expires_at(),
+        Some(sid),
+        Some((Utc::now(), successor)),
+    )
+    .await?;
+    Ok(inserted == 1)
 }
 
-/// Revokes one token (logout). Tokens without a record get a revoked record.
+/// Revokes one token that has no session (logout of a token minted elsewhere).
 pub async fn revoke(db: &impl ConnectionTrait, user_id: i32, claims: &Claims) -> ServiceResult<()> {
-    let now = Utc::now();
     token::Entity::insert(token::ActiveModel {
         jti: Set(claims.jti.clone()),
         user_id: Set(user_id),
         kind: Set(claims.kind.as_str().to_owned()),
         expires_at: Set(claims.expires_at()),
-        revoked_at: Set(Some(now)),
+        revoked_at: Set(Some(Utc::now())),
+        session_id: Set(None),
+        rotated_to: Set(None),
     })
     .on_conflict(
         OnConflict::column(token::Column::Jti)
@@ -88,64 +168,28 @@ pub async fn revoke(db: &impl ConnectionTrait, user_id: i32, claims: &Claims) ->
     Ok(())
 }
 
-/// The outcome of presenting a refresh token for rotation.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Rotation {
-    /// The token was live and is now revoked: issue a new pair.
-    Rotated,
-    /// The token had already been used or revoked: reuse.
-    Reused,
-}
-
-/// Atomically marks a refresh token used. A conditional `UPDATE` (or an insert that
-/// conflicts) decides, so two racing refreshes with one token cannot both rotate.
-pub async fn consume_refresh(
-    db: &impl ConnectionTrait,
-    user: &user::Model,
-    claims: &Claims,
-) -> ServiceResult<Rotation> {
-    let now = Utc::now();
-    let updated = token::Entity::update_many()
-        .col_expr(token::Column::RevokedAt, Expr::value(now))
-        .filter(token::Column::Jti.eq(claims.jti.clone()))
-        .filter(token::Column::UserId.eq(user.id))
+/// Revokes the live refresh tokens of the given sessions (they are ending).
+pub async fn revoke_in_sessions(db: &impl ConnectionTrait, sids: &[String]) -> ServiceResult<()> {
+    if sids.is_empty() {
+        return Ok(());
+    }
+    token::Entity::update_many()
+        .col_expr(token::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(token::Column::SessionId.is_in(sids.iter().cloned()))
         .filter(token::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
-    if updated.rows_affected == 1 {
-        return Ok(Rotation::Rotated);
-    }
-    if issued_before_cutoff(user, claims) {
-        return Ok(Rotation::Reused);
-    }
-    // No live record: either a foreign token seen for the first time, or reuse.
-    let inserted = token::Entity::insert(token::ActiveModel {
-        jti: Set(claims.jti.clone()),
-        user_id: Set(user.id),
-        kind: Set(claims.kind.as_str().to_owned()),
-        expires_at: Set(claims.expires_at()),
-        revoked_at: Set(Some(now)),
-    })
-    .on_conflict(
-        OnConflict::column(token::Column::Jti)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    Ok(if inserted == 1 {
-        Rotation::Rotated
-    } else {
-        Rotation::Reused
-    })
+    Ok(())
 }
 
-/// Revokes every token of the user: recorded ones by row, foreign ones by the cut-off.
-pub async fn revoke_all(db: &impl ConnectionTrait, user_id: i32) -> ServiceResult<()> {
+/// Revokes every token of the user without a session: recorded ones by row, the others
+/// (minted elsewhere) by the user's cut-off.
+pub async fn revoke_sessionless(db: &impl ConnectionTrait, user_id: i32) -> ServiceResult<()> {
     let now = Utc::now();
     token::Entity::update_many()
         .col_expr(token::Column::RevokedAt, Expr::value(now))
         .filter(token::Column::UserId.eq(user_id))
+        .filter(token::Column::SessionId.is_null())
         .filter(token::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
@@ -157,10 +201,16 @@ pub async fn revoke_all(db: &impl ConnectionTrait, user_id: i32) -> ServiceResul
     Ok(())
 }
 
-/// Deletes records of tokens that have expired anyway; returns how many.
-pub async fn prune_expired(db: &impl ConnectionTrait, now: DateTime<Utc>) -> ServiceResult<u64> {
+/// Whether a token without a record was issued in or before the second of the user's last
+/// revoke-all (`iat` has one-second resolution).
+pub fn before_cutoff(tokens_valid_after: Option<i64>, claims: &Claims) -> bool {
+    tokens_valid_after.is_some_and(|cutoff| claims.iat <= cutoff)
+}
+
+/// Deletes records of tokens that can no longer be accepted; returns how many.
+pub async fn prune_expired(db: &impl ConnectionTrait, before: DateTime<Utc>) -> ServiceResult<u64> {
     let result = token::Entity::delete_many()
-        .filter(token::Column::ExpiresAt.lt(now))
+        .filter(token::Column::ExpiresAt.lt(before))
         .exec(db)
         .await?;
     Ok(result.rows_affected)

@@ -3,10 +3,12 @@
 use chrono::Utc;
 use entity::user;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::Expr,
 };
 
+use super::revocations::Revocations;
 use super::{ServiceError, ServiceResult, on_unique_violation};
 use crate::domain::{Email, PageArgs, Role, Username};
 
@@ -92,16 +94,26 @@ pub async fn count(db: &impl ConnectionTrait) -> ServiceResult<u64> {
     Ok(user::Entity::find().count(db).await?)
 }
 
+/// Changes a user's role; in force on this instance before it returns, on the others
+/// within a second (API.md Tokens).
 pub async fn set_role(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
+    revocations: &Revocations,
     id: i32,
     role: Role,
 ) -> ServiceResult<user::Model> {
-    let user = find(db, id).await?.ok_or(ServiceError::NotFound("User"))?;
+    let txn = db.begin().await?;
+    let user = lock(&txn, id)
+        .await?
+        .ok_or(ServiceError::NotFound("User"))?;
     let mut active: user::ActiveModel = user.into();
     active.role = Set(role.as_str().to_owned());
     active.updated_at = Set(Utc::now());
-    Ok(active.update(db).await?)
+    let user = active.update(&txn).await?;
+    super::revocations::publish(&txn, id).await?;
+    txn.commit().await?;
+    revocations.changed(id);
+    Ok(user)
 }
 
 /// Stores a new hash and marks every earlier token invalid.

@@ -543,3 +543,24 @@ pub async fn results(
     }
     results
 }
+
+/// API.md Tokens: a change made on one instance is in force on every other within 1 s.
+pub const OTHER_INSTANCES: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Asks `probe` until it answers `true`, for at most `limit`; panics with `what` after.
+pub async fn within<F, Fut>(limit: std::time::Duration, what: &str, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if probe().await {
+            return;
+        }
+        if started.elapsed() > limit {
+            panic!("{what}: not within {limit:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

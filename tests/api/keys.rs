@@ -18,6 +18,17 @@ use crate::helpers::*;
 const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys");
 const NOT_ALLOWED: &str = "The specified alg value is not allowed";
 const BAD_SIGNATURE: &str = "Signature verification failed";
+const UNKNOWN_KID: &str = "Unknown key id (kid)";
+
+/// What a forged token with this header is refused with: a `kid` may only name one of the
+/// server's own keys (API.md Keys), anything else leaves the signature to fail.
+fn refusal(header: &Header) -> &'static str {
+    if header.kid.is_some() {
+        UNKNOWN_KID
+    } else {
+        BAD_SIGNATURE
+    }
+}
 
 fn key_path(file: &str) -> String {
     format!("{KEYS}/{file}")
@@ -207,14 +218,28 @@ fn trap() -> (std::net::TcpListener, String) {
 
 // ---- 1. Each asymmetric algorithm end to end -------------------------------------------
 
-/// Tokens carry the configured `alg` and nothing else in the header, verify with the public
-/// key alone, work for `me` and `refresh`; the same token signed by another key pair of the
+/// Tokens carry the configured `alg` and the key's `kid` (its RFC 7638 thumbprint, as
+/// published in the JWKS) and nothing else in the header, verify with the public key
+/// alone, work for `me` and `refresh`; the same token signed by another key pair of the
 /// same algorithm, or with an all-zero signature, fails verification.
 async fn tokens_are_signed_with_the_key_pair_and_work_end_to_end(alg: Asymmetric) {
     let app = alg.spawn().await;
     let session = app.signup("alice").await;
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kid = jwks["keys"][0]["kid"].as_str().expect("a kid").to_owned();
     for token in [&session.access, &session.refresh] {
-        assert_eq!(segment(token, 0), json!({ "alg": alg.name, "typ": "JWT" }));
+        assert_eq!(
+            segment(token, 0),
+            json!({ "alg": alg.name, "kid": kid, "typ": "JWT" })
+        );
         let signature = URL_SAFE_NO_PAD
             .decode(token.split('.').nth(2).unwrap())
             .unwrap();
@@ -429,7 +454,11 @@ async fn asymmetric_servers_ignore_keys_and_urls_in_the_token_header_and_fetch_n
             let token = sign(&header, &claims, &attacker);
             let body = me_with(&app, &token).await;
             assert_code(&body, "INVALID_TOKEN");
-            assert_eq!(message(&body), BAD_SIGNATURE, "{alg:?} {header:?}: {body}");
+            assert_eq!(
+                message(&body),
+                refusal(&header),
+                "{alg:?} {header:?}: {body}"
+            );
             // The same header as HS256, keyed with an empty or a well-known string.
             for secret in ["", "secret", "null"] {
                 let header = Header {
@@ -479,17 +508,23 @@ async fn an_hs256_server_ignores_kid_jwk_and_key_urls_and_fetches_nothing() {
             assert_code(&body, "INVALID_TOKEN");
             assert_eq!(
                 message(&body),
-                BAD_SIGNATURE,
+                refusal(&header),
                 "{header:?} {secret:?}: {body}"
             );
         }
-        // The header never changes the key: under the configured secret it is just ignored.
+        // The header never changes the key: under the configured secret a key or URL is
+        // just ignored, and a `kid` names no key of an HS256 server.
         let token = sign(
             &header,
             &claims,
             &EncodingKey::from_secret(SECRET.as_bytes()),
         );
-        assert_me(&me_with(&app, &token).await, "alice");
+        let body = me_with(&app, &token).await;
+        if header.kid.is_some() {
+            assert_token_error(&body, "INVALID_TOKEN", UNKNOWN_KID);
+        } else {
+            assert_me(&body, "alice");
+        }
     }
     assert_nobody_connected(&listener).await;
 }

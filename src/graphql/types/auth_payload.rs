@@ -5,11 +5,18 @@ use super::User;
 /// What `signup`, `login`, `refresh` and `changePassword` return.
 #[derive(SimpleObject)]
 pub struct AuthPayload {
-    pub access_token: String,
-    pub refresh_token: String,
+    /// The access token; null when tokens travel in cookies only, so script never sees one.
+    pub access_token: Option<String>,
+    /// The refresh token; null when tokens travel in cookies only.
+    pub refresh_token: Option<String>,
     /// Always `Bearer`.
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
     pub user: User,
+    /// Cookie mode: the value to send as `X-CSRF-TOKEN` with mutations (the
+    /// `csrf_access_token` cookie's, for an app that cannot read the API's cookies).
+    pub csrf_token: Option<String>,
+    /// Cookie mode: the value to send as `X-CSRF-TOKEN` with `refresh`.
+    pub refresh_csrf_token: Option<String>,
 }

@@ -104,7 +104,7 @@ macro_rules! connection {
             async fn total_count(
                 &self,
                 ctx: &async_graphql::Context<'_>,
-            ) -> async_graphql::Result<i64> {
+            ) -> crate::graphql::errors::ApiResult<i64> {
                 self.count.total(ctx).await
             }
         }

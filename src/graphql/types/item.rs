@@ -1,16 +1,16 @@
 use std::{collections::HashMap, sync::Arc};
 
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use entity::{item, store, user};
 
 use super::connection::{PageInfo, connection};
 use super::{Decimal, Store, User};
-use crate::auth::guards::Authenticated;
 use crate::domain::{PageArgs, Price};
-use crate::graphql::errors::ApiError;
+use crate::graphql::context::ContextExt;
+use crate::graphql::errors::{ApiError, ApiResult};
+use crate::graphql::guards::Authenticated;
 use crate::graphql::loaders::{Loaders, PageKey};
-use crate::graphql::state;
 use crate::service::items::{self, ItemFilter, Parent};
 use crate::service::{stores, users};
 
@@ -41,7 +41,7 @@ pub struct Prefetched {
 }
 
 impl Prefetched {
-    pub async fn for_page(ctx: &Context<'_>, rows: &[item::Model]) -> Result<Option<Arc<Self>>> {
+    pub async fn for_page(ctx: &Context<'_>, rows: &[item::Model]) -> ApiResult<Option<Arc<Self>>> {
         let look_ahead = ctx.look_ahead();
         let selects = |field: &str| {
             look_ahead.field("nodes").field(field).exists()
@@ -55,7 +55,7 @@ impl Prefetched {
         if rows.is_empty() || !(want_stores || want_owners) {
             return Ok(None);
         }
-        let db = &state(ctx)?.db;
+        let db = &ctx.state()?.db;
         let ids = |of: fn(&item::Model) -> i32| -> Vec<i32> {
             let mut ids: Vec<i32> = rows.iter().map(of).collect();
             ids.sort_unstable();
@@ -77,8 +77,7 @@ impl Prefetched {
                     false => Ok(Vec::new()),
                 }
             },
-        )
-        .map_err(ApiError::from)?;
+        )?;
         Ok(Some(Arc::new(Self {
             stores: stores.into_iter().map(|s| (s.id, s)).collect(),
             owners: owners.into_iter().map(|u| (u.id, u)).collect(),
@@ -113,7 +112,7 @@ impl Item {
         Decimal(Price::from_cents(self.row.price_cents).to_decimal())
     }
 
-    async fn store(&self, ctx: &Context<'_>) -> Result<Store> {
+    async fn store(&self, ctx: &Context<'_>) -> ApiResult<Store> {
         let prefetched = self.prefetched.as_ref();
         if let Some(store) = prefetched.and_then(|p| p.stores.get(&self.row.store_id)) {
             return Ok(Store(store.clone()));
@@ -136,7 +135,7 @@ impl Item {
 
     /// The user who created the item.
     #[auth(Authenticated)]
-    async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+    async fn owner(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
         let prefetched = self.prefetched.as_ref();
         if let Some(owner) = prefetched.and_then(|p| p.owners.get(&self.row.owner_id)) {
             return Ok(Some(User(owner.clone())));
@@ -156,11 +155,9 @@ pub enum ItemCount {
 }
 
 impl ItemCount {
-    pub async fn total(&self, ctx: &Context<'_>) -> Result<i64> {
+    pub async fn total(&self, ctx: &Context<'_>) -> ApiResult<i64> {
         let count = match self {
-            Self::Filter(filter) => items::count(&state(ctx)?.db, filter)
-                .await
-                .map_err(ApiError::from)?,
+            Self::Filter(filter) => items::count(&ctx.state()?.db, filter).await?,
             Self::Parent(parent) => loaders(ctx)?
                 .item_counts
                 .load_one(*parent)
@@ -182,8 +179,8 @@ impl ItemConnection {
         args: PageArgs,
         count: ItemCount,
         prefetched: Option<Arc<Prefetched>>,
-    ) -> Result<Self> {
-        let cursors = &state(ctx)?.cursors;
+    ) -> ApiResult<Self> {
+        let cursors = &ctx.state()?.cursors;
         Ok(Self {
             cursors: rows.iter().map(|i| cursors.encode("item", i.id)).collect(),
             nodes: rows
@@ -205,9 +202,8 @@ impl ItemConnection {
         parent: Parent,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Self> {
-        let args = PageArgs::parse(first, after.as_deref(), "item", &state(ctx)?.cursors)
-            .map_err(ApiError::from)?;
+    ) -> ApiResult<Self> {
+        let args = PageArgs::parse(first, after.as_deref(), "item", &ctx.state()?.cursors)?;
         let (rows, has_next) = loaders(ctx)?
             .item_pages
             .load_one(PageKey {

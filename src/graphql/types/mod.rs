@@ -4,11 +4,13 @@ pub mod auth_payload;
 pub mod connection;
 pub mod decimal;
 pub mod item;
+pub mod session;
 pub mod store;
 pub mod user;
 
 pub use auth_payload::AuthPayload;
 pub use decimal::Decimal;
 pub use item::{Item, ItemConnection};
+pub use session::Session;
 pub use store::{Store, StoreConnection};
 pub use user::{User, UserConnection};

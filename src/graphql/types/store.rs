@@ -1,11 +1,11 @@
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use entity::store;
 
 use super::connection::{PageInfo, connection};
 use super::item::ItemConnection;
-use crate::graphql::errors::ApiError;
-use crate::graphql::state;
+use crate::graphql::context::ContextExt;
+use crate::graphql::errors::ApiResult;
 use crate::service::{items::Parent, stores};
 
 /// A store; its items are public.
@@ -32,7 +32,7 @@ impl Store {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<ItemConnection> {
+    ) -> ApiResult<ItemConnection> {
         ItemConnection::nested(ctx, Parent::Store(self.0.id), first, after).await
     }
 }
@@ -41,9 +41,9 @@ impl Store {
 pub struct StoreCount;
 
 impl StoreCount {
-    pub async fn total(&self, ctx: &Context<'_>) -> Result<i64> {
-        let state = state(ctx)?;
-        Ok(stores::count(&state.db).await.map_err(ApiError::from)? as i64)
+    pub async fn total(&self, ctx: &Context<'_>) -> ApiResult<i64> {
+        let state = ctx.state()?;
+        Ok(stores::count(&state.db).await? as i64)
     }
 }
 

@@ -1,12 +1,13 @@
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use entity::user;
 
 use super::ItemConnection;
 use super::connection::{PageInfo, connection};
-use crate::auth::guards::SelfOrAdmin;
 use crate::domain::Role;
-use crate::graphql::state;
+use crate::graphql::context::ContextExt;
+use crate::graphql::errors::ApiResult;
+use crate::graphql::guards::SelfOrAdmin;
 use crate::service::items::Parent;
 use crate::service::users;
 
@@ -45,7 +46,7 @@ impl User {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<ItemConnection> {
+    ) -> ApiResult<ItemConnection> {
         ItemConnection::nested(ctx, Parent::Owner(self.0.id), first, after).await
     }
 }
@@ -54,11 +55,9 @@ impl User {
 pub struct UserCount;
 
 impl UserCount {
-    pub async fn total(&self, ctx: &Context<'_>) -> Result<i64> {
-        let state = state(ctx)?;
-        Ok(users::count(&state.db)
-            .await
-            .map_err(crate::graphql::errors::ApiError::from)? as i64)
+    pub async fn total(&self, ctx: &Context<'_>) -> ApiResult<i64> {
+        let state = ctx.state()?;
+        Ok(users::count(&state.db).await? as i64)
     }
 }
 

@@ -6,24 +6,19 @@
 //! parent (async-graphql issues #1532, #798). Nullable fields therefore check their rule
 //! with [`allow`], which records the error and nulls only that field.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Guard, Result, parser::types::OperationType};
 
-use crate::auth::context::{AuthContext, Principal};
 use crate::domain::Role;
+use crate::graphql::context::ContextExt;
 use crate::graphql::errors::ApiError;
 use crate::service::items;
-
-/// The request's auth context; attached to every request by `http::graphql`.
-pub fn auth_context<'a>(ctx: &Context<'a>) -> Result<&'a AuthContext, ApiError> {
-    ctx.data::<AuthContext>().map_err(|_| {
-        tracing::error!("BUG: AuthContext is not attached to the request");
-        ApiError::Internal
-    })
-}
+use crate::service::sessions::Principal;
 
 /// The verified caller. Inside a mutation the cookie CSRF check applies as well.
-pub async fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal, ApiError> {
-    let auth = auth_context(ctx)?;
+pub async fn principal(ctx: &Context<'_>) -> Result<Arc<Principal>, ApiError> {
+    let auth = ctx.auth()?;
     // `query_env` is hidden API, but it is the only place the operation type is known.
     if ctx.query_env.operation.node.ty == OperationType::Mutation {
         auth.principal_for_mutation().await
@@ -56,12 +51,12 @@ impl Guard for FreshToken {
     }
 }
 
-/// An authenticated caller whose current role (read from the database) is `0`.
+/// An authenticated caller whose current role is `0`.
 pub struct HasRole(pub Role);
 
 impl Guard for HasRole {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
-        if principal(ctx).await?.role() == self.0 {
+        if principal(ctx).await?.role == self.0 {
             Ok(())
         } else {
             Err(ApiError::Forbidden.into())
@@ -86,7 +81,7 @@ impl SelfOrAdmin {
 impl Guard for SelfOrAdmin {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
         let principal = principal(ctx).await?;
-        if principal.is_admin() || Some(principal.user.id) == self.0 {
+        if principal.is_admin() || Some(principal.user_id) == self.0 {
             Ok(())
         } else {
             Err(ApiError::Forbidden.into())
@@ -108,13 +103,13 @@ impl OwnerOrAdmin {
 impl Guard for OwnerOrAdmin {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
         let principal = principal(ctx).await?;
-        let state = crate::graphql::state(ctx)?;
+        let state = ctx.state()?;
         let item = match self.0 {
             Some(id) => items::find(&state.db, id).await.map_err(ApiError::from)?,
             None => None,
         }
         .ok_or(ApiError::NotFound("Item"))?;
-        if items::can_edit(principal, &item) {
+        if items::can_edit(principal.user_id, principal.is_admin(), &item) {
             Ok(())
         } else {
             Err(ApiError::Forbidden.into())

@@ -1,16 +1,24 @@
-//! Cookie mode (`JWT_TOKEN_LOCATION` includes `cookies`): HttpOnly token cookies plus
-//! readable CSRF cookies for the double submit, named as Flask-JWT-Extended names them.
+//! Cookie mode (`JWT_TOKEN_LOCATION` includes `cookies`, API.md Cookies): HttpOnly token
+//! cookies plus CSRF cookies for the double submit, named as Flask-JWT-Extended names
+//! them, with the configured `Domain`, `SameSite` and `Secure`.
 
 use async_graphql::Context;
 
-use crate::auth::context::{
+use crate::auth::credentials::{
     ACCESS_COOKIE, CSRF_ACCESS_COOKIE, CSRF_REFRESH_COOKIE, REFRESH_COOKIE,
 };
 use crate::config::Config;
 use crate::service::tokens::TokenPair;
 
 fn cookie(config: &Config, name: &str, value: &str, max_age: i64, http_only: bool) -> String {
-    let mut cookie = format!("{name}={value}; Path=/; Max-Age={max_age}; SameSite=Lax");
+    let mut cookie = format!(
+        "{name}={value}; Path=/; Max-Age={max_age}; SameSite={}",
+        config.jwt_cookie_samesite
+    );
+    if let Some(domain) = &config.jwt_cookie_domain {
+        cookie.push_str("; Domain=");
+        cookie.push_str(domain.trim());
+    }
     if http_only {
         cookie.push_str("; HttpOnly");
     }

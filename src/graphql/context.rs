@@ -1,0 +1,125 @@
+//! The request's authentication context: what was presented (parsed once by the HTTP or
+//! WebSocket layer), and the principal it stands for, resolved lazily by the first field
+//! that asks. The token is decoded once; revocation and role come from the revocation
+//! view and are re-checked whenever the view changed since (so a subscription's events
+//! see the role of the moment, API.md Subscriptions), else reused.
+
+use std::sync::Arc;
+
+use async_graphql::Context;
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::auth::credentials::{Presented, RefreshCookie, check_csrf};
+use crate::auth::tokens::{Claims, TokenKind};
+use crate::graphql::errors::ApiError;
+use crate::service::sessions::{self, ClientInfo, Principal};
+use crate::state::AppState;
+
+/// Per-operation authentication state; attached by `http::graphql` and `http::ws`.
+pub struct AuthContext {
+    presented: Presented,
+    /// Cookie mode: the refresh cookie and the `X-CSRF-TOKEN` header, for `refresh`.
+    refresh_cookie: Option<RefreshCookie>,
+    state: AppState,
+    claims: OnceCell<Result<Claims, ApiError>>,
+    /// The principal, and the view's version it was checked at.
+    principal: Mutex<Option<(u64, Resolved)>>,
+}
+
+type Resolved = Result<Arc<Principal>, ApiError>;
+
+impl AuthContext {
+    pub fn new(
+        presented: Presented,
+        refresh_cookie: Option<RefreshCookie>,
+        state: AppState,
+    ) -> Self {
+        Self {
+            presented,
+            refresh_cookie,
+            state,
+            claims: OnceCell::new(),
+            principal: Mutex::new(None),
+        }
+    }
+
+    pub fn presented(&self) -> &Presented {
+        &self.presented
+    }
+
+    pub fn refresh_cookie(&self) -> Option<&RefreshCookie> {
+        self.refresh_cookie.as_ref()
+    }
+
+    /// The verified caller, or the token error every guarded field reports.
+    pub async fn principal(&self) -> Result<Arc<Principal>, ApiError> {
+        let version = self.state.revocations.version();
+        let mut memo = self.principal.lock().await;
+        if let Some((checked_at, principal)) = memo.as_ref()
+            && *checked_at == version
+        {
+            return principal.clone();
+        }
+        let principal = self.resolve().await;
+        *memo = Some((version, principal.clone()));
+        principal
+    }
+
+    /// For a mutation authenticated by cookie, the `X-CSRF-TOKEN` header must equal the
+    /// token's `csrf` claim (double submit). Header tokens need no CSRF check.
+    pub async fn principal_for_mutation(&self) -> Result<Arc<Principal>, ApiError> {
+        let principal = self.principal().await?;
+        if let Presented::Cookie { csrf_header, .. } = &self.presented {
+            check_csrf(csrf_header.as_deref(), principal.claims.csrf.as_deref())?;
+        }
+        Ok(principal)
+    }
+
+    /// The presented access token's claims, decoded once.
+    pub async fn claims(&self) -> Result<&Claims, ApiError> {
+        self.claims
+            .get_or_init(|| async {
+                let location = self.state.config.jwt_token_location;
+                let token = self.presented.token(location)?;
+                Ok(self.state.keys.decode(token, TokenKind::Access)?)
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    async fn resolve(&self) -> Result<Arc<Principal>, ApiError> {
+        let claims = self.claims().await?.clone();
+        Ok(Arc::new(sessions::principal(&self.state, claims).await?))
+    }
+}
+
+/// What resolvers and guards read from the GraphQL context.
+pub trait ContextExt {
+    /// The application state attached to the schema.
+    fn state(&self) -> Result<&AppState, ApiError>;
+    /// The operation's auth context.
+    fn auth(&self) -> Result<&AuthContext, ApiError>;
+    /// Where the request came from (address, user agent).
+    fn client(&self) -> ClientInfo;
+}
+
+impl ContextExt for Context<'_> {
+    fn state(&self) -> Result<&AppState, ApiError> {
+        self.data::<AppState>().map_err(|_| {
+            tracing::error!("BUG: AppState is not attached to the schema");
+            ApiError::Internal
+        })
+    }
+
+    fn auth(&self) -> Result<&AuthContext, ApiError> {
+        self.data::<AuthContext>().map_err(|_| {
+            tracing::error!("BUG: AuthContext is not attached to the request");
+            ApiError::Internal
+        })
+    }
+
+    fn client(&self) -> ClientInfo {
+        self.data::<ClientInfo>().cloned().unwrap_or_default()
+    }
+}

@@ -1,0 +1,31 @@
+use async_graphql::{ID, SimpleObject};
+use chrono::{DateTime, Utc};
+
+/// A login and every token pair refreshed from it (API.md Sessions).
+#[derive(SimpleObject)]
+pub struct Session {
+    /// The `sid` of the session's tokens.
+    pub id: ID,
+    pub created_at: DateTime<Utc>,
+    /// The last login or refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// The user agent of the login.
+    pub user_agent: Option<String>,
+    /// The client address of the login.
+    pub ip_address: Option<String>,
+    /// True for the session of the token making this request.
+    pub current: bool,
+}
+
+impl Session {
+    pub fn new(row: entity::session::Model, current_sid: Option<&str>) -> Self {
+        Self {
+            current: current_sid == Some(row.id.as_str()),
+            id: ID(row.id),
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            user_agent: row.user_agent,
+            ip_address: row.ip_address,
+        }
+    }
+}

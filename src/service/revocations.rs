@@ -1,0 +1,288 @@
+//! The in-memory view of what has been revoked or changed: for each user seen, their role
+//! of the moment, the sessions ended and the tokens revoked that could still be presented,
+//! and the cut-off for tokens without a session. Every principal is checked against it, so
+//! an authenticated request needs no database round trip for revocation or role, and open
+//! WebSockets learn of a revocation by notification instead of polling the database.
+//!
+//! API.md "Tokens" defines "at once": in force on the instance that made the change before
+//! its response is sent, and on every other instance within 1 s. So:
+//!
+//! - a change is written together with a notice, in the same transaction ([`publish`]):
+//!   `NOTIFY` on PostgreSQL (delivered at commit), a row of `auth_changes` on SQLite;
+//! - after commit, the writer calls [`Revocations::changed`] itself before answering;
+//! - other instances hear it through `LISTEN` (PostgreSQL) or by reading `auth_changes`
+//!   every 250 ms (SQLite: processes sharing one file have no channel) — a few cheap
+//!   statements per instance per second, never one per socket or per request;
+//! - a lost `LISTEN` connection may have missed notices: the whole view is dropped and
+//!   reloaded on demand.
+//!
+//! A user's facts are loaded once on first sight (two statements), then kept until a
+//! change about that user arrives.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::Utc;
+use entity::{auth_change, session, token, user};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+use tokio::sync::{OnceCell, broadcast};
+
+use super::ServiceResult;
+use crate::domain::Role;
+
+/// The PostgreSQL channel notices travel on; the payload is the user id.
+const CHANNEL: &str = "authql_auth_changes";
+/// Users whose facts are kept at most.
+const MAX_USERS: usize = 100_000;
+/// How often an instance on SQLite reads `auth_changes`.
+const POLL_EVERY: Duration = Duration::from_millis(250);
+
+/// What a token check needs to know about one user.
+#[derive(Debug, Clone)]
+pub struct UserFacts {
+    pub role: Role,
+    /// Tokens without a session issued at or before this second are revoked (logout of
+    /// every session, password change).
+    pub tokens_valid_after: Option<i64>,
+    /// Ended sessions whose tokens may not have expired yet.
+    pub ended_sessions: HashSet<String>,
+    /// Revoked access tokens without a session that may not have expired yet.
+    pub revoked_tokens: HashSet<String>,
+}
+
+/// A change sockets must re-check against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Something about this user changed.
+    User(i32),
+    /// Notices may have been missed: everything is to be re-checked.
+    Everything,
+}
+
+type Entry = Arc<OnceCell<Option<Arc<UserFacts>>>>;
+
+/// The view; cheap to clone.
+#[derive(Clone)]
+pub struct Revocations {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    users: RwLock<HashMap<i32, Entry>>,
+    /// Bumped on every change: a request's memoized principal is re-checked when it moved.
+    version: AtomicU64,
+    changes: broadcast::Sender<Change>,
+}
+
+impl Revocations {
+    /// The view, plus the task that keeps it current from other instances' changes.
+    pub async fn start(
+        db: &DatabaseConnection,
+        database_url: &str,
+    ) -> Result<Self, sea_orm::sqlx::Error> {
+        let (changes, _) = broadcast::channel(1024);
+        let view = Self {
+            inner: Arc::new(Inner {
+                db: db.clone(),
+                users: RwLock::new(HashMap::new()),
+                version: AtomicU64::new(0),
+                changes,
+            }),
+        };
+        if db.get_database_backend() == DatabaseBackend::Postgres {
+            let mut listener = sea_orm::sqlx::postgres::PgListener::connect(database_url).await?;
+            listener.listen(CHANNEL).await?;
+            let weak = Arc::downgrade(&view.inner);
+            tokio::spawn(async move {
+                loop {
+                    let received = listener.try_recv().await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    let view = Revocations { inner };
+                    match received {
+                        Ok(Some(notice)) => match notice.payload().parse() {
+                            Ok(user_id) => view.changed(user_id),
+                            Err(_) => tracing::warn!("unreadable auth change notice"),
+                        },
+                        Ok(None) => {
+                            tracing::warn!("auth change listener reconnected: view reset");
+                            view.reset();
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "auth change listener error: view reset");
+                            view.reset();
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            });
+        } else {
+            let last = auth_change::Entity::find()
+                .select_only()
+                .column_as(auth_change::Column::Id.max(), "id")
+                .into_tuple::<Option<i32>>()
+                .one(db)
+                .await
+                .map_err(|e| sea_orm::sqlx::Error::Protocol(e.to_string()))?
+                .flatten()
+                .unwrap_or(0);
+            tokio::spawn(poll(Arc::downgrade(&view.inner), last));
+        }
+        Ok(view)
+    }
+
+    /// The user's facts as of the last change seen: `None` when there is no such user.
+    pub async fn facts(&self, user_id: i32) -> ServiceResult<Option<Arc<UserFacts>>> {
+        let entry = {
+            let users = self.inner.users.read().unwrap_or_else(|e| e.into_inner());
+            users.get(&user_id).cloned()
+        };
+        let entry = match entry {
+            Some(entry) => entry,
+            None => {
+                let mut users = self.inner.users.write().unwrap_or_else(|e| e.into_inner());
+                // Bounded: past this many users seen, start over (each reloads on demand).
+                if users.len() >= MAX_USERS {
+                    users.clear();
+                }
+                users.entry(user_id).or_default().clone()
+            }
+        };
+        // Concurrent first sights of one user share one load.
+        let facts = entry
+            .get_or_try_init(|| load(&self.inner.db, user_id))
+            .await?;
+        Ok(facts.clone())
+    }
+
+    /// Something about `user_id` changed (this instance's write, after commit, or another
+    /// instance's notice): forget what is known, tell the sockets.
+    pub fn changed(&self, user_id: i32) {
+        {
+            let mut users = self.inner.users.write().unwrap_or_else(|e| e.into_inner());
+            users.remove(&user_id);
+        }
+        self.inner.version.fetch_add(1, Ordering::Release);
+        let _ = self.inner.changes.send(Change::User(user_id));
+    }
+
+    /// Forget everything (notices may have been missed).
+    fn reset(&self) {
+        {
+            let mut users = self.inner.users.write().unwrap_or_else(|e| e.into_inner());
+            users.clear();
+        }
+        self.inner.version.fetch_add(1, Ordering::Release);
+        let _ = self.inner.changes.send(Change::Everything);
+    }
+
+    /// Moves on every change.
+    pub fn version(&self) -> u64 {
+        self.inner.version.load(Ordering::Acquire)
+    }
+
+    /// Changes as they happen, for open WebSockets.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.inner.changes.subscribe()
+    }
+}
+
+/// Records, in the transaction making it, that something about `user_id` changed, so
+/// every instance hears of it once the transaction commits.
+pub async fn publish(db: &impl ConnectionTrait, user_id: i32) -> ServiceResult<()> {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        db.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), user_id.to_string().into()],
+        ))
+        .await?;
+    } else {
+        auth_change::Entity::insert(auth_change::ActiveModel {
+            user_id: Set(user_id),
+            changed_at: Set(Utc::now()),
+            ..Default::default()
+        })
+        .exec_without_returning(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// SQLite: reads the changes other processes logged since `last`, every [`POLL_EVERY`].
+async fn poll(inner: std::sync::Weak<Inner>, mut last: i32) {
+    let mut tick = tokio::time::interval(POLL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let view = Revocations { inner };
+        let rows = auth_change::Entity::find()
+            .filter(auth_change::Column::Id.gt(last))
+            .order_by_asc(auth_change::Column::Id)
+            .all(&view.inner.db)
+            .await;
+        match rows {
+            Ok(rows) => {
+                for row in rows {
+                    last = row.id;
+                    view.changed(row.user_id);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read auth changes"),
+        }
+    }
+}
+
+/// Deletes change notices old enough that every instance has read them.
+pub async fn prune(db: &impl ConnectionTrait, before: chrono::DateTime<Utc>) -> ServiceResult<u64> {
+    Ok(auth_change::Entity::delete_many()
+        .filter(auth_change::Column::ChangedAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+async fn load(db: &DatabaseConnection, user_id: i32) -> ServiceResult<Option<Arc<UserFacts>>> {
+    let Some(user) = user::Entity::find_by_id(user_id).one(db).await? else {
+        return Ok(None);
+    };
+    // Ended sessions and revoked tokens are pruned once none of their tokens can be
+    // accepted any more, so all that remain matter.
+    let ended_sessions = session::Entity::find()
+        .select_only()
+        .column(session::Column::Id)
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::EndedAt.is_not_null())
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let revoked_tokens = token::Entity::find()
+        .select_only()
+        .column(token::Column::Jti)
+        .filter(token::Column::UserId.eq(user_id))
+        .filter(token::Column::Kind.eq("access"))
+        .filter(token::Column::RevokedAt.is_not_null())
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(Some(Arc::new(UserFacts {
+        role: Role::from_db(&user.role),
+        tokens_valid_after: user.tokens_valid_after.map(|t| t.timestamp()),
+        ended_sessions,
+        revoked_tokens,
+    })))
+}

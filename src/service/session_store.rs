@@ -1,0 +1,152 @@
+//! The `sessions` table: one row per login, ended by logout, revocation, reuse detection
+//! or a password change, and pruned once none of its tokens can be accepted.
+
+use chrono::{DateTime, Utc};
+use entity::session;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::ServiceResult;
+use super::sessions::ClientInfo;
+use super::tokens;
+
+/// Longest user agent kept; a client may send anything.
+const MAX_USER_AGENT: usize = 512;
+
+/// Starts a session for `user_id`, whose first refresh token expires at `expires_at`.
+pub async fn start(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    client: &ClientInfo,
+    expires_at: DateTime<Utc>,
+) -> ServiceResult<session::Model> {
+    let now = Utc::now();
+    let user_agent = client.user_agent.as_ref().map(|agent| {
+        let mut end = agent.len().min(MAX_USER_AGENT);
+        while !agent.is_char_boundary(end) {
+            end -= 1;
+        }
+        agent[..end].to_owned()
+    });
+    Ok(session::ActiveModel {
+        id: Set(Uuid::new_v4().to_string()),
+        user_id: Set(user_id),
+        created_at: Set(now),
+        last_used_at: Set(now),
+        expires_at: Set(expires_at),
+        user_agent: Set(user_agent),
+        ip_address: Set(Some(client.addr.clone()).filter(|addr| !addr.is_empty())),
+        ended_at: Set(None),
+    }
+    .insert(db)
+    .await?)
+}
+
+pub async fn find(db: &impl ConnectionTrait, sid: &str) -> ServiceResult<Option<session::Model>> {
+    Ok(session::Entity::find_by_id(sid.to_owned()).one(db).await?)
+}
+
+/// A refresh used the session: `lastUsedAt` moves, and it lives as long as the new
+/// refresh token.
+pub async fn touch(
+    db: &impl ConnectionTrait,
+    sid: &str,
+    expires_at: DateTime<Utc>,
+) -> ServiceResult<()> {
+    session::Entity::update_many()
+        .col_expr(session::Column::LastUsedAt, Expr::value(Utc::now()))
+        .col_expr(session::Column::ExpiresAt, Expr::value(expires_at))
+        .filter(session::Column::Id.eq(sid))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The user's live sessions (not ended, refresh token not expired), newest first.
+pub async fn live(db: &impl ConnectionTrait, user_id: i32) -> ServiceResult<Vec<session::Model>> {
+    Ok(session::Entity::find()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::EndedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(Utc::now()))
+        .order_by_desc(session::Column::CreatedAt)
+        .order_by_desc(session::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Ends the given sessions of `user_id` that are still live, and revokes their refresh
+/// tokens; returns the ones it ended.
+pub async fn end(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    sids: &[String],
+) -> ServiceResult<Vec<String>> {
+    if sids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ended: Vec<String> = session::Entity::update_many()
+        .col_expr(session::Column::EndedAt, Expr::value(Utc::now()))
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::Id.is_in(sids.iter().cloned()))
+        .filter(session::Column::EndedAt.is_null())
+        .exec_with_returning(db)
+        .await?
+        .into_iter()
+        .map(|session| session.id)
+        .collect();
+    tokens::revoke_in_sessions(db, &ended).await?;
+    Ok(ended)
+}
+
+/// Ends every session of `user_id` still open, but `except`; returns the ones it ended.
+pub async fn end_all(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    except: Option<&str>,
+) -> ServiceResult<Vec<String>> {
+    let mut open = session::Entity::find()
+        .select_only()
+        .column(session::Column::Id)
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::EndedAt.is_null());
+    if let Some(except) = except {
+        open = open.filter(session::Column::Id.ne(except));
+    }
+    let sids: Vec<String> = open.into_tuple().all(db).await?;
+    end(db, user_id, &sids).await
+}
+
+/// API.md `MAX_SESSIONS_PER_USER`: before a new session starts, ends the least recently
+/// used ones so that at most `max - 1` stay live. Returns whether any was ended.
+pub async fn make_room(db: &impl ConnectionTrait, user_id: i32, max: u64) -> ServiceResult<bool> {
+    let live = session::Entity::find()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::EndedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(Utc::now()));
+    let count = live.clone().count(db).await?;
+    let Some(excess) = (count + 1).checked_sub(max.max(1)).filter(|n| *n > 0) else {
+        return Ok(false);
+    };
+    let oldest: Vec<String> = live
+        .select_only()
+        .column(session::Column::Id)
+        .order_by_asc(session::Column::LastUsedAt)
+        .order_by_asc(session::Column::Id)
+        .limit(excess)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(!end(db, user_id, &oldest).await?.is_empty())
+}
+
+/// Deletes sessions none of whose tokens can be accepted any more.
+pub async fn prune(db: &impl ConnectionTrait, before: DateTime<Utc>) -> ServiceResult<u64> {
+    Ok(session::Entity::delete_many()
+        .filter(session::Column::ExpiresAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
