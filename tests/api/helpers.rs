@@ -30,6 +30,8 @@ pub struct TestApp {
     pub statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
     _db: TestDatabase,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Set for a server running as its own process (`spawn_process_on`).
+    process: Option<std::process::Child>,
 }
 
 /// A database owned by one test.
@@ -69,6 +71,10 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
+        }
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill();
+            let _ = process.wait();
         }
     }
 }
@@ -169,6 +175,57 @@ impl TestApp {
             statements,
             _db: db,
             shutdown: Some(tx),
+            process: None,
+        }
+    }
+
+    /// Another instance on the same database as its own process: the `authql` binary,
+    /// with `serve` flags `overrides` (cross-instance tests: two real server processes).
+    pub async fn spawn_process_on(database_url: &str, overrides: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let mut command = authql_command();
+        command
+            .arg("serve")
+            .args(["--listen-addr", "127.0.0.1:0"])
+            .args(["--database-url", database_url])
+            .args(["--jwt-secret-key", SECRET])
+            .args(["--rust-log", "warn,authql=info"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit());
+        for (flag, value) in overrides {
+            command.arg(format!("--{flag}")).arg(value);
+        }
+        let mut child = command.spawn().expect("authql starts");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let _ = addr_tx.send(rest.trim().to_owned());
+                }
+            }
+        });
+        let addr: SocketAddr = tokio::task::spawn_blocking(move || {
+            addr_rx
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("a `listening on` line")
+        })
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            database_url: database_url.to_owned(),
+            statements: Default::default(),
+            _db: TestDatabase::Sqlite(tempfile::tempdir().unwrap()),
+            shutdown: None,
+            process: Some(child),
         }
     }
 

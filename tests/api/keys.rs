@@ -9,7 +9,7 @@ use base64::{
     Engine,
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
 };
-use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::jwk::{Jwk, JwkSet, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
 
@@ -802,4 +802,153 @@ fn key_file_problems_stop_the_start_with_exit_2_and_one_line_naming_the_variable
 fn set_mode(path: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+// ---- 6. JWKS and key rotation ----------------------------------------------------------
+
+/// GET `/.well-known/jwks.json`: the status, `Cache-Control` and the set.
+async fn jwks(app: &TestApp) -> (String, JwkSet) {
+    let response = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cache = response.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (cache, response.json().await.unwrap())
+}
+
+/// What another service does with only the JWKS URL (as Apollo Router or PyJWT's
+/// `PyJWKClient` would): the key is chosen by the token's `kid` among the published keys,
+/// the algorithm by the key's `alg`, never by the token.
+async fn verify_with_jwks_url(app: &TestApp, token: &str) -> Result<Value, String> {
+    let (_, set) = jwks(app).await;
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    let kid = header.kid.ok_or("no kid")?;
+    let jwk = set.find(&kid).ok_or("kid not published")?;
+    let algorithm = match jwk.common.key_algorithm {
+        Some(jsonwebtoken::jwk::KeyAlgorithm::RS256) => Algorithm::RS256,
+        Some(jsonwebtoken::jwk::KeyAlgorithm::ES256) => Algorithm::ES256,
+        Some(jsonwebtoken::jwk::KeyAlgorithm::EdDSA) => Algorithm::EdDSA,
+        other => return Err(format!("unexpected alg {other:?}")),
+    };
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = Validation::new(algorithm);
+    validation.validate_aud = false;
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn jwks_publishes_each_public_key_with_its_thumbprint_and_hs256_publishes_nothing() {
+    let app = TestApp::spawn().await;
+    let (cache, set) = jwks(&app).await;
+    assert_eq!(cache, "public, max-age=300");
+    assert!(set.keys.is_empty(), "a shared secret is never published");
+    for alg in ASYMMETRIC {
+        let app = alg.spawn().await;
+        let (cache, set) = jwks(&app).await;
+        assert_eq!(cache, "public, max-age=300");
+        assert_eq!(set.keys.len(), 1, "{alg:?}");
+        let jwk = &set.keys[0];
+        let kid = jwk.common.key_id.clone().expect("kid");
+        // RFC 7638: the kid is the SHA-256 thumbprint of the key's required members.
+        assert_eq!(kid, jwk.thumbprint(ThumbprintHash::SHA256), "{alg:?}");
+        assert_eq!(
+            jwk.common.public_key_use,
+            Some(jsonwebtoken::jwk::PublicKeyUse::Signature)
+        );
+        // The published key is the configured public key: it verifies what the public
+        // key file verifies.
+        let session = app.signup("alice").await;
+        let claims = verify_with_jwks_url(&app, &session.access).await.unwrap();
+        assert_eq!(claims["sub"], json!(session.user_id));
+        // No private member is ever published.
+        let raw = serde_json::to_value(jwk).unwrap();
+        assert!(raw.get("d").is_none() && raw.get("k").is_none(), "{raw}");
+    }
+}
+
+#[tokio::test]
+async fn a_key_rotation_logs_nobody_out_and_other_services_follow_it_through_the_jwks() {
+    for alg in ASYMMETRIC {
+        let before = alg.spawn().await;
+        let alice = before.signup("alice").await;
+        assert!(verify_with_jwks_url(&before, &alice.access).await.is_ok());
+        // The new pair is current, the old public key stays as a previous one.
+        let after = TestApp::spawn_on(
+            before.database_url.clone(),
+            TestDatabase::Sqlite(tempfile::tempdir().unwrap()),
+            &[
+                ("jwt-algorithm", alg.name),
+                (
+                    "jwt-private-key-file",
+                    &key_path(&alg.file("other-private")),
+                ),
+                ("jwt-public-key-file", &key_path(&alg.file("other-public"))),
+                (
+                    "jwt-previous-public-key-files",
+                    &key_path(&alg.file("public")),
+                ),
+            ],
+        )
+        .await;
+        let (_, set) = jwks(&after).await;
+        assert_eq!(set.keys.len(), 2, "{alg:?}");
+        // Tokens issued before the rotation still work, here and for other services.
+        assert_me(&me_with(&after, &alice.access).await, "alice");
+        assert!(verify_with_jwks_url(&after, &alice.access).await.is_ok());
+        let rotated = after.gql(REFRESH, json!({ "t": alice.refresh })).await;
+        let rotated = Session::from_payload(&rotated["data"]["refresh"]).expect("refreshed");
+        // New tokens carry the new key's kid, and verify through the JWKS too.
+        let new_kid = jsonwebtoken::decode_header(&rotated.access).unwrap().kid;
+        let old_kid = jsonwebtoken::decode_header(&alice.access).unwrap().kid;
+        assert_ne!(new_kid, old_kid);
+        assert_eq!(
+            new_kid, set.keys[0].common.key_id,
+            "the current key comes first"
+        );
+        assert!(verify_with_jwks_url(&after, &rotated.access).await.is_ok());
+        // Without the previous key, the old token names no known key.
+        let dropped = TestApp::spawn_on(
+            before.database_url.clone(),
+            TestDatabase::Sqlite(tempfile::tempdir().unwrap()),
+            &[
+                ("jwt-algorithm", alg.name),
+                (
+                    "jwt-private-key-file",
+                    &key_path(&alg.file("other-private")),
+                ),
+                ("jwt-public-key-file", &key_path(&alg.file("other-public"))),
+            ],
+        )
+        .await;
+        assert_token_error(
+            &me_with(&dropped, &alice.access).await,
+            "INVALID_TOKEN",
+            UNKNOWN_KID,
+        );
+    }
+}
+
+#[tokio::test]
+async fn previous_public_keys_need_an_asymmetric_algorithm() {
+    let output = authql_command()
+        .args(["serve", "--listen-addr", "127.0.0.1:0"])
+        .args(["--jwt-secret-key", SECRET])
+        .args(["--database-url", "sqlite::memory:"])
+        .args([
+            "--jwt-previous-public-key-files",
+            &key_path("rs256-public.pem"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("JWT_PREVIOUS_PUBLIC_KEY_FILES"), "{stderr}");
 }

@@ -250,3 +250,46 @@ async fn an_event_raised_on_one_instance_reaches_subscribers_on_another_with_pos
     assert_eq!(event["kind"], "CREATED");
     assert_eq!(event["itemId"], json!(id));
 }
+
+#[tokio::test]
+async fn a_live_subscriptions_events_are_resolved_with_the_role_of_the_moment() {
+    let app = TestApp::spawn().await;
+    let root = app.admin("root").await;
+    let boss = app.admin("boss").await;
+    let alice = app
+        .signup_with("alice", PASSWORD, Some("alice@example.com"))
+        .await;
+    let store = app.store(&root, "Shop").await;
+    let mut socket = open(&app, Some(&boss.access)).await;
+    let events = "subscription { itemEvents { itemId item { owner { username email } } } }";
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": events } }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    app.item(&alice, &store, "First", "1").await;
+    let first = next(&mut socket).await.unwrap();
+    assert_eq!(
+        first["payload"]["data"]["itemEvents"]["item"]["owner"]["email"], "alice@example.com",
+        "{first}"
+    );
+    let body = app
+        .gql_as(
+            &root.access,
+            "mutation($id: ID!) { setUserRole(userId: $id, role: USER) { role } }",
+            json!({ "id": boss.user_id }),
+        )
+        .await;
+    assert_eq!(body["data"]["setUserRole"]["role"], "USER", "{body}");
+    app.item(&alice, &store, "Second", "1").await;
+    let second = next(&mut socket).await.unwrap();
+    let owner = &second["payload"]["data"]["itemEvents"]["item"]["owner"];
+    assert_eq!(owner["username"], "alice", "{second}");
+    assert!(owner["email"].is_null(), "{second}");
+    assert_eq!(
+        second["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{second}"
+    );
+}
