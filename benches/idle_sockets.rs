@@ -52,12 +52,14 @@ async fn main() {
     ])
     .expect("valid bench config")
     .config;
-    let mut app = Application::build(config).await.expect("server builds");
     let statements = Arc::new(AtomicU64::new(0));
     let counter = statements.clone();
-    app.on_statement(move |_| {
+    let hook: authql::startup::StatementHook = Box::new(move |_| {
         counter.fetch_add(1, Ordering::Relaxed);
     });
+    let app = Application::build_observed(config, Some(hook))
+        .await
+        .expect("server builds");
     let addr = app.local_addr();
     tokio::spawn(app.run_until(std::future::pending()));
 

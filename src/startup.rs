@@ -16,6 +16,9 @@ use crate::service::{session_store, tokens};
 use crate::state::AppState;
 use crate::{db, graphql, http};
 
+/// Called with the SQL of every statement the server runs.
+pub type StatementHook = Box<dyn Fn(&str) + Send + Sync>;
+
 /// A built, not yet running server.
 pub struct Application {
     listener: TcpListener,
@@ -26,11 +29,25 @@ pub struct Application {
 impl Application {
     /// Everything that can fail at start fails here, with the variable to blame.
     pub async fn build(config: Config) -> Result<Self, ConfigError> {
+        Self::build_observed(config, None).await
+    }
+
+    /// Like [`build`](Self::build), calling `on_statement` after every SQL statement the
+    /// server runs, its background work included (tests count statements to prove there
+    /// is no N+1, benches to measure the database work of idle sockets).
+    pub async fn build_observed(
+        config: Config,
+        on_statement: Option<StatementHook>,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         let keys = JwtKeys::from_config(&config)?;
-        let db = db::connect(&config.database_url)
+        let mut db = db::connect(&config.database_url)
             .await
             .map_err(|e| ConfigError::new("DATABASE_URL", format!("cannot connect: {e}")))?;
+        // Set before the connection is cloned into anything.
+        if let Some(hook) = on_statement {
+            db.set_metric_callback(move |info| hook(&info.statement.sql));
+        }
         db::migrate(&db)
             .await
             .map_err(|e| ConfigError::new("DATABASE_URL", format!("cannot migrate: {e}")))?;
@@ -84,14 +101,6 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
-    }
-
-    /// Calls `callback` after every SQL statement the server runs (tests count statements
-    /// to prove there is no N+1).
-    pub fn on_statement(&mut self, callback: impl Fn(&str) + Send + Sync + 'static) {
-        self.state
-            .db
-            .set_metric_callback(move |info| callback(&info.statement.sql));
     }
 
     /// Serves until `shutdown` completes; requests in flight finish (within
