@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GraphiQL browser test (e2e/graphiql.mjs) in Debian's headless Chromium.
+# The browser tests in Debian's headless Chromium: GraphiQL (e2e/graphiql.mjs) and cookie
+# mode across sites (e2e/cross-site-cookies.mjs).
 #
 # Installs what it needs when missing: Debian's `chromium` (when /usr/bin/chromium is
 # absent and $CHROMIUM names no browser), Node.js and npm, and e2e/node_modules (npm ci).
@@ -26,3 +27,5 @@ ensure_debug_binary
 
 echo "== GraphiQL in $("$browser" --version 2>/dev/null | head -n1)"
 CHROMIUM="$browser" node "$e2e/graphiql.mjs"
+echo "== cookie mode across sites"
+CHROMIUM="$browser" node "$e2e/cross-site-cookies.mjs"

@@ -10,8 +10,9 @@ use crate::auth::{password::Passwords, tokens::JwtKeys};
 use crate::config::{Config, ConfigError};
 use crate::domain::CursorCodec;
 use crate::events::EventBus;
-use crate::service::attempts::{self, AttemptLimit};
+use crate::service::attempts;
 use crate::service::revocations::{self, Revocations};
+use crate::service::sessions::Sessions;
 use crate::service::{session_store, tokens};
 use crate::state::AppState;
 use crate::{db, graphql, http};
@@ -74,15 +75,20 @@ impl Application {
         let addr = listener
             .local_addr()
             .map_err(|e| ConfigError::new("LISTEN_ADDR", e.to_string()))?;
+        let keys = Arc::new(keys);
+        let sessions = Sessions::new(
+            db.clone(),
+            keys.clone(),
+            passwords.clone(),
+            revocations.clone(),
+            &config,
+        );
         let state = AppState {
             db,
             cursors: CursorCodec::new(keys.mac_key()),
-            keys: Arc::new(keys),
+            keys,
             passwords,
-            attempt_limit: AttemptLimit {
-                max: config.login_max_failures,
-                window: config.login_failure_window,
-            },
+            sessions,
             events,
             revocations,
             config: Arc::new(config),
@@ -109,7 +115,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let executor = graphql::schema::executor(self.state.clone());
+        let executor = graphql::execution::Executor::new(self.state.clone());
         let app = http::router::router(self.state.clone(), executor);
         let pruner = tokio::spawn(prune_periodically(self.state.clone()));
         tracing::info!("listening on http://{}", self.addr);

@@ -9,8 +9,8 @@ use crate::auth::{password::Passwords, tokens::JwtKeys};
 use crate::config::Config;
 use crate::domain::CursorCodec;
 use crate::events::EventBus;
-use crate::service::attempts::AttemptLimit;
 use crate::service::revocations::Revocations;
+use crate::service::sessions::Sessions;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,8 +19,8 @@ pub struct AppState {
     pub keys: Arc<JwtKeys>,
     pub passwords: Passwords,
     pub cursors: CursorCodec,
-    /// `LOGIN_MAX_FAILURES` within `LOGIN_FAILURE_WINDOW`, for logins and password changes.
-    pub attempt_limit: AttemptLimit,
+    /// The auth workflows (register, login, refresh, logout, password change).
+    pub sessions: Sessions,
     pub events: EventBus,
     /// What has been revoked or changed, kept current across instances.
     pub revocations: Revocations,

@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, OnceCell};
 use crate::auth::credentials::{Presented, RefreshCookie, check_csrf};
 use crate::auth::tokens::{Claims, TokenKind};
 use crate::graphql::errors::ApiError;
-use crate::service::sessions::{self, ClientInfo, Principal};
+use crate::service::sessions::{ClientInfo, Principal};
 use crate::state::AppState;
 
 /// Per-operation authentication state; attached by `http::graphql` and `http::ws`.
@@ -90,7 +90,7 @@ impl AuthContext {
 
     async fn resolve(&self) -> Result<Arc<Principal>, ApiError> {
         let claims = self.claims().await?.clone();
-        Ok(Arc::new(sessions::principal(&self.state, claims).await?))
+        Ok(Arc::new(self.state.sessions.principal(claims).await?))
     }
 }
 

@@ -9,7 +9,8 @@ use futures_util::{StreamExt, stream::FuturesOrdered};
 
 use crate::graphql::error_codes::{VariableArguments, code_errors, parse_error};
 use crate::graphql::limits::{Cost, Limits};
-use crate::graphql::schema::AppSchema;
+use crate::graphql::schema::{self, AppSchema};
+use crate::state::AppState;
 
 /// Executes requests against the schema; cheap to clone.
 #[derive(Clone)]
@@ -26,9 +27,11 @@ struct Prepared {
 }
 
 impl Executor {
-    pub fn new(schema: AppSchema, limits: Limits) -> Self {
+    /// The schema the server runs (`schema::build`) and its limits, from the state.
+    pub fn new(state: AppState) -> Self {
+        let limits = Limits::new(&state.config, &schema::sdl());
         Self {
-            schema,
+            schema: schema::build(state),
             limits: Arc::new(limits),
         }
     }

@@ -142,7 +142,10 @@ impl Mutation {
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> ApiResult<AuthPayload> {
         let state = ctx.state()?;
         let client = ctx.client();
-        let issued = sessions::login(state, &input.username, &input.password, &client).await?;
+        let issued = state
+            .sessions
+            .login(&input.username, &input.password, &client)
+            .await?;
         Ok(payload(ctx, state, issued))
     }
 
@@ -159,7 +162,7 @@ impl Mutation {
         let given = given_refresh(ctx, state, refresh_token)?
             .ok_or_else(|| ApiError::from(missing(location, true)))?;
         given.check_csrf()?;
-        let issued = sessions::refresh(state, &given.claims, &ctx.client()).await?;
+        let issued = state.sessions.refresh(&given.claims, &ctx.client()).await?;
         Ok(payload(ctx, state, issued))
     }
 
@@ -199,10 +202,16 @@ impl Mutation {
         {
             refresh.check_csrf()?;
         }
-        let scope = scope.unwrap_or(LogoutScope::Current).into();
+        let scope = scope.unwrap_or(LogoutScope::Current);
         let refresh = refresh.as_ref().map(|given| &given.claims);
-        sessions::logout(state, access.as_deref(), refresh, scope).await?;
-        cookies::clear_session(ctx, &state.config);
+        state
+            .sessions
+            .logout(access.as_deref(), refresh, scope.into())
+            .await?;
+        // Signing out the other devices keeps this one signed in.
+        if scope != LogoutScope::Others {
+            cookies::clear_session(ctx, &state.config);
+        }
         Ok(true)
     }
 
@@ -212,7 +221,7 @@ impl Mutation {
     async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         let state = ctx.state()?;
         let caller = principal(ctx).await?;
-        sessions::revoke_session(state, &caller, &id).await?;
+        state.sessions.revoke_session(&caller, &id).await?;
         Ok(true)
     }
 
@@ -228,14 +237,10 @@ impl Mutation {
         let caller = principal(ctx).await?;
         let new_password = Password::parse(&input.new_password, "newPassword")?;
         let client = ctx.client();
-        let issued = sessions::change_password(
-            state,
-            &caller,
-            &input.current_password,
-            &new_password,
-            &client,
-        )
-        .await?;
+        let issued = state
+            .sessions
+            .change_password(&caller, &input.current_password, &new_password, &client)
+            .await?;
         Ok(payload(ctx, state, issued))
     }
 

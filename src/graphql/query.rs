@@ -14,7 +14,7 @@ use crate::graphql::types::{
     Item, ItemConnection, Session, Store, StoreConnection, User, UserConnection,
 };
 use crate::service::items::ItemFilter;
-use crate::service::{items, sessions, stores, users};
+use crate::service::{items, stores, users};
 
 pub struct Query;
 
@@ -45,7 +45,10 @@ impl Query {
     async fn my_sessions(&self, ctx: &Context<'_>) -> ApiResult<Vec<Session>> {
         let caller = principal(ctx).await?;
         let current = caller.claims.sid.as_deref();
-        Ok(sessions::list(ctx.state()?, &caller)
+        Ok(ctx
+            .state()?
+            .sessions
+            .list(&caller)
             .await?
             .into_iter()
             .map(|row| Session::new(row, current))

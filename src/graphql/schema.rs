@@ -3,8 +3,7 @@
 
 use async_graphql::{Schema, SchemaBuilder};
 
-use crate::graphql::execution::Executor;
-use crate::graphql::limits::{Limits, RECURSION_LIMIT};
+use crate::graphql::limits::RECURSION_LIMIT;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{mutation::Mutation, query::Query, subscription::Subscription};
 use crate::state::AppState;
@@ -28,12 +27,6 @@ pub fn build(state: AppState) -> AppSchema {
         builder = builder.disable_suggestions();
     }
     builder.finish()
-}
-
-/// The executor the HTTP and WebSocket handlers share: the schema and its limits.
-pub fn executor(state: AppState) -> Executor {
-    let limits = Limits::new(&state.config, &sdl());
-    Executor::new(build(state), limits)
 }
 
 /// The SDL (`schema.graphql`): async-graphql's, plus what it leaves out of the SDL but

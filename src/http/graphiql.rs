@@ -19,7 +19,7 @@ use axum::{
 };
 use sha2::{Digest, Sha256};
 
-use super::router::HttpState;
+use super::HttpState;
 
 /// Where the assets are served; the route is `/graphiql/{file}`.
 const ASSET_PREFIX: &str = "/graphiql/";

@@ -15,7 +15,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::router::HttpState;
+use super::HttpState;
 use super::{WireResponse, error_response};
 use crate::auth::credentials::{Presented, RefreshCookie};
 use crate::graphql::context::AuthContext;

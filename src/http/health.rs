@@ -7,7 +7,7 @@ use axum::{
     response::IntoResponse,
 };
 
-use super::router::HttpState;
+use super::HttpState;
 
 /// 200 `{"status":"ok"}` when the database answers, 503 otherwise.
 pub async fn healthz(State(app): State<HttpState>) -> impl IntoResponse {

@@ -4,7 +4,7 @@
 
 use axum::{Json, extract::State, http::header, response::IntoResponse};
 
-use super::router::HttpState;
+use super::HttpState;
 
 /// The JWK Set, cacheable for five minutes (a rotation keeps the previous key published
 /// for longer than that).

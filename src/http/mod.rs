@@ -8,7 +8,7 @@ pub mod router;
 pub mod server;
 pub mod ws;
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     Json,
@@ -17,7 +17,17 @@ use axum::{
 };
 
 use crate::config::Config;
+use crate::graphql::execution::Executor;
 use crate::service::sessions::ClientInfo;
+use crate::state::AppState;
+
+/// What handlers share: the app state, the executor and the SDL.
+#[derive(Clone)]
+pub struct HttpState {
+    pub state: AppState,
+    pub executor: Executor,
+    pub sdl: Arc<str>,
+}
 
 /// A GraphQL-shaped error body for failures before any GraphQL work (415, 400, 405).
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {

@@ -1,6 +1,6 @@
 //! Routes and layers: request id, one trace line per request, body limit (413), CORS.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use axum::{
     Router,
@@ -16,17 +16,9 @@ use tower_http::{
 };
 use tracing::Span;
 
-use super::{graphiql, graphql, health, jwks, ws};
+use super::{HttpState, graphiql, graphql, health, jwks, ws};
 use crate::graphql::execution::Executor;
 use crate::state::AppState;
-
-/// What handlers share: the app state, the executor and the SDL.
-#[derive(Clone)]
-pub struct HttpState {
-    pub state: AppState,
-    pub executor: Executor,
-    pub sdl: Arc<str>,
-}
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

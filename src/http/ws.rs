@@ -32,8 +32,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::{sync::mpsc, task::AbortHandle};
 
+use super::HttpState;
 use super::WireResponse;
-use super::router::HttpState;
 use crate::auth::credentials::Presented;
 use crate::auth::tokens::Claims;
 use crate::config::TokenLocation;
@@ -41,7 +41,7 @@ use crate::graphql::context::AuthContext;
 use crate::graphql::error_codes::failed_before_execution;
 use crate::graphql::errors::ApiError;
 use crate::service::revocations::Change;
-use crate::service::sessions::{self, ClientInfo};
+use crate::service::sessions::ClientInfo;
 
 /// A refused or no longer valid credential (API.md Subscriptions).
 const CLOSE_FORBIDDEN: u16 = 4403;
@@ -530,7 +530,7 @@ impl Connection {
         let Some(claims) = &self.live else {
             return Ok(());
         };
-        Ok(sessions::still_valid(&self.app.state, claims).await?)
+        Ok(self.app.state.sessions.still_valid(claims).await?)
     }
 }
 

@@ -10,8 +10,15 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::ServiceResult;
-use super::sessions::ClientInfo;
 use super::tokens;
+
+/// Where a login (or signup, or refresh) came from, as the session records it.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The client address (the peer, or `X-Forwarded-For` behind trusted proxies).
+    pub addr: String,
+    pub user_agent: Option<String>,
+}
 
 /// Longest user agent kept; a client may send anything.
 const MAX_USER_AGENT: usize = 512;

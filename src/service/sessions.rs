@@ -17,30 +17,23 @@ use chrono::Utc;
 use entity::{session, user};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
-use super::attempts::{self, AttemptKey};
-use super::revocations::{self, UserFacts};
+use super::attempts::{self, AttemptKey, AttemptLimit};
+use super::revocations::{self, Revocations, UserFacts};
+pub use super::session_store::ClientInfo;
 use super::tokens::{self, TokenPair};
 use super::{ServiceError, ServiceResult, session_store, users};
 use crate::auth::error::AuthError;
 use crate::auth::error::messages;
 use crate::auth::password::{Overloaded, Passwords};
 use crate::auth::tokens::{Claims, JwtKeys};
+use crate::config::Config;
 use crate::domain::{Email, Password, Role, Username};
-use crate::state::AppState;
 
 impl From<Overloaded> for ServiceError {
     /// API.md `PASSWORD_HASH_QUEUE`: shed at once, try again in a second.
     fn from(_: Overloaded) -> Self {
         Self::RateLimited { retry_after: 1 }
     }
-}
-
-/// Where a login (or signup, or refresh) came from, as the session records it.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    /// The client address (the peer, or `X-Forwarded-For` behind trusted proxies).
-    pub addr: String,
-    pub user_agent: Option<String>,
 }
 
 /// The caller a valid, unrevoked access token stands for, with the role of the moment.
@@ -64,28 +57,6 @@ pub struct Issued {
     pub pair: TokenPair,
 }
 
-/// Checks decoded access-token claims against the revocation view: the user must exist,
-/// the token's session must not have ended (a token without a session: not revoked by
-/// itself, not issued before the user's last revoke-all). Answers the role of the moment.
-pub async fn principal(state: &AppState, claims: Claims) -> ServiceResult<Principal> {
-    let facts = facts_of(state, &claims).await?;
-    check(&facts, &claims)?;
-    Ok(Principal {
-        user_id: user_id(&claims)?,
-        role: facts.role,
-        claims,
-    })
-}
-
-/// The facts of the token's user; a user that does not exist makes the token invalid.
-async fn facts_of(state: &AppState, claims: &Claims) -> ServiceResult<Arc<UserFacts>> {
-    state
-        .revocations
-        .facts(user_id(claims)?)
-        .await?
-        .ok_or_else(|| unknown_user(claims))
-}
-
 /// Whether the claims are still good against the user's facts (sockets re-check this on
 /// every change about their user).
 pub fn check(facts: &UserFacts, claims: &Claims) -> ServiceResult<()> {
@@ -102,13 +73,6 @@ pub fn check(facts: &UserFacts, claims: &Claims) -> ServiceResult<()> {
     Ok(())
 }
 
-/// Re-checks a token held by an open socket, from the view (no statement when the user's
-/// facts are known).
-pub async fn still_valid(state: &AppState, claims: &Claims) -> ServiceResult<()> {
-    let facts = facts_of(state, claims).await?;
-    check(&facts, claims)
-}
-
 fn user_id(claims: &Claims) -> ServiceResult<i32> {
     claims.sub.parse().map_err(|_| unknown_user(claims))
 }
@@ -116,6 +80,360 @@ fn user_id(claims: &Claims) -> ServiceResult<i32> {
 /// Flask-JWT-Extended's user-lookup error: the token names no (longer) existing user.
 fn unknown_user(claims: &Claims) -> ServiceError {
     AuthError::Invalid(format!("Error loading the user {}", claims.sub)).into()
+}
+
+/// The auth workflows and what they need; cheap to clone, built once at start.
+#[derive(Clone)]
+pub struct Sessions {
+    db: DatabaseConnection,
+    keys: Arc<JwtKeys>,
+    passwords: Passwords,
+    revocations: Revocations,
+    attempt_limit: AttemptLimit,
+    /// `MAX_SESSIONS_PER_USER`.
+    max_sessions: u64,
+    /// `JWT_REFRESH_REUSE_GRACE`.
+    reuse_grace: chrono::Duration,
+}
+
+impl Sessions {
+    pub fn new(
+        db: DatabaseConnection,
+        keys: Arc<JwtKeys>,
+        passwords: Passwords,
+        revocations: Revocations,
+        config: &Config,
+    ) -> Self {
+        Self {
+            db,
+            keys,
+            passwords,
+            revocations,
+            attempt_limit: AttemptLimit {
+                max: config.login_max_failures,
+                window: config.login_failure_window,
+            },
+            max_sessions: config.max_sessions_per_user,
+            reuse_grace: chrono::Duration::from_std(config.jwt_refresh_reuse_grace)
+                .unwrap_or(chrono::Duration::MAX),
+        }
+    }
+
+    /// Checks decoded access-token claims against the revocation view: the user must exist,
+    /// the token's session must not have ended (a token without a session: not revoked by
+    /// itself, not issued before the user's last revoke-all). Answers the role of the moment.
+    pub async fn principal(&self, claims: Claims) -> ServiceResult<Principal> {
+        let facts = self.facts_of(&claims).await?;
+        check(&facts, &claims)?;
+        Ok(Principal {
+            user_id: user_id(&claims)?,
+            role: facts.role,
+            claims,
+        })
+    }
+
+    /// The facts of the token's user; a user that does not exist makes the token invalid.
+    async fn facts_of(&self, claims: &Claims) -> ServiceResult<Arc<UserFacts>> {
+        self.revocations
+            .facts(user_id(claims)?)
+            .await?
+            .ok_or_else(|| unknown_user(claims))
+    }
+
+    /// Re-checks a token held by an open socket, from the view (no statement when the user's
+    /// facts are known).
+    pub async fn still_valid(&self, claims: &Claims) -> ServiceResult<()> {
+        let facts = self.facts_of(claims).await?;
+        check(&facts, claims)
+    }
+
+    /// Checks the password of `username` (ignoring case) and starts a session.
+    ///
+    /// API.md "Login limiting": a username that breaks the username rule cannot exist, so it
+    /// is `INVALID_CREDENTIALS` without hashing or counting; every other attempt takes its
+    /// place before the password is checked; a shed hash is not counted; an unknown user costs
+    /// the same hash as a wrong password. Past `MAX_SESSIONS_PER_USER` the least recently used
+    /// session ends.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<Issued> {
+        let Ok(username) = Username::parse(username) else {
+            return Err(ServiceError::InvalidCredentials);
+        };
+        let key = AttemptKey::login(&username, &client.addr);
+        // The place first: an attempt refused by the limit never holds a hashing place. A
+        // shed attempt gives its place back (the attempt is dropped): it is not counted.
+        let attempt = attempts::reserve(&self.db, &key, self.attempt_limit).await?;
+        let permit = self.passwords.admit()?;
+        let user = users::find_by_username(&self.db, username.as_str()).await?;
+        let hash = user.as_ref().map(|u| u.password_hash.as_str());
+        let matches = permit.verify(password, hash).await?;
+        let Some(user) = user.filter(|_| matches) else {
+            attempts::failed(&self.db, attempt).await?;
+            return Err(ServiceError::InvalidCredentials);
+        };
+        let txn = self.db.begin().await?;
+        // The password may have changed while it was being checked.
+        let Some(user) = users::lock(&txn, user.id)
+            .await?
+            .filter(|current| current.password_hash == user.password_hash)
+        else {
+            txn.rollback().await?;
+            attempts::failed(&self.db, attempt).await?;
+            return Err(ServiceError::InvalidCredentials);
+        };
+        attempts::succeeded(&txn, &attempt).await?;
+        let max = self.max_sessions;
+        let evicted = session_store::make_room(&txn, user.id, max).await?;
+        if evicted {
+            revocations::publish(&txn, user.id).await?;
+        }
+        let pair = start_session(&txn, &self.keys, &user, client, true).await?;
+        txn.commit().await?;
+        attempt.kept();
+        if evicted {
+            self.revocations.changed(user.id);
+        }
+        Ok(Issued { user, pair })
+    }
+
+    /// Rotates a refresh token (already decoded and known to be one) within its session.
+    ///
+    /// API.md Tokens: a live token is revoked and a new non-fresh pair of the same session
+    /// issued; presenting one *already rotated* is reuse, which ends its session — unless it
+    /// was rotated less than `JWT_REFRESH_REUSE_GRACE` ago and its successor is still unused,
+    /// then the same successor is answered again. A token revoked any other way (logout,
+    /// session revocation, password change) just answers `TOKEN_REVOKED`. A token with no
+    /// record (minted elsewhere) starts a session.
+    pub async fn refresh(&self, claims: &Claims, client: &ClientInfo) -> ServiceResult<Issued> {
+        let user_id = user_id(claims)?;
+        let txn = self.db.begin().await?;
+        let user = users::lock(&txn, user_id)
+            .await?
+            .ok_or_else(|| unknown_user(claims))?;
+        let outcome = self.rotate(&txn, &user, claims, client).await?;
+        txn.commit().await?;
+        match outcome {
+            Outcome::Issued(issued) => Ok(*issued),
+            Outcome::Reused => {
+                self.revocations.changed(user.id);
+                Err(AuthError::Revoked.into())
+            }
+        }
+    }
+
+    async fn rotate(
+        &self,
+        txn: &DatabaseTransaction,
+        user: &user::Model,
+        claims: &Claims,
+        client: &ClientInfo,
+    ) -> ServiceResult<Outcome> {
+        let keys = &self.keys;
+        let revoked = || Err(AuthError::Revoked.into());
+        let Some(record) = tokens::find_record(txn, &claims.jti).await? else {
+            // Minted elsewhere: good unless issued before the user's last revoke-all.
+            if tokens::before_cutoff(user.tokens_valid_after.map(|t| t.timestamp()), claims) {
+                return revoked();
+            }
+            let expires_at = Utc::now() + keys.refresh_ttl();
+            let session = session_store::start(txn, user.id, client, expires_at).await?;
+            let pair = tokens::issue_pair(txn, keys, user, &session.id, false).await?;
+            if !tokens::adopt(txn, user.id, claims, &session.id, &pair.refresh.jti).await? {
+                // Recorded meanwhile (refreshes of one user are serialized by its row lock, so
+                // only in theory): not a first sight after all.
+                return revoked();
+            }
+            return Ok(Outcome::Issued(Box::new(Issued {
+                user: user.clone(),
+                pair,
+            })));
+        };
+        if record.user_id != user.id {
+            return revoked();
+        }
+        match (&record.revoked_at, &record.rotated_to) {
+            (None, _) => {
+                let sid = match &record.session_id {
+                    Some(sid) => sid.clone(),
+                    // Issued before sessions existed: its rotation starts one.
+                    None => {
+                        let expires_at = Utc::now() + keys.refresh_ttl();
+                        session_store::start(txn, user.id, client, expires_at)
+                            .await?
+                            .id
+                    }
+                };
+                let pair = tokens::issue_pair(txn, keys, user, &sid, false).await?;
+                if !tokens::rotate(txn, &record.jti, &pair.refresh.jti, &sid).await? {
+                    // Rotated meanwhile: the transaction rolls back, nothing is issued.
+                    return revoked();
+                }
+                session_store::touch(txn, &sid, pair.refresh.expires_at).await?;
+                Ok(Outcome::Issued(Box::new(Issued {
+                    user: user.clone(),
+                    pair,
+                })))
+            }
+            (Some(rotated_at), Some(successor)) => {
+                let grace = self.reuse_grace;
+                let session = match &record.session_id {
+                    Some(sid) => session_store::find(txn, sid).await?,
+                    None => None,
+                };
+                if Utc::now() - *rotated_at <= grace
+                    && let Some(session) = session.as_ref().filter(|s| s.ended_at.is_none())
+                    && let Some(next) = tokens::find_record(txn, successor)
+                        .await?
+                        .filter(|next| next.revoked_at.is_none())
+                {
+                    let pair = tokens::reissue_pair(keys, user, &session.id, &next)?;
+                    return Ok(Outcome::Issued(Box::new(Issued {
+                        user: user.clone(),
+                        pair,
+                    })));
+                }
+                tracing::warn!(user_id = user.id, "refresh token reuse: ending its session");
+                if let Some(session) = session {
+                    session_store::end(txn, user.id, &[session.id]).await?;
+                    revocations::publish(txn, user.id).await?;
+                }
+                Ok(Outcome::Reused)
+            }
+            (Some(_), None) => revoked(),
+        }
+    }
+
+    /// Ends sessions for a logout. `access` is the caller's valid access token, if any;
+    /// `refresh` a refresh token given beside it (or alone, when the access token is missing
+    /// or expired). At least one of them is present.
+    pub async fn logout(
+        &self,
+        access: Option<&Principal>,
+        refresh: Option<&Claims>,
+        scope: LogoutScope,
+    ) -> ServiceResult<()> {
+        let Some(claims) = access.map(|p| &p.claims).or(refresh) else {
+            return Err(AuthError::Missing(messages::MISSING_HEADER).into());
+        };
+        let user_id = user_id(claims)?;
+        let txn = self.db.begin().await?;
+        users::lock(&txn, user_id)
+            .await?
+            .ok_or_else(|| unknown_user(claims))?;
+        // The refresh token's own record says which session it belongs to.
+        let refresh_record = match refresh {
+            Some(claims) => tokens::find_record(&txn, &claims.jti).await?,
+            None => None,
+        };
+        let other_user = refresh_record
+            .as_ref()
+            .is_some_and(|r| r.user_id != user_id)
+            || refresh.is_some_and(|c| c.sub != claims.sub);
+        if other_user {
+            return Err(AuthError::invalid("The refresh token belongs to another user").into());
+        }
+        let refresh_sid = refresh_record
+            .as_ref()
+            .and_then(|r| r.session_id.clone())
+            .or_else(|| refresh.and_then(|c| c.sid.clone()));
+        let current_sid = access
+            .and_then(|p| p.claims.sid.clone())
+            .or(refresh_sid.clone());
+        match scope {
+            LogoutScope::Current => {
+                let sids: Vec<String> = current_sid
+                    .iter()
+                    .chain(refresh_sid.iter())
+                    .cloned()
+                    .collect();
+                session_store::end(&txn, user_id, &sids).await?;
+                if let Some(principal) = access.filter(|p| p.claims.sid.is_none()) {
+                    tokens::revoke(&txn, user_id, &principal.claims).await?;
+                }
+                if let Some(claims) = refresh.filter(|_| refresh_sid.is_none()) {
+                    tokens::revoke(&txn, user_id, claims).await?;
+                }
+            }
+            LogoutScope::Others => {
+                session_store::end_all(&txn, user_id, current_sid.as_deref()).await?;
+            }
+            LogoutScope::All => {
+                session_store::end_all(&txn, user_id, None).await?;
+                tokens::revoke_sessionless(&txn, user_id).await?;
+            }
+        }
+        revocations::publish(&txn, user_id).await?;
+        txn.commit().await?;
+        self.revocations.changed(user_id);
+        Ok(())
+    }
+
+    /// Ends one of the caller's own live sessions; another user's, an ended or an unknown one
+    /// is `NOT_FOUND` (API.md Sessions: an ADMIN has no power over others' sessions here).
+    pub async fn revoke_session(&self, caller: &Principal, sid: &str) -> ServiceResult<()> {
+        let txn = self.db.begin().await?;
+        users::lock(&txn, caller.user_id).await?;
+        let ended = session_store::end(&txn, caller.user_id, &[sid.to_owned()]).await?;
+        if ended.is_empty() {
+            return Err(ServiceError::NotFound("Session"));
+        }
+        revocations::publish(&txn, caller.user_id).await?;
+        txn.commit().await?;
+        self.revocations.changed(caller.user_id);
+        Ok(())
+    }
+
+    /// The caller's live sessions, newest first.
+    pub async fn list(&self, caller: &Principal) -> ServiceResult<Vec<session::Model>> {
+        session_store::live(&self.db, caller.user_id).await
+    }
+
+    /// Checks `current` (limited per user, API.md "Login limiting"), stores the hash of `new`,
+    /// ends every session and revokes every token the user held, and starts a new session for
+    /// the fresh pair it returns.
+    pub async fn change_password(
+        &self,
+        caller: &Principal,
+        current: &str,
+        new: &Password,
+        client: &ClientInfo,
+    ) -> ServiceResult<Issued> {
+        let user = users::find(&self.db, caller.user_id)
+            .await?
+            .ok_or_else(|| unknown_user(&caller.claims))?;
+        let key = AttemptKey::password_change(user.id);
+        let attempt = attempts::reserve(&self.db, &key, self.attempt_limit).await?;
+        let permit = self.passwords.admit()?;
+        if !permit.verify(current, Some(&user.password_hash)).await? {
+            attempts::failed(&self.db, attempt).await?;
+            return Err(ServiceError::InvalidCredentials);
+        }
+        let hash = permit.hash(new).await?;
+        let txn = self.db.begin().await?;
+        // Another change may have committed while this one was checking the old password.
+        let Some(locked) = users::lock(&txn, user.id)
+            .await?
+            .filter(|current| current.password_hash == user.password_hash)
+        else {
+            txn.rollback().await?;
+            attempts::failed(&self.db, attempt).await?;
+            return Err(ServiceError::InvalidCredentials);
+        };
+        session_store::end_all(&txn, locked.id, None).await?;
+        tokens::revoke_sessionless(&txn, locked.id).await?;
+        let user = users::set_password(&txn, locked, hash).await?;
+        attempts::succeeded(&txn, &attempt).await?;
+        let pair = start_session(&txn, &self.keys, &user, client, true).await?;
+        revocations::publish(&txn, user.id).await?;
+        txn.commit().await?;
+        attempt.kept();
+        self.revocations.changed(user.id);
+        Ok(Issued { user, pair })
+    }
 }
 
 /// What `register` needs, already parsed.
@@ -159,176 +477,11 @@ async fn start_session(
     tokens::issue_pair(txn, keys, user, &session.id, fresh).await
 }
 
-/// Checks the password of `username` (ignoring case) and starts a session.
-///
-/// API.md "Login limiting": a username that breaks the username rule cannot exist, so it
-/// is `INVALID_CREDENTIALS` without hashing or counting; every other attempt takes its
-/// place before the password is checked; a shed hash is not counted; an unknown user costs
-/// the same hash as a wrong password. Past `MAX_SESSIONS_PER_USER` the least recently used
-/// session ends.
-pub async fn login(
-    state: &AppState,
-    username: &str,
-    password: &str,
-    client: &ClientInfo,
-) -> ServiceResult<Issued> {
-    let Ok(username) = Username::parse(username) else {
-        return Err(ServiceError::InvalidCredentials);
-    };
-    let key = AttemptKey::login(&username, &client.addr);
-    // The place first: an attempt refused by the limit never holds a hashing place. A
-    // shed attempt gives its place back (the attempt is dropped): it is not counted.
-    let attempt = attempts::reserve(&state.db, &key, state.attempt_limit).await?;
-    let permit = state.passwords.admit()?;
-    let user = users::find_by_username(&state.db, username.as_str()).await?;
-    let hash = user.as_ref().map(|u| u.password_hash.as_str());
-    let matches = permit.verify(password, hash).await?;
-    let Some(user) = user.filter(|_| matches) else {
-        attempts::failed(&state.db, attempt).await?;
-        return Err(ServiceError::InvalidCredentials);
-    };
-    let txn = state.db.begin().await?;
-    // The password may have changed while it was being checked.
-    let Some(user) = users::lock(&txn, user.id)
-        .await?
-        .filter(|current| current.password_hash == user.password_hash)
-    else {
-        txn.rollback().await?;
-        attempts::failed(&state.db, attempt).await?;
-        return Err(ServiceError::InvalidCredentials);
-    };
-    attempts::succeeded(&txn, &attempt).await?;
-    let max = state.config.max_sessions_per_user;
-    let evicted = session_store::make_room(&txn, user.id, max).await?;
-    if evicted {
-        revocations::publish(&txn, user.id).await?;
-    }
-    let pair = start_session(&txn, &state.keys, &user, client, true).await?;
-    txn.commit().await?;
-    attempt.kept();
-    if evicted {
-        state.revocations.changed(user.id);
-    }
-    Ok(Issued { user, pair })
-}
-
 /// What presenting a refresh token came to.
 enum Outcome {
     Issued(Box<Issued>),
     /// Reuse of an already rotated token: its session was ended.
     Reused,
-}
-
-/// Rotates a refresh token (already decoded and known to be one) within its session.
-///
-/// API.md Tokens: a live token is revoked and a new non-fresh pair of the same session
-/// issued; presenting one *already rotated* is reuse, which ends its session — unless it
-/// was rotated less than `JWT_REFRESH_REUSE_GRACE` ago and its successor is still unused,
-/// then the same successor is answered again. A token revoked any other way (logout,
-/// session revocation, password change) just answers `TOKEN_REVOKED`. A token with no
-/// record (minted elsewhere) starts a session.
-pub async fn refresh(
-    state: &AppState,
-    claims: &Claims,
-    client: &ClientInfo,
-) -> ServiceResult<Issued> {
-    let user_id = user_id(claims)?;
-    let txn = state.db.begin().await?;
-    let user = users::lock(&txn, user_id)
-        .await?
-        .ok_or_else(|| unknown_user(claims))?;
-    let outcome = rotate(&txn, state, &user, claims, client).await?;
-    txn.commit().await?;
-    match outcome {
-        Outcome::Issued(issued) => Ok(*issued),
-        Outcome::Reused => {
-            state.revocations.changed(user.id);
-            Err(AuthError::Revoked.into())
-        }
-    }
-}
-
-async fn rotate(
-    txn: &DatabaseTransaction,
-    state: &AppState,
-    user: &user::Model,
-    claims: &Claims,
-    client: &ClientInfo,
-) -> ServiceResult<Outcome> {
-    let keys = &state.keys;
-    let revoked = || Err(AuthError::Revoked.into());
-    let Some(record) = tokens::find_record(txn, &claims.jti).await? else {
-        // Minted elsewhere: good unless issued before the user's last revoke-all.
-        if tokens::before_cutoff(user.tokens_valid_after.map(|t| t.timestamp()), claims) {
-            return revoked();
-        }
-        let expires_at = Utc::now() + keys.refresh_ttl();
-        let session = session_store::start(txn, user.id, client, expires_at).await?;
-        let pair = tokens::issue_pair(txn, keys, user, &session.id, false).await?;
-        if !tokens::adopt(txn, user.id, claims, &session.id, &pair.refresh.jti).await? {
-            // Recorded meanwhile (refreshes of one user are serialized by its row lock, so
-            // only in theory): not a first sight after all.
-            return revoked();
-        }
-        return Ok(Outcome::Issued(Box::new(Issued {
-            user: user.clone(),
-            pair,
-        })));
-    };
-    if record.user_id != user.id {
-        return revoked();
-    }
-    match (&record.revoked_at, &record.rotated_to) {
-        (None, _) => {
-            let sid = match &record.session_id {
-                Some(sid) => sid.clone(),
-                // Issued before sessions existed: its rotation starts one.
-                None => {
-                    let expires_at = Utc::now() + keys.refresh_ttl();
-                    session_store::start(txn, user.id, client, expires_at)
-                        .await?
-                        .id
-                }
-            };
-            let pair = tokens::issue_pair(txn, keys, user, &sid, false).await?;
-            if !tokens::rotate(txn, &record.jti, &pair.refresh.jti, &sid).await? {
-                // Rotated meanwhile: the transaction rolls back, nothing is issued.
-                return revoked();
-            }
-            session_store::touch(txn, &sid, pair.refresh.expires_at).await?;
-            Ok(Outcome::Issued(Box::new(Issued {
-                user: user.clone(),
-                pair,
-            })))
-        }
-        (Some(rotated_at), Some(successor)) => {
-            let grace = chrono::Duration::from_std(state.config.jwt_refresh_reuse_grace)
-                .unwrap_or_default();
-            let session = match &record.session_id {
-                Some(sid) => session_store::find(txn, sid).await?,
-                None => None,
-            };
-            if Utc::now() - *rotated_at <= grace
-                && let Some(session) = session.as_ref().filter(|s| s.ended_at.is_none())
-                && let Some(next) = tokens::find_record(txn, successor)
-                    .await?
-                    .filter(|next| next.revoked_at.is_none())
-            {
-                let pair = tokens::reissue_pair(keys, user, &session.id, &next)?;
-                return Ok(Outcome::Issued(Box::new(Issued {
-                    user: user.clone(),
-                    pair,
-                })));
-            }
-            tracing::warn!(user_id = user.id, "refresh token reuse: ending its session");
-            if let Some(session) = session {
-                session_store::end(txn, user.id, &[session.id]).await?;
-                revocations::publish(txn, user.id).await?;
-            }
-            Ok(Outcome::Reused)
-        }
-        (Some(_), None) => revoked(),
-    }
 }
 
 /// API.md `logout(scope:)`.
@@ -340,132 +493,4 @@ pub enum LogoutScope {
     Others,
     /// Every token the user holds, with or without a session.
     All,
-}
-
-/// Ends sessions for a logout. `access` is the caller's valid access token, if any;
-/// `refresh` a refresh token given beside it (or alone, when the access token is missing
-/// or expired). At least one of them is present.
-pub async fn logout(
-    state: &AppState,
-    access: Option<&Principal>,
-    refresh: Option<&Claims>,
-    scope: LogoutScope,
-) -> ServiceResult<()> {
-    let Some(claims) = access.map(|p| &p.claims).or(refresh) else {
-        return Err(AuthError::Missing(messages::MISSING_HEADER).into());
-    };
-    let user_id = user_id(claims)?;
-    let txn = state.db.begin().await?;
-    users::lock(&txn, user_id)
-        .await?
-        .ok_or_else(|| unknown_user(claims))?;
-    // The refresh token's own record says which session it belongs to.
-    let refresh_record = match refresh {
-        Some(claims) => tokens::find_record(&txn, &claims.jti).await?,
-        None => None,
-    };
-    let other_user = refresh_record
-        .as_ref()
-        .is_some_and(|r| r.user_id != user_id)
-        || refresh.is_some_and(|c| c.sub != claims.sub);
-    if other_user {
-        return Err(AuthError::invalid("The refresh token belongs to another user").into());
-    }
-    let refresh_sid = refresh_record
-        .as_ref()
-        .and_then(|r| r.session_id.clone())
-        .or_else(|| refresh.and_then(|c| c.sid.clone()));
-    let current_sid = access
-        .and_then(|p| p.claims.sid.clone())
-        .or(refresh_sid.clone());
-    match scope {
-        LogoutScope::Current => {
-            let sids: Vec<String> = current_sid
-                .iter()
-                .chain(refresh_sid.iter())
-                .cloned()
-                .collect();
-            session_store::end(&txn, user_id, &sids).await?;
-            if let Some(principal) = access.filter(|p| p.claims.sid.is_none()) {
-                tokens::revoke(&txn, user_id, &principal.claims).await?;
-            }
-            if let Some(claims) = refresh.filter(|_| refresh_sid.is_none()) {
-                tokens::revoke(&txn, user_id, claims).await?;
-            }
-        }
-        LogoutScope::Others => {
-            session_store::end_all(&txn, user_id, current_sid.as_deref()).await?;
-        }
-        LogoutScope::All => {
-            session_store::end_all(&txn, user_id, None).await?;
-            tokens::revoke_sessionless(&txn, user_id).await?;
-        }
-    }
-    revocations::publish(&txn, user_id).await?;
-    txn.commit().await?;
-    state.revocations.changed(user_id);
-    Ok(())
-}
-
-/// Ends one of the caller's own live sessions; another user's, an ended or an unknown one
-/// is `NOT_FOUND` (API.md Sessions: an ADMIN has no power over others' sessions here).
-pub async fn revoke_session(state: &AppState, caller: &Principal, sid: &str) -> ServiceResult<()> {
-    let txn = state.db.begin().await?;
-    users::lock(&txn, caller.user_id).await?;
-    let ended = session_store::end(&txn, caller.user_id, &[sid.to_owned()]).await?;
-    if ended.is_empty() {
-        return Err(ServiceError::NotFound("Session"));
-    }
-    revocations::publish(&txn, caller.user_id).await?;
-    txn.commit().await?;
-    state.revocations.changed(caller.user_id);
-    Ok(())
-}
-
-/// The caller's live sessions, newest first.
-pub async fn list(state: &AppState, caller: &Principal) -> ServiceResult<Vec<session::Model>> {
-    session_store::live(&state.db, caller.user_id).await
-}
-
-/// Checks `current` (limited per user, API.md "Login limiting"), stores the hash of `new`,
-/// ends every session and revokes every token the user held, and starts a new session for
-/// the fresh pair it returns.
-pub async fn change_password(
-    state: &AppState,
-    caller: &Principal,
-    current: &str,
-    new: &Password,
-    client: &ClientInfo,
-) -> ServiceResult<Issued> {
-    let user = users::find(&state.db, caller.user_id)
-        .await?
-        .ok_or_else(|| unknown_user(&caller.claims))?;
-    let key = AttemptKey::password_change(user.id);
-    let attempt = attempts::reserve(&state.db, &key, state.attempt_limit).await?;
-    let permit = state.passwords.admit()?;
-    if !permit.verify(current, Some(&user.password_hash)).await? {
-        attempts::failed(&state.db, attempt).await?;
-        return Err(ServiceError::InvalidCredentials);
-    }
-    let hash = permit.hash(new).await?;
-    let txn = state.db.begin().await?;
-    // Another change may have committed while this one was checking the old password.
-    let Some(locked) = users::lock(&txn, user.id)
-        .await?
-        .filter(|current| current.password_hash == user.password_hash)
-    else {
-        txn.rollback().await?;
-        attempts::failed(&state.db, attempt).await?;
-        return Err(ServiceError::InvalidCredentials);
-    };
-    session_store::end_all(&txn, locked.id, None).await?;
-    tokens::revoke_sessionless(&txn, locked.id).await?;
-    let user = users::set_password(&txn, locked, hash).await?;
-    attempts::succeeded(&txn, &attempt).await?;
-    let pair = start_session(&txn, &state.keys, &user, client, true).await?;
-    revocations::publish(&txn, user.id).await?;
-    txn.commit().await?;
-    attempt.kept();
-    state.revocations.changed(user.id);
-    Ok(Issued { user, pair })
 }

@@ -784,3 +784,71 @@ async fn an_allowed_origin_written_with_a_trailing_slash_still_matches() {
         Some("https://app.example")
     );
 }
+
+#[tokio::test]
+async fn cookie_domain_samesite_and_secure_are_configurable() {
+    let app = TestApp::spawn_with(&[
+        COOKIES,
+        ("jwt-cookie-domain", "example.test"),
+        ("jwt-cookie-samesite", "None"),
+        ("jwt-cookie-secure", "true"),
+    ])
+    .await;
+    let reply = signed_in(&app, "alice").await;
+    for name in ALL {
+        let cookie = reply.set_cookie(name);
+        assert_eq!(
+            cookie.attribute("domain"),
+            Some("example.test"),
+            "{cookie:?}"
+        );
+        assert_eq!(cookie.attribute("samesite"), Some("None"), "{cookie:?}");
+        assert!(cookie.has("secure"), "{cookie:?}");
+    }
+    // Secure can be turned off in production too (behind a TLS-terminating proxy that
+    // rewrites nothing, say), and Strict chosen.
+    let app = TestApp::spawn_with(&[
+        COOKIES,
+        ("app-env", "production"),
+        ("jwt-cookie-secure", "false"),
+        ("jwt-cookie-samesite", "Strict"),
+    ])
+    .await;
+    let reply = signed_in(&app, "alice").await;
+    for name in ALL {
+        let cookie = reply.set_cookie(name);
+        assert!(!cookie.has("secure"), "{cookie:?}");
+        assert_eq!(cookie.attribute("samesite"), Some("Strict"), "{cookie:?}");
+    }
+}
+
+#[test]
+fn samesite_none_without_secure_refuses_to_start() {
+    let output = authql_command()
+        .args(["serve", "--listen-addr", "127.0.0.1:0"])
+        .args(["--jwt-secret-key", SECRET])
+        .args(["--database-url", "sqlite::memory:"])
+        .args(["--jwt-cookie-samesite", "None"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("JWT_COOKIE_SAMESITE"), "{stderr}");
+}
+
+#[tokio::test]
+async fn signing_out_the_other_devices_keeps_this_ones_cookies() {
+    let app = TestApp::spawn_with(&[COOKIES]).await;
+    let jar = signed_in(&app, "alice").await.jar();
+    let reply = post(
+        &app,
+        "mutation { logout(scope: OTHERS) }",
+        json!({}),
+        Creds::cookies(&jar).csrf(jar.get(CSRF_ACCESS)),
+    )
+    .await;
+    assert_eq!(reply.body["data"]["logout"], true, "{}", reply.body);
+    assert!(reply.set_cookies.is_empty(), "{:?}", reply.set_cookies);
+    let body = me(&app, Creds::cookies(&jar)).await;
+    assert_eq!(body["data"]["me"]["username"], "alice", "{body}");
+}
