@@ -57,7 +57,11 @@ impl Application {
             .map_err(|e| {
                 ConfigError::new("DATABASE_URL", format!("cannot listen for events: {e}"))
             })?;
-        let revocations = Revocations::start(&db, &config.database_url)
+        // How long after issue a token can still be presented: what the view must know.
+        let horizon =
+            chrono::Duration::from_std(config.jwt_access_token_expires + config.jwt_leeway)
+                .unwrap_or(chrono::Duration::MAX);
+        let revocations = Revocations::start(&db, &config.database_url, horizon)
             .await
             .map_err(|e| {
                 ConfigError::new(

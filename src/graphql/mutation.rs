@@ -105,6 +105,49 @@ fn given_refresh(
     }))
 }
 
+/// `logout`'s credentials: a valid access token, or a refresh token alone.
+async fn logout(
+    ctx: &Context<'_>,
+    state: &AppState,
+    refresh_token: Option<String>,
+    scope: LogoutScope,
+) -> ApiResult<()> {
+    // An expired refresh token has nothing left to end (its access tokens expired
+    // before it); the access token, if any, still says whose session to end.
+    let refresh = match given_refresh(ctx, state, refresh_token) {
+        Ok(given) => given,
+        Err(ApiError::TokenExpired) => None,
+        Err(error) => return Err(error),
+    };
+    // With a valid access token (its own CSRF check done, in cookie mode) the request is
+    // proven; a refresh token alone must pass its own.
+    let (access, access_error) = match principal(ctx).await {
+        Ok(principal) => (Some(principal), None),
+        // A refresh token alone is enough: a missing, expired, revoked or otherwise bad
+        // access token does not stop a logout.
+        Err(
+            error @ (ApiError::AuthorizationRequired(_)
+            | ApiError::TokenExpired
+            | ApiError::TokenRevoked
+            | ApiError::InvalidToken(_)),
+        ) if refresh.is_some() => (None, Some(error)),
+        Err(error) => return Err(error),
+    };
+    if access.is_none()
+        && let Some(refresh) = &refresh
+        && let Err(csrf) = refresh.check_csrf()
+    {
+        // The access token's own problem says more than the refresh cookie's CSRF value.
+        return Err(access_error.unwrap_or(csrf));
+    }
+    let refresh = refresh.as_ref().map(|given| &given.claims);
+    state
+        .sessions
+        .logout(access.as_deref(), refresh, scope.into())
+        .await?;
+    Ok(())
+}
+
 #[authql_macros::guarded]
 #[Object]
 impl Mutation {
@@ -177,42 +220,20 @@ impl Mutation {
         #[graphql(default_with = "Some(LogoutScope::Current)")] scope: Option<LogoutScope>,
     ) -> ApiResult<bool> {
         let state = ctx.state()?;
-        // An expired refresh token has nothing left to end (its access tokens expired
-        // before it); the access token, if any, still says whose session to end.
-        let refresh = match given_refresh(ctx, state, refresh_token) {
-            Ok(given) => given,
-            Err(ApiError::TokenExpired) => None,
-            Err(error) => return Err(error),
-        };
-        // With a valid access token (its own CSRF check done, in cookie mode) the request
-        // is proven; a refresh token alone must pass its own.
-        let access = match principal(ctx).await {
-            Ok(principal) => Some(principal),
-            // A refresh token alone is enough: a missing or expired access token does
-            // not stop a logout.
-            Err(ApiError::AuthorizationRequired(_) | ApiError::TokenExpired)
-                if refresh.is_some() =>
-            {
-                None
-            }
-            Err(error) => return Err(error),
-        };
-        if access.is_none()
-            && let Some(refresh) = &refresh
-        {
-            refresh.check_csrf()?;
-        }
         let scope = scope.unwrap_or(LogoutScope::Current);
-        let refresh = refresh.as_ref().map(|given| &given.claims);
-        state
-            .sessions
-            .logout(access.as_deref(), refresh, scope.into())
-            .await?;
-        // Signing out the other devices keeps this one signed in.
-        if scope != LogoutScope::Others {
+        let result = logout(ctx, state, refresh_token, scope).await;
+        // Signing out the other devices keeps this one signed in; otherwise the cookies
+        // go — also when the logout failed because they are dead already (revoked,
+        // expired, invalid): a browser must not keep replaying them. A refused CSRF check
+        // clears nothing.
+        let dead = matches!(
+            result,
+            Err(ApiError::TokenRevoked | ApiError::TokenExpired | ApiError::InvalidToken(_))
+        );
+        if scope != LogoutScope::Others && (result.is_ok() || dead) {
             cookies::clear_session(ctx, &state.config);
         }
-        Ok(true)
+        result.map(|()| true)
     }
 
     /// Ends one of the caller's own sessions (its tokens answer `TOKEN_REVOKED` at once,

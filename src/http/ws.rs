@@ -30,7 +30,10 @@ use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use http::HeaderValue;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::{sync::mpsc, task::AbortHandle};
+use tokio::{
+    sync::{broadcast, mpsc},
+    task::AbortHandle,
+};
 
 use super::HttpState;
 use super::WireResponse;
@@ -271,7 +274,10 @@ impl Connection {
                 change = changes.recv(), if self.live.is_some() => {
                     let concerns_us = match change {
                         Ok(Change::User(user_id)) => self.user_id() == Some(user_id),
-                        Ok(Change::Everything) | Err(_) => true,
+                        // Missed some (this socket fell behind): re-check to be sure.
+                        Ok(Change::Everything) | Err(broadcast::error::RecvError::Lagged(_)) => true,
+                        // The view is gone (shutting down): nothing more will come.
+                        Err(broadcast::error::RecvError::Closed) => break None,
                     };
                     if concerns_us {
                         match self.check_live().await {
@@ -537,7 +543,11 @@ impl Connection {
 /// When the connection's token stops being accepted: its `exp` plus the leeway.
 fn expires(claims: &Claims, app: &HttpState) -> tokio::time::Instant {
     let leeway = app.state.config.jwt_leeway.as_secs() as i64;
-    let left = (claims.exp + leeway + 1 - chrono::Utc::now().timestamp()).max(0);
+    let left = claims
+        .exp
+        .saturating_add(leeway + 1)
+        .saturating_sub(chrono::Utc::now().timestamp())
+        .clamp(0, 100 * 365 * 86_400);
     tokio::time::Instant::now() + Duration::from_secs(left as u64)
 }
 

@@ -13,11 +13,17 @@
 //! - other instances hear it through `LISTEN` (PostgreSQL) or by reading `auth_changes`
 //!   every 250 ms (SQLite: processes sharing one file have no channel) — a few cheap
 //!   statements per instance per second, never one per socket or per request;
-//! - a lost `LISTEN` connection may have missed notices: the whole view is dropped and
-//!   reloaded on demand.
+//! - notices may be missed — a `LISTEN` connection lost and re-established, a half-open
+//!   connection that delivers nothing, change-log rows pruned before a suspended process
+//!   read them — so each instance checks that its channel works: on PostgreSQL it sends
+//!   itself a heartbeat notice every 500 ms and, while one is overdue, keeps nothing
+//!   (every check reloads) until the channel is back; on SQLite a gap in the change log's
+//!   ids or a failed read drops the whole view.
 //!
-//! A user's facts are loaded once on first sight (two statements), then kept until a
-//! change about that user arrives.
+//! A user's facts are loaded on first sight (three statements), then kept until a change
+//! about that user arrives. Only what can still matter is loaded: the live sessions,
+//! sessions ended within an access token's lifetime (plus the leeway), and revoked tokens
+//! not yet expired.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -32,7 +38,7 @@ use chrono::Utc;
 use entity::{auth_change, session, token, user};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::Condition,
 };
 use tokio::sync::{OnceCell, broadcast};
 
@@ -45,6 +51,10 @@ const CHANNEL: &str = "authql_auth_changes";
 const MAX_USERS: usize = 100_000;
 /// How often an instance on SQLite reads `auth_changes`.
 const POLL_EVERY: Duration = Duration::from_millis(250);
+/// How often an instance on PostgreSQL notifies itself, to know its `LISTEN` works.
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
+/// A heartbeat later than this: notices may be going astray.
+const HEARTBEAT_OVERDUE: Duration = Duration::from_millis(1500);
 
 /// What a token check needs to know about one user.
 #[derive(Debug, Clone)]
@@ -53,6 +63,8 @@ pub struct UserFacts {
     /// Tokens without a session issued at or before this second are revoked (logout of
     /// every session, password change).
     pub tokens_valid_after: Option<i64>,
+    /// Sessions not ended.
+    pub live_sessions: HashSet<String>,
     /// Ended sessions whose tokens may not have expired yet.
     pub ended_sessions: HashSet<String>,
     /// Revoked access tokens without a session that may not have expired yet.
@@ -78,6 +90,9 @@ pub struct Revocations {
 
 struct Inner {
     db: DatabaseConnection,
+    /// How long a token can still be presented after it was issued: the access token
+    /// lifetime plus the leeway. Older ended sessions cannot matter.
+    horizon: chrono::Duration,
     users: RwLock<HashMap<i32, Entry>>,
     /// Bumped on every change: a request's memoized principal is re-checked when it moved.
     version: AtomicU64,
@@ -85,15 +100,18 @@ struct Inner {
 }
 
 impl Revocations {
-    /// The view, plus the task that keeps it current from other instances' changes.
+    /// The view, plus the tasks that keep it current from other instances' changes.
+    /// `horizon`: the access token lifetime plus the leeway.
     pub async fn start(
         db: &DatabaseConnection,
         database_url: &str,
+        horizon: chrono::Duration,
     ) -> Result<Self, sea_orm::sqlx::Error> {
         let (changes, _) = broadcast::channel(1024);
         let view = Self {
             inner: Arc::new(Inner {
                 db: db.clone(),
+                horizon,
                 users: RwLock::new(HashMap::new()),
                 version: AtomicU64::new(0),
                 changes,
@@ -102,29 +120,12 @@ impl Revocations {
         if db.get_database_backend() == DatabaseBackend::Postgres {
             let mut listener = sea_orm::sqlx::postgres::PgListener::connect(database_url).await?;
             listener.listen(CHANNEL).await?;
-            let weak = Arc::downgrade(&view.inner);
-            tokio::spawn(async move {
-                loop {
-                    let received = listener.try_recv().await;
-                    let Some(inner) = weak.upgrade() else { return };
-                    let view = Revocations { inner };
-                    match received {
-                        Ok(Some(notice)) => match notice.payload().parse() {
-                            Ok(user_id) => view.changed(user_id),
-                            Err(_) => tracing::warn!("unreadable auth change notice"),
-                        },
-                        Ok(None) => {
-                            tracing::warn!("auth change listener reconnected: view reset");
-                            view.reset();
-                        }
-                        Err(error) => {
-                            tracing::warn!(%error, "auth change listener error: view reset");
-                            view.reset();
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
-                }
-            });
+            let heartbeat = format!("heartbeat {}", uuid::Uuid::new_v4());
+            tokio::spawn(send_heartbeats(
+                Arc::downgrade(&view.inner),
+                heartbeat.clone(),
+            ));
+            tokio::spawn(listen(Arc::downgrade(&view.inner), listener, heartbeat));
         } else {
             let last = auth_change::Entity::find()
                 .select_only()
@@ -158,9 +159,7 @@ impl Revocations {
             }
         };
         // Concurrent first sights of one user share one load.
-        let facts = entry
-            .get_or_try_init(|| load(&self.inner.db, user_id))
-            .await?;
+        let facts = entry.get_or_try_init(|| load(&self.inner, user_id)).await?;
         Ok(facts.clone())
     }
 
@@ -173,6 +172,13 @@ impl Revocations {
         }
         self.inner.version.fetch_add(1, Ordering::Release);
         let _ = self.inner.changes.send(Change::User(user_id));
+    }
+
+    /// Forget what is known of `user_id` without telling anyone: the next check reloads
+    /// it (a token names a session this instance has not heard of yet).
+    pub fn reload(&self, user_id: i32) {
+        let mut users = self.inner.users.write().unwrap_or_else(|e| e.into_inner());
+        users.remove(&user_id);
     }
 
     /// Forget everything (notices may have been missed).
@@ -218,7 +224,86 @@ pub async fn publish(db: &impl ConnectionTrait, user_id: i32) -> ServiceResult<(
     Ok(())
 }
 
+/// PostgreSQL: every [`HEARTBEAT_EVERY`], a notice to this instance itself.
+async fn send_heartbeats(inner: std::sync::Weak<Inner>, heartbeat: String) {
+    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let sent = inner
+            .db
+            .execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                // Named, so statement counts can tell the instance's own upkeep apart.
+                "SELECT pg_notify($1, $2) /* heartbeat */",
+                [CHANNEL.into(), heartbeat.clone().into()],
+            ))
+            .await;
+        if let Err(error) = sent {
+            tracing::warn!(%error, "cannot send the auth change heartbeat");
+        }
+    }
+}
+
+/// PostgreSQL: applies other instances' notices; while this instance's own heartbeat is
+/// overdue, notices may be going astray, so nothing is kept (the view is dropped at every
+/// tick) until heartbeats arrive again — and once more then, for what was loaded meanwhile.
+async fn listen(
+    inner: std::sync::Weak<Inner>,
+    mut listener: sea_orm::sqlx::postgres::PgListener,
+    heartbeat: String,
+) {
+    let mut last_heartbeat = tokio::time::Instant::now();
+    let mut degraded = false;
+    let mut watchdog = tokio::time::interval(HEARTBEAT_EVERY);
+    loop {
+        tokio::select! {
+            received = listener.try_recv() => {
+                let Some(inner) = inner.upgrade() else { return };
+                let view = Revocations { inner };
+                match received {
+                    Ok(Some(notice)) if notice.payload() == heartbeat => {
+                        last_heartbeat = tokio::time::Instant::now();
+                        if degraded {
+                            degraded = false;
+                            tracing::info!("auth change notices flow again: view reset");
+                            view.reset();
+                        }
+                    }
+                    Ok(Some(notice)) if notice.payload().starts_with("heartbeat ") => {}
+                    Ok(Some(notice)) => match notice.payload().parse() {
+                        Ok(user_id) => view.changed(user_id),
+                        Err(_) => tracing::warn!("unreadable auth change notice"),
+                    },
+                    Ok(None) => {
+                        tracing::warn!("auth change listener reconnected: view reset");
+                        view.reset();
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "auth change listener error: view reset");
+                        view.reset();
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                }
+            }
+            _ = watchdog.tick() => {
+                let Some(inner) = inner.upgrade() else { return };
+                if last_heartbeat.elapsed() > HEARTBEAT_OVERDUE {
+                    if !degraded {
+                        tracing::warn!("auth change heartbeat overdue: keeping nothing until it is back");
+                    }
+                    degraded = true;
+                    Revocations { inner }.reset();
+                }
+            }
+        }
+    }
+}
+
 /// SQLite: reads the changes other processes logged since `last`, every [`POLL_EVERY`].
+/// The log's ids have no gaps (writers are serialized, a rolled-back insert takes no id),
+/// so a gap means rows were pruned before they were read: everything is dropped then, as
+/// after a failed read.
 async fn poll(inner: std::sync::Weak<Inner>, mut last: i32) {
     let mut tick = tokio::time::interval(POLL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -233,12 +318,19 @@ async fn poll(inner: std::sync::Weak<Inner>, mut last: i32) {
             .await;
         match rows {
             Ok(rows) => {
+                if rows.first().is_some_and(|row| row.id != last + 1) {
+                    tracing::warn!("auth change log has a gap: view reset");
+                    view.reset();
+                }
                 for row in rows {
                     last = row.id;
                     view.changed(row.user_id);
                 }
             }
-            Err(error) => tracing::warn!(%error, "cannot read auth changes"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read auth changes: view reset");
+                view.reset();
+            }
         }
     }
 }
@@ -252,28 +344,40 @@ pub async fn prune(db: &impl ConnectionTrait, before: chrono::DateTime<Utc>) -> 
         .rows_affected)
 }
 
-async fn load(db: &DatabaseConnection, user_id: i32) -> ServiceResult<Option<Arc<UserFacts>>> {
+async fn load(inner: &Inner, user_id: i32) -> ServiceResult<Option<Arc<UserFacts>>> {
+    let db = &inner.db;
     let Some(user) = user::Entity::find_by_id(user_id).one(db).await? else {
         return Ok(None);
     };
-    // Ended sessions and revoked tokens are pruned once none of their tokens can be
-    // accepted any more, so all that remain matter.
-    let ended_sessions = session::Entity::find()
+    let now = Utc::now();
+    let mut live_sessions = HashSet::new();
+    let mut ended_sessions = HashSet::new();
+    let sessions: Vec<(String, Option<chrono::DateTime<Utc>>)> = session::Entity::find()
         .select_only()
         .column(session::Column::Id)
+        .column(session::Column::EndedAt)
         .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::EndedAt.is_not_null())
-        .into_tuple::<String>()
+        .filter(
+            Condition::any()
+                .add(session::Column::EndedAt.is_null())
+                .add(session::Column::EndedAt.gt(now - inner.horizon)),
+        )
+        .into_tuple()
         .all(db)
-        .await?
-        .into_iter()
-        .collect();
+        .await?;
+    for (sid, ended_at) in sessions {
+        match ended_at {
+            None => live_sessions.insert(sid),
+            Some(_) => ended_sessions.insert(sid),
+        };
+    }
     let revoked_tokens = token::Entity::find()
         .select_only()
         .column(token::Column::Jti)
         .filter(token::Column::UserId.eq(user_id))
         .filter(token::Column::Kind.eq("access"))
         .filter(token::Column::RevokedAt.is_not_null())
+        .filter(token::Column::ExpiresAt.gt(now - inner.horizon))
         .into_tuple::<String>()
         .all(db)
         .await?
@@ -282,6 +386,7 @@ async fn load(db: &DatabaseConnection, user_id: i32) -> ServiceResult<Option<Arc
     Ok(Some(Arc::new(UserFacts {
         role: Role::from_db(&user.role),
         tokens_valid_after: user.tokens_valid_after.map(|t| t.timestamp()),
+        live_sessions,
         ended_sessions,
         revoked_tokens,
     })))

@@ -58,19 +58,30 @@ pub struct Issued {
 }
 
 /// Whether the claims are still good against the user's facts (sockets re-check this on
-/// every change about their user).
+/// every change about their user). A token with a session needs that session live; one
+/// without needs not to be revoked by itself nor issued before the user's last
+/// revoke-all.
 pub fn check(facts: &UserFacts, claims: &Claims) -> ServiceResult<()> {
-    let revoked = match &claims.sid {
-        Some(sid) => facts.ended_sessions.contains(sid),
+    let good = match &claims.sid {
+        Some(sid) => facts.live_sessions.contains(sid),
         None => {
-            facts.revoked_tokens.contains(&claims.jti)
-                || tokens::before_cutoff(facts.tokens_valid_after, claims)
+            !facts.revoked_tokens.contains(&claims.jti)
+                && !tokens::before_cutoff(facts.tokens_valid_after, claims)
         }
     };
-    if revoked {
-        return Err(AuthError::Revoked.into());
+    if good {
+        Ok(())
+    } else {
+        Err(AuthError::Revoked.into())
     }
-    Ok(())
+}
+
+/// Whether the view may simply not know the token's session yet (started on another
+/// instance after this one loaded the user's facts).
+fn unheard_of(facts: &UserFacts, claims: &Claims) -> bool {
+    claims.sid.as_ref().is_some_and(|sid| {
+        !facts.live_sessions.contains(sid) && !facts.ended_sessions.contains(sid)
+    })
 }
 
 fn user_id(claims: &Claims) -> ServiceResult<i32> {
@@ -119,9 +130,8 @@ impl Sessions {
         }
     }
 
-    /// Checks decoded access-token claims against the revocation view: the user must exist,
-    /// the token's session must not have ended (a token without a session: not revoked by
-    /// itself, not issued before the user's last revoke-all). Answers the role of the moment.
+    /// Checks decoded access-token claims against the revocation view: the user must
+    /// exist and the token be good (`check`). Answers the role of the moment.
     pub async fn principal(&self, claims: Claims) -> ServiceResult<Principal> {
         let facts = self.facts_of(&claims).await?;
         check(&facts, &claims)?;
@@ -132,12 +142,19 @@ impl Sessions {
         })
     }
 
-    /// The facts of the token's user; a user that does not exist makes the token invalid.
+    /// The facts of the token's user, reloaded once when they do not know the token's
+    /// session; a user that does not exist makes the token invalid.
     async fn facts_of(&self, claims: &Claims) -> ServiceResult<Arc<UserFacts>> {
-        self.revocations
-            .facts(user_id(claims)?)
-            .await?
-            .ok_or_else(|| unknown_user(claims))
+        let id = user_id(claims)?;
+        let facts = self.revocations.facts(id).await?;
+        let facts = match facts {
+            Some(facts) if unheard_of(&facts, claims) => {
+                self.revocations.reload(id);
+                self.revocations.facts(id).await?
+            }
+            other => other,
+        };
+        facts.ok_or_else(|| unknown_user(claims))
     }
 
     /// Re-checks a token held by an open socket, from the view (no statement when the user's
@@ -186,18 +203,31 @@ impl Sessions {
             return Err(ServiceError::InvalidCredentials);
         };
         attempts::succeeded(&txn, &attempt).await?;
-        let max = self.max_sessions;
-        let evicted = session_store::make_room(&txn, user.id, max).await?;
-        if evicted {
-            revocations::publish(&txn, user.id).await?;
-        }
-        let pair = start_session(&txn, &self.keys, &user, client, true).await?;
+        let (sid, evicted) = self.open_session(&txn, &user, client).await?;
+        let pair = tokens::issue_pair(&txn, &self.keys, &user, &sid, true).await?;
         txn.commit().await?;
         attempt.kept();
         if evicted {
             self.revocations.changed(user.id);
         }
         Ok(Issued { user, pair })
+    }
+
+    /// Starts a session for `user`, first ending the least recently used ones past
+    /// `MAX_SESSIONS_PER_USER` (published in `txn`). Returns its id and whether any ended.
+    async fn open_session(
+        &self,
+        txn: &DatabaseTransaction,
+        user: &user::Model,
+        client: &ClientInfo,
+    ) -> ServiceResult<(String, bool)> {
+        let evicted = session_store::make_room(txn, user.id, self.max_sessions).await?;
+        if evicted {
+            revocations::publish(txn, user.id).await?;
+        }
+        let expires_at = Utc::now() + self.keys.refresh_ttl();
+        let session = session_store::start(txn, user.id, client, expires_at).await?;
+        Ok((session.id, evicted))
     }
 
     /// Rotates a refresh token (already decoded and known to be one) within its session.
@@ -217,7 +247,12 @@ impl Sessions {
         let outcome = self.rotate(&txn, &user, claims, client).await?;
         txn.commit().await?;
         match outcome {
-            Outcome::Issued(issued) => Ok(*issued),
+            Outcome::Issued { issued, evicted } => {
+                if evicted {
+                    self.revocations.changed(user.id);
+                }
+                Ok(*issued)
+            }
             Outcome::Reused => {
                 self.revocations.changed(user.id);
                 Err(AuthError::Revoked.into())
@@ -239,33 +274,24 @@ impl Sessions {
             if tokens::before_cutoff(user.tokens_valid_after.map(|t| t.timestamp()), claims) {
                 return revoked();
             }
-            let expires_at = Utc::now() + keys.refresh_ttl();
-            let session = session_store::start(txn, user.id, client, expires_at).await?;
-            let pair = tokens::issue_pair(txn, keys, user, &session.id, false).await?;
-            if !tokens::adopt(txn, user.id, claims, &session.id, &pair.refresh.jti).await? {
+            let (sid, evicted) = self.open_session(txn, user, client).await?;
+            let pair = tokens::issue_pair(txn, keys, user, &sid, false).await?;
+            if !tokens::adopt(txn, user.id, claims, &sid, &pair.refresh.jti).await? {
                 // Recorded meanwhile (refreshes of one user are serialized by its row lock, so
                 // only in theory): not a first sight after all.
                 return revoked();
             }
-            return Ok(Outcome::Issued(Box::new(Issued {
-                user: user.clone(),
-                pair,
-            })));
+            return Ok(Outcome::issued(user, pair, evicted));
         };
         if record.user_id != user.id {
             return revoked();
         }
         match (&record.revoked_at, &record.rotated_to) {
             (None, _) => {
-                let sid = match &record.session_id {
-                    Some(sid) => sid.clone(),
+                let (sid, evicted) = match &record.session_id {
+                    Some(sid) => (sid.clone(), false),
                     // Issued before sessions existed: its rotation starts one.
-                    None => {
-                        let expires_at = Utc::now() + keys.refresh_ttl();
-                        session_store::start(txn, user.id, client, expires_at)
-                            .await?
-                            .id
-                    }
+                    None => self.open_session(txn, user, client).await?,
                 };
                 let pair = tokens::issue_pair(txn, keys, user, &sid, false).await?;
                 if !tokens::rotate(txn, &record.jti, &pair.refresh.jti, &sid).await? {
@@ -273,10 +299,7 @@ impl Sessions {
                     return revoked();
                 }
                 session_store::touch(txn, &sid, pair.refresh.expires_at).await?;
-                Ok(Outcome::Issued(Box::new(Issued {
-                    user: user.clone(),
-                    pair,
-                })))
+                Ok(Outcome::issued(user, pair, evicted))
             }
             (Some(rotated_at), Some(successor)) => {
                 let grace = self.reuse_grace;
@@ -284,17 +307,14 @@ impl Sessions {
                     Some(sid) => session_store::find(txn, sid).await?,
                     None => None,
                 };
-                if Utc::now() - *rotated_at <= grace
+                if within_grace(Utc::now() - *rotated_at, grace)
                     && let Some(session) = session.as_ref().filter(|s| s.ended_at.is_none())
                     && let Some(next) = tokens::find_record(txn, successor)
                         .await?
                         .filter(|next| next.revoked_at.is_none())
                 {
                     let pair = tokens::reissue_pair(keys, user, &session.id, &next)?;
-                    return Ok(Outcome::Issued(Box::new(Issued {
-                        user: user.clone(),
-                        pair,
-                    })));
+                    return Ok(Outcome::issued(user, pair, false));
                 }
                 tracing::warn!(user_id = user.id, "refresh token reuse: ending its session");
                 if let Some(session) = session {
@@ -321,21 +341,32 @@ impl Sessions {
         };
         let user_id = user_id(claims)?;
         let txn = self.db.begin().await?;
-        users::lock(&txn, user_id)
+        let user = users::lock(&txn, user_id)
             .await?
             .ok_or_else(|| unknown_user(claims))?;
-        // The refresh token's own record says which session it belongs to.
+        if refresh.is_some_and(|c| c.sub != claims.sub) {
+            return Err(AuthError::invalid("The refresh token belongs to another user").into());
+        }
+        // The refresh token's own record says which session it belongs to, and whether it
+        // is still good: a revoked one proves nothing (an old stolen token must not log its
+        // owner out again and again), so alone it is refused, and beside a valid access
+        // token it is ignored.
         let refresh_record = match refresh {
             Some(claims) => tokens::find_record(&txn, &claims.jti).await?,
             None => None,
         };
-        let other_user = refresh_record
-            .as_ref()
-            .is_some_and(|r| r.user_id != user_id)
-            || refresh.is_some_and(|c| c.sub != claims.sub);
-        if other_user {
-            return Err(AuthError::invalid("The refresh token belongs to another user").into());
+        let refresh_good = refresh.is_some_and(|claims| match &refresh_record {
+            Some(record) => record.user_id == user_id && record.revoked_at.is_none(),
+            None => !tokens::before_cutoff(user.tokens_valid_after.map(|t| t.timestamp()), claims),
+        });
+        if access.is_none() && !refresh_good {
+            return Err(AuthError::Revoked.into());
         }
+        let (refresh, refresh_record) = if refresh_good {
+            (refresh, refresh_record)
+        } else {
+            (None, None)
+        };
         let refresh_sid = refresh_record
             .as_ref()
             .and_then(|r| r.session_id.clone())
@@ -479,9 +510,32 @@ async fn start_session(
 
 /// What presenting a refresh token came to.
 enum Outcome {
-    Issued(Box<Issued>),
+    Issued {
+        issued: Box<Issued>,
+        /// A session was ended to make room for a new one.
+        evicted: bool,
+    },
     /// Reuse of an already rotated token: its session was ended.
     Reused,
+}
+
+impl Outcome {
+    fn issued(user: &user::Model, pair: TokenPair, evicted: bool) -> Self {
+        Self::Issued {
+            issued: Box::new(Issued {
+                user: user.clone(),
+                pair,
+            }),
+            evicted,
+        }
+    }
+}
+
+/// Whether a rotation `since` ago is within `grace`. A zero grace is no grace, and a
+/// rotation "in the future" (another instance's clock ahead of this one's) is not within
+/// any: either would let a replayed token through where it must count as reuse.
+fn within_grace(since: chrono::Duration, grace: chrono::Duration) -> bool {
+    grace > chrono::Duration::zero() && since >= chrono::Duration::zero() && since <= grace
 }
 
 /// API.md `logout(scope:)`.
@@ -493,4 +547,19 @@ pub enum LogoutScope {
     Others,
     /// Every token the user holds, with or without a session.
     All,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_grace_is_no_grace_whatever_the_clocks_say() {
+        let ms = chrono::Duration::milliseconds;
+        assert!(!within_grace(ms(-5), ms(0)));
+        assert!(!within_grace(ms(0), ms(0)));
+        assert!(!within_grace(ms(-5), ms(10_000)));
+        assert!(within_grace(ms(5), ms(10_000)));
+        assert!(!within_grace(ms(10_001), ms(10_000)));
+    }
 }

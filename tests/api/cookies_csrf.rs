@@ -852,3 +852,17 @@ async fn signing_out_the_other_devices_keeps_this_ones_cookies() {
     let body = me(&app, Creds::cookies(&jar)).await;
     assert_eq!(body["data"]["me"]["username"], "alice", "{body}");
 }
+
+#[tokio::test]
+async fn a_failed_cookie_logout_still_clears_the_cookies() {
+    let app = TestApp::spawn_with(&[COOKIES]).await;
+    let jar = signed_in(&app, "alice").await.jar();
+    let csrf = jar.get(CSRF_ACCESS).to_owned();
+    let first = post(&app, LOGOUT, json!({}), Creds::cookies(&jar).csrf(&csrf)).await;
+    assert_eq!(first.body["data"]["logout"], true, "{}", first.body);
+    // The browser replays the dead cookies: refused, and told to drop them.
+    let again = post(&app, LOGOUT, json!({}), Creds::cookies(&jar).csrf(&csrf)).await;
+    assert_code(&again.body, "TOKEN_REVOKED");
+    assert_eq!(again.set_cookies.len(), 4, "{:?}", again.set_cookies);
+    assert!(again.jar().0.is_empty());
+}

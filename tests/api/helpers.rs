@@ -151,9 +151,12 @@ impl TestApp {
         let counter = statements.clone();
         let show = std::env::var("TEST_SQL").is_ok();
         let hook: authql::startup::StatementHook = Box::new(move |sql| {
-            // The change-log poll (SQLite, every 250 ms) is the instance's own background
-            // work, not any request's: tests counting a request's statements skip it.
-            if sql.contains("auth_changes") && sql.trim_start().starts_with("SELECT") {
+            // The change-log poll (SQLite, every 250 ms) and the heartbeat (PostgreSQL,
+            // every 500 ms) are the instance's own upkeep, not any request's work: tests
+            // counting a request's statements skip them.
+            let upkeep = (sql.contains("auth_changes") && sql.trim_start().starts_with("SELECT"))
+                || sql.contains("/* heartbeat */");
+            if upkeep {
                 return;
             }
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -412,3 +412,61 @@ async fn no_token_from_a_refresh_racing_a_password_change_survives_it() {
     assert!(me_works(&app, &new.access).await);
     assert!(refresh(&app, &new.refresh).await["data"]["refresh"].is_object());
 }
+
+#[tokio::test]
+async fn an_old_revoked_or_rotated_refresh_token_cannot_log_its_owner_out() {
+    let app = TestApp::spawn().await;
+    let old = app.signup("alice").await;
+    // Logged out: its refresh token is revoked.
+    app.gql_as(&old.access, LOGOUT_SCOPE, json!({ "t": old.refresh }))
+        .await;
+    let current = login_from(&app, "alice", "Current").await;
+    // Rotated: the previous refresh token of the current session.
+    let rotated = Session::from_payload(&refresh(&app, &current.refresh).await["data"]["refresh"])
+        .expect("refreshed");
+    for stale in [&old.refresh, &current.refresh] {
+        for scope in ["CURRENT", "OTHERS", "ALL"] {
+            let body = app
+                .gql(LOGOUT_SCOPE, json!({ "t": stale, "scope": scope }))
+                .await;
+            assert_code(&body, "TOKEN_REVOKED");
+        }
+    }
+    assert!(me_works(&app, &rotated.access).await);
+    assert!(refresh(&app, &rotated.refresh).await["data"]["refresh"].is_object());
+}
+
+#[tokio::test]
+async fn a_token_naming_a_session_that_does_not_exist_is_refused() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice").await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "fresh": false, "iat": now - 1, "jti": uuid::Uuid::new_v4().to_string(),
+        "type": "access", "sub": alice.user_id, "nbf": now - 1, "exp": now + 900,
+        "sid": uuid::Uuid::new_v4().to_string(),
+    });
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert!(is_revoked(&app.gql_as(&token, ME, json!({})).await));
+    assert!(me_works(&app, &alice.access).await);
+}
+
+#[tokio::test]
+async fn a_session_started_by_a_sessionless_refresh_token_counts_toward_the_cap() {
+    let app = TestApp::spawn_with(&[("max-sessions-per-user", "2")]).await;
+    let first = app.signup("alice").await;
+    let second = login_from(&app, "alice", "Second").await;
+    let started = Session::from_payload(
+        &refresh(&app, &mint_refresh_without_session(&first.user_id)).await["data"]["refresh"],
+    )
+    .expect("refreshed");
+    // The least recently used (the signup's) made room.
+    assert!(is_revoked(&app.gql_as(&first.access, ME, json!({})).await));
+    assert!(me_works(&app, &second.access).await);
+    assert!(me_works(&app, &started.access).await);
+}
