@@ -4,7 +4,8 @@
 //! - the field's description gains a line `Requires: …` (visible in `schema.graphql` and in
 //!   GraphiQL's docs), rendered from `RULE`;
 //! - a non-null field gets async-graphql's `#[graphql(guard = "RULE")]`;
-//! - a nullable field (`Option<T>` or `Result<Option<T>>`) checks `RULE` at the top of its
+//! - a nullable field (`Option<T>`, or `Result<Option<T>>` under any alias whose name ends in
+//!   `Result`, such as `ApiResult`) checks `RULE` at the top of its
 //!   body with `crate::graphql::guards::allow`, which records the error and answers `None`.
 //!   async-graphql's own guard would null the *parent* instead (async-graphql #1532).
 //!
@@ -132,7 +133,9 @@ fn nullability(output: &ReturnType) -> Nullability {
     };
     match segment.ident.to_string().as_str() {
         "Option" => Nullability::Option,
-        "Result" | "FieldResult" => match first_type_arg(segment).and_then(last_segment) {
+        // `ApiResult<Option<T>>` too: an alias unrecognised here would put async-graphql's
+        // guard on a nullable field, which answers by dropping the field's key.
+        name if name.ends_with("Result") => match first_type_arg(segment).and_then(last_segment) {
             Some(inner) if inner.ident == "Option" => Nullability::ResultOption,
             _ => Nullability::NonNull,
         },

@@ -65,3 +65,26 @@ async fn introspection_typename_needs_no_token_even_with_a_bad_one() {
     assert_eq!(body["data"]["__typename"], "Query");
     assert!(body["errors"].is_null());
 }
+
+#[tokio::test]
+async fn a_refused_nullable_field_is_present_as_null_beside_what_renders() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice").await;
+    let body = app
+        .gql(
+            "{ someone: user(id: $id) { username } items { totalCount } }"
+                .replace("$id", &format!("\"{}\"", alice.user_id))
+                .as_str(),
+            json!({}),
+        )
+        .await;
+    let data = body["data"].as_object().unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(
+        data.get("someone"),
+        Some(&serde_json::Value::Null),
+        "{body}"
+    );
+    assert_eq!(data["items"]["totalCount"], 0);
+    assert_code(&body, "AUTHORIZATION_REQUIRED");
+    assert_eq!(body["errors"][0]["path"], json!(["someone"]));
+}
