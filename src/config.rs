@@ -158,6 +158,11 @@ pub struct Config {
     #[arg(long, env = "WS_MAX_OPERATIONS", default_value_t = 100)]
     pub ws_max_operations: usize,
 
+    /// Answer repeated queries from memory while nothing they read has changed (`false`:
+    /// every request executes).
+    #[arg(long, env = "RESPONSE_CACHE", default_value = "true", value_parser = BoolishValueParser::new(), action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub response_cache: bool,
+
     /// Comma-separated origins a browser app may call from.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,

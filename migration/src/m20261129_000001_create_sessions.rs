@@ -1,8 +1,9 @@
 //! Sessions (API.md "Sessions"): `signup`/`login` start one, `refresh` rotates inside it,
 //! and every token carries its `sid`. Token records learn which session they belong to and
 //! which token replaced them, so reuse of an *already rotated* refresh token can be told
-//! from one revoked another way. `auth_changes` is the log other instances on one SQLite
-//! file poll to learn of revocations (PostgreSQL uses `NOTIFY` instead).
+//! from one revoked another way. `change_log` is the log other instances on one SQLite
+//! file poll to learn of revocations and data changes (PostgreSQL uses `NOTIFY` instead);
+//! `user_id` is null for a change of data only.
 //!
 //! Existing rows move forward unchanged: tokens issued before have no `sid` and no
 //! session, and keep working as tokens minted elsewhere do.
@@ -39,7 +40,7 @@ enum Users {
 }
 
 #[derive(DeriveIden)]
-enum AuthChanges {
+enum ChangeLog {
     Table,
     Id,
     UserId,
@@ -108,10 +109,10 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
-                    .table(AuthChanges::Table)
-                    .col(pk_auto(AuthChanges::Id))
-                    .col(integer(AuthChanges::UserId))
-                    .col(timestamp_with_time_zone(AuthChanges::ChangedAt))
+                    .table(ChangeLog::Table)
+                    .col(pk_auto(ChangeLog::Id))
+                    .col(integer_null(ChangeLog::UserId))
+                    .col(timestamp_with_time_zone(ChangeLog::ChangedAt))
                     .to_owned(),
             )
             .await
@@ -119,7 +120,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .drop_table(Table::drop().table(AuthChanges::Table).to_owned())
+            .drop_table(Table::drop().table(ChangeLog::Table).to_owned())
             .await?;
         manager
             .drop_index(

@@ -137,7 +137,7 @@ mod tests {
 }
 
 /// A user's role; the database stores `as_str()`.
-#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     User,
     Admin,

@@ -3,8 +3,14 @@
 //! that asks. The token is decoded once; revocation and role come from the revocation
 //! view and are re-checked whenever the view changed since (so a subscription's events
 //! see the role of the moment, API.md Subscriptions), else reused.
+//!
+//! It also records whether the operation looked at the credential at all: an answer that
+//! never did is the same for every caller, which the response cache relies on.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use async_graphql::Context;
 use tokio::sync::{Mutex, OnceCell};
@@ -15,7 +21,8 @@ use crate::graphql::errors::ApiError;
 use crate::service::sessions::{ClientInfo, Principal};
 use crate::state::AppState;
 
-/// Per-operation authentication state; attached by `http::graphql` and `http::ws`.
+/// Per-operation authentication state; attached (in an `Arc`) by `http::graphql` and
+/// `http::ws`.
 pub struct AuthContext {
     presented: Presented,
     /// Cookie mode: the refresh cookie and the `X-CSRF-TOKEN` header, for `refresh`.
@@ -24,6 +31,8 @@ pub struct AuthContext {
     claims: OnceCell<Result<Claims, ApiError>>,
     /// The principal, and the view's version it was checked at.
     principal: Mutex<Option<(u64, Resolved)>>,
+    /// Whether the operation read the credential or the principal.
+    consulted: AtomicBool,
 }
 
 type Resolved = Result<Arc<Principal>, ApiError>;
@@ -40,19 +49,40 @@ impl AuthContext {
             state,
             claims: OnceCell::new(),
             principal: Mutex::new(None),
+            consulted: AtomicBool::new(false),
         }
     }
 
     pub fn presented(&self) -> &Presented {
+        self.consult();
         &self.presented
     }
 
     pub fn refresh_cookie(&self) -> Option<&RefreshCookie> {
+        self.consult();
         self.refresh_cookie.as_ref()
+    }
+
+    fn consult(&self) {
+        self.consulted.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether anything of the operation read the credential: when not, its answer does
+    /// not depend on who asked.
+    pub fn consulted(&self) -> bool {
+        self.consulted.load(Ordering::Relaxed)
     }
 
     /// The verified caller, or the token error every guarded field reports.
     pub async fn principal(&self) -> Result<Arc<Principal>, ApiError> {
+        self.consult();
+        self.principal_unrecorded().await
+    }
+
+    /// [`Self::principal`] without counting as a read: for looking up a cached answer
+    /// before the operation runs (the memo is shared, so the operation does not verify the
+    /// token again).
+    pub async fn principal_unrecorded(&self) -> Result<Arc<Principal>, ApiError> {
         let version = self.state.revocations.version();
         let mut memo = self.principal.lock().await;
         if let Some((checked_at, principal)) = memo.as_ref()
@@ -77,6 +107,11 @@ impl AuthContext {
 
     /// The presented access token's claims, decoded once.
     pub async fn claims(&self) -> Result<&Claims, ApiError> {
+        self.consult();
+        self.decoded().await
+    }
+
+    async fn decoded(&self) -> Result<&Claims, ApiError> {
         self.claims
             .get_or_init(|| async {
                 let location = self.state.config.jwt_token_location;
@@ -89,7 +124,7 @@ impl AuthContext {
     }
 
     async fn resolve(&self) -> Result<Arc<Principal>, ApiError> {
-        let claims = self.claims().await?.clone();
+        let claims = self.decoded().await?.clone();
         Ok(Arc::new(self.state.sessions.principal(claims).await?))
     }
 }
@@ -113,10 +148,12 @@ impl ContextExt for Context<'_> {
     }
 
     fn auth(&self) -> Result<&AuthContext, ApiError> {
-        self.data::<AuthContext>().map_err(|_| {
-            tracing::error!("BUG: AuthContext is not attached to the request");
-            ApiError::Internal
-        })
+        self.data::<Arc<AuthContext>>()
+            .map(Arc::as_ref)
+            .map_err(|_| {
+                tracing::error!("BUG: AuthContext is not attached to the request");
+                ApiError::Internal
+            })
     }
 
     fn client(&self) -> ClientInfo {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_graphql::{Request, Response, ServerError, futures_util::stream::BoxStream};
 use futures_util::{StreamExt, stream::FuturesOrdered};
 
+use crate::graphql::cacheable;
 use crate::graphql::error_codes::{VariableArguments, code_errors, parse_error};
 use crate::graphql::limits::{Cost, Limits};
 use crate::graphql::schema::{self, AppSchema};
@@ -24,6 +25,8 @@ struct Prepared {
     request: Request,
     cost: Cost,
     variables: VariableArguments,
+    /// The response cache may keep its answer (`graphql::cacheable`).
+    cacheable: bool,
 }
 
 impl Executor {
@@ -44,11 +47,13 @@ impl Executor {
             &request.variables,
         )?;
         let variables = VariableArguments::of(&document);
+        let cacheable = cacheable::is_cacheable(&document, request.operation_name.as_deref());
         request.set_parsed_query(document);
         Ok(Prepared {
             request,
             cost,
             variables,
+            cacheable,
         })
     }
 
@@ -60,9 +65,18 @@ impl Executor {
 
     /// One operation.
     pub async fn execute(&self, request: Request) -> Response {
+        self.execute_cacheable(request).await.0
+    }
+
+    /// One operation, and whether the response cache may keep its answer (when it has no
+    /// errors).
+    pub async fn execute_cacheable(&self, request: Request) -> (Response, bool) {
         match self.prepare(request) {
-            Ok(prepared) => self.run(prepared).await,
-            Err(error) => Response::from_errors(vec![error]),
+            Ok(prepared) => {
+                let cacheable = prepared.cacheable;
+                (self.run(prepared).await, cacheable)
+            }
+            Err(error) => (Response::from_errors(vec![error]), false),
         }
     }
 

@@ -2,6 +2,7 @@
 //! the limits applied before execution, and `ApiError`, the only error type clients see.
 //! Resolvers parse their input into domain types, call a service and map the result.
 
+pub mod cacheable;
 pub mod context;
 pub mod cookies;
 pub mod error_codes;

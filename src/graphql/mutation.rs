@@ -172,6 +172,7 @@ impl Mutation {
         let keys = Some(state.keys.as_ref());
         let (user, pair) =
             sessions::register(&state.db, &state.passwords, keys, account, &ctx.client()).await?;
+        state.revocations.data_changed();
         let pair = pair.ok_or_else(|| {
             tracing::error!("BUG: register was given keys but issued no tokens");
             ApiError::Internal
@@ -279,8 +280,8 @@ impl Mutation {
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
         let state = ctx.state()?;
         let user_id = parse_id(&id, "User")?;
-        let deleted = items::delete_with_items(&state.db, Parent::Owner(user_id)).await?;
-        state.revocations.changed(user_id);
+        let deleted =
+            items::delete_with_items(&state.db, &state.revocations, Parent::Owner(user_id)).await?;
         publish_deleted(state, &deleted).await;
         Ok(id)
     }
@@ -290,7 +291,11 @@ impl Mutation {
     async fn create_store(&self, ctx: &Context<'_>, input: CreateStoreInput) -> ApiResult<Store> {
         let state = ctx.state()?;
         let name = Name::parse(&input.name)?;
-        Ok(Store(stores::create(&state.db, &name).await?))
+        let store = state
+            .revocations
+            .write_data(&state.db, async |txn| stores::create(txn, &name).await)
+            .await?;
+        Ok(Store(store))
     }
 
     /// Deletes a store and all its items; returns its id.
@@ -298,7 +303,9 @@ impl Mutation {
     async fn delete_store(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
         let state = ctx.state()?;
         let store_id = parse_id(&id, "Store")?;
-        let deleted = items::delete_with_items(&state.db, Parent::Store(store_id)).await?;
+        let deleted =
+            items::delete_with_items(&state.db, &state.revocations, Parent::Store(store_id))
+                .await?;
         publish_deleted(state, &deleted).await;
         Ok(id)
     }
@@ -320,7 +327,10 @@ impl Mutation {
                 .transpose()?,
             price: Price::parse(input.price.0)?,
         };
-        let item = items::create(&state.db, new).await?;
+        let item = state
+            .revocations
+            .write_data(&state.db, async |txn| items::create(txn, new).await)
+            .await?;
         state.events.publish(vec![ItemEvent::created(&item)]).await;
         Ok(Item::new(item))
     }
@@ -356,7 +366,12 @@ impl Mutation {
             },
         };
         let item = find_item(state, &id).await?;
-        let item = items::update(&state.db, item, changes).await?;
+        let item = state
+            .revocations
+            .write_data(&state.db, async |txn| {
+                items::update(txn, item, changes).await
+            })
+            .await?;
         state.events.publish(vec![ItemEvent::updated(&item)]).await;
         Ok(Item::new(item))
     }
@@ -366,7 +381,10 @@ impl Mutation {
     async fn delete_item(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
         let state = ctx.state()?;
         let item = find_item(state, &id).await?;
-        items::delete(&state.db, item.id).await?;
+        state
+            .revocations
+            .write_data(&state.db, async |txn| items::delete(txn, item.id).await)
+            .await?;
         publish_deleted(state, std::slice::from_ref(&item)).await;
         Ok(id)
     }

@@ -2,9 +2,10 @@
 //! (queries only; HEAD is routed here too). Builds the request's auth context from the
 //! headers — parsing only, never failing — and attaches it, then answers
 //! `application/json` or `application/graphql-response+json` as the client accepts.
+//! A single operation goes through the response cache when it is on.
 //! `e2e/audit.mjs` checks this file against the GraphQL-over-HTTP audit of `graphql-http`.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use async_graphql::{BatchRequest, BatchResponse, Request, parser::types::OperationType};
 use axum::{
@@ -16,6 +17,7 @@ use axum::{
 use serde::Deserialize;
 
 use super::HttpState;
+use super::response_cache::{Class, Lookup, RequestKey, ResponseCache};
 use super::{WireResponse, error_response};
 use crate::auth::credentials::{Presented, RefreshCookie};
 use crate::graphql::context::AuthContext;
@@ -37,6 +39,15 @@ pub async fn post(
             "UNSUPPORTED_MEDIA_TYPE",
             "Content-Type must be application/json",
         );
+    }
+    if let Some(cache) = app.cache.as_ref().filter(|_| is_single(&body)) {
+        let max_batch = app.state.config.graphql_max_batch;
+        let parse = || match parse_body(&body, max_batch) {
+            Ok(BatchRequest::Single(request)) => Ok(request),
+            Ok(BatchRequest::Batch(_)) => Err("A single request was expected".to_owned()),
+            Err(message) => Err(message),
+        };
+        return through_cache(&app, cache, &headers, peer, body.clone(), parse).await;
     }
     let batch = match parse_body(&body, app.state.config.graphql_max_batch) {
         Ok(batch) => batch,
@@ -100,9 +111,72 @@ pub async fn get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
+    if let Some(cache) = &app.cache {
+        // `?` and the query string: no JSON body starts with `?`.
+        let key = Bytes::from(format!("?{}", uri.query().unwrap_or_default()));
+        return through_cache(&app, cache, &headers, peer, key, || Ok(request)).await;
+    }
     let attach = request_data(&app, &headers, peer);
     let response = app.executor.execute(attach(request)).await;
     respond(&headers, BatchResponse::Single(response))
+}
+
+/// One operation, answered from the cache when it holds the answer for this caller, else
+/// executed (and its answer kept when it may be: `http::response_cache`).
+async fn through_cache(
+    app: &HttpState,
+    cache: &ResponseCache,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    key: RequestKey,
+    parse: impl FnOnce() -> Result<Request, String>,
+) -> Response {
+    // Read before anything executes: an answer that raced a write is not kept.
+    let version = cache.version();
+    let auth = Arc::new(auth_context(app, headers));
+    let cached = match cache.lookup(&key) {
+        Lookup::Hit(body) => Some(body),
+        Lookup::TryPrincipal => match auth.principal_unrecorded().await {
+            Ok(principal) => cache.get(&key, Class::of(&principal)),
+            Err(_) => None,
+        },
+        Lookup::Miss => None,
+    };
+    if let Some(body) = cached {
+        return answer(headers, StatusCode::OK, body);
+    }
+    let request = match parse() {
+        Ok(request) => request,
+        Err(message) => return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
+    };
+    let request =
+        request
+            .data(auth.clone())
+            .data(super::client_info(headers, peer, &app.state.config));
+    let (response, cacheable) = app.executor.execute_cacheable(request).await;
+    if !cacheable
+        || !response.errors.is_empty()
+        || !response.extensions.is_empty()
+        || response.http_headers.contains_key(header::SET_COOKIE)
+    {
+        return respond(headers, BatchResponse::Single(response));
+    }
+    let class = if !auth.consulted() {
+        Some(Class::Public)
+    } else {
+        auth.principal_unrecorded()
+            .await
+            .ok()
+            .map(|principal| Class::of(&principal))
+    };
+    let body = match serde_json::to_vec(&WireResponse(&response)) {
+        Ok(body) => Bytes::from(body),
+        Err(_) => return respond(headers, BatchResponse::Single(response)),
+    };
+    if let Some(class) = class {
+        cache.put(key, class, version, body.clone());
+    }
+    answer(headers, StatusCode::OK, body)
 }
 
 /// The GET parameters of GraphQL over HTTP, read by hand rather than with
@@ -213,13 +287,30 @@ fn request_data(
     let state = app.state.clone();
     move |request: Request| {
         request
-            .data(AuthContext::new(
+            .data(Arc::new(AuthContext::new(
                 presented.clone(),
                 refresh_cookie.clone(),
                 state.clone(),
-            ))
+            )))
             .data(client.clone())
     }
+}
+
+/// The credential of one operation, as presented.
+fn auth_context(app: &HttpState, headers: &HeaderMap) -> AuthContext {
+    let location = app.state.config.jwt_token_location;
+    AuthContext::new(
+        Presented::from_headers(headers, location),
+        RefreshCookie::from_headers(headers, location),
+        app.state.clone(),
+    )
+}
+
+/// A body that is one JSON object (not a batch): its first non-blank byte is `{`.
+fn is_single(body: &[u8]) -> bool {
+    body.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{')
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -259,11 +350,6 @@ fn is_zero_weight(param: &str) -> bool {
 /// (GraphQL over HTTP); `data` is omitted whenever execution never started.
 fn respond(headers: &HeaderMap, response: BatchResponse) -> Response {
     let graphql_response = accepts(headers, GRAPHQL_RESPONSE_JSON);
-    let content_type = if graphql_response {
-        GRAPHQL_RESPONSE_JSON
-    } else {
-        JSON
-    };
     let responses: &[async_graphql::Response] = match &response {
         BatchResponse::Single(response) => std::slice::from_ref(response),
         BatchResponse::Batch(responses) => responses,
@@ -284,11 +370,7 @@ fn respond(headers: &HeaderMap, response: BatchResponse) -> Response {
         tracing::error!(%error, "cannot serialize a response");
         br#"{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#.to_vec()
     });
-    let mut http = Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, content_type)
-        .body(Body::from(body))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    let mut http = answer(headers, status, Bytes::from(body));
     // Only `Set-Cookie` is taken from the operations, every one appended: a batch with two
     // cookie-setting operations keeps all of them (the last one wins in the browser).
     for response in responses {
@@ -298,4 +380,18 @@ fn respond(headers: &HeaderMap, response: BatchResponse) -> Response {
         }
     }
     http
+}
+
+/// A serialized answer in the media type the client accepts.
+fn answer(headers: &HeaderMap, status: StatusCode, body: Bytes) -> Response {
+    let content_type = if accepts(headers, GRAPHQL_RESPONSE_JSON) {
+        GRAPHQL_RESPONSE_JSON
+    } else {
+        JSON
+    };
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }

@@ -4,6 +4,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod jwks;
+pub mod response_cache;
 pub mod router;
 pub mod server;
 pub mod ws;
@@ -21,11 +22,13 @@ use crate::graphql::execution::Executor;
 use crate::service::sessions::ClientInfo;
 use crate::state::AppState;
 
-/// What handlers share: the app state, the executor and the SDL.
+/// What handlers share: the app state, the executor, the response cache (when on) and the
+/// SDL.
 #[derive(Clone)]
 pub struct HttpState {
     pub state: AppState,
     pub executor: Executor,
+    pub cache: Option<response_cache::ResponseCache>,
     pub sdl: Arc<str>,
 }
 

@@ -16,6 +16,7 @@ use tower_http::{
 };
 use tracing::Span;
 
+use super::response_cache::ResponseCache;
 use super::{HttpState, graphiql, graphql, health, jwks, ws};
 use crate::graphql::execution::Executor;
 use crate::state::AppState;
@@ -27,6 +28,9 @@ pub fn router(state: AppState, executor: Executor) -> Router {
     let config = state.config.clone();
     let app = HttpState {
         sdl: crate::graphql::schema::sdl().into(),
+        cache: config
+            .response_cache
+            .then(|| ResponseCache::new(state.revocations.clone())),
         state,
         executor,
     };

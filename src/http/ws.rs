@@ -15,7 +15,7 @@
 //! revocation view's notices (`service::revocations`), never by polling the database per
 //! socket: 10,000 idle sockets cost no more database work than one.
 
-use std::{collections::HashMap, net::SocketAddr, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use async_graphql::{Request, Response};
 use axum::{
@@ -430,7 +430,7 @@ impl Connection {
         }
         let state = self.app.state.clone();
         let request = request
-            .data(AuthContext::new(credential, None, state))
+            .data(Arc::new(AuthContext::new(credential, None, state)))
             .data(self.client.clone());
         let mut responses = self.app.executor.execute_stream(request);
         self.generation += 1;

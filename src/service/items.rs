@@ -8,10 +8,11 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr, Statement, TransactionTrait,
+    QueryOrder, QuerySelect, SqlErr, Statement,
     sea_query::{Expr, Func, LikeExpr},
 };
 
+use super::revocations::{Notice, Revocations, publish};
 use super::{ServiceError, ServiceResult, on_unique_violation};
 use crate::domain::{Description, Name, PageArgs, Price};
 
@@ -155,19 +156,26 @@ async fn delete_all_of(
 /// items (for `DELETED` events).
 pub async fn delete_with_items(
     db: &DatabaseConnection,
+    view: &Revocations,
     parent: Parent,
 ) -> ServiceResult<Vec<item::Model>> {
-    let txn = db.begin().await?;
-    let deleted = delete_all_of(&txn, parent).await?;
-    match parent {
-        Parent::Store(id) => super::stores::delete(&txn, id).await?,
-        Parent::Owner(id) => {
-            super::users::delete(&txn, id).await?;
-            // Its tokens stop working everywhere (API.md Tokens).
-            super::revocations::publish(&txn, id).await?;
-        }
+    let deleted = view
+        .write_data(db, async |txn| {
+            let deleted = delete_all_of(txn, parent).await?;
+            match parent {
+                Parent::Store(id) => super::stores::delete(txn, id).await?,
+                Parent::Owner(id) => {
+                    super::users::delete(txn, id).await?;
+                    // Its tokens stop working everywhere (API.md Tokens).
+                    publish(txn, Notice::User(id)).await?;
+                }
+            }
+            Ok(deleted)
+        })
+        .await?;
+    if let Parent::Owner(id) = parent {
+        view.changed(id);
     }
-    txn.commit().await?;
     Ok(deleted)
 }
 

@@ -8,9 +8,9 @@
 //! its response is sent, and on every other instance within 1 s. So:
 //!
 //! - a change is written together with a notice, in the same transaction ([`publish`]):
-//!   `NOTIFY` on PostgreSQL (delivered at commit), a row of `auth_changes` on SQLite;
+//!   `NOTIFY` on PostgreSQL (delivered at commit), a row of `change_log` on SQLite;
 //! - after commit, the writer calls [`Revocations::changed`] itself before answering;
-//! - other instances hear it through `LISTEN` (PostgreSQL) or by reading `auth_changes`
+//! - other instances hear it through `LISTEN` (PostgreSQL) or by reading `change_log`
 //!   every 250 ms (SQLite: processes sharing one file have no channel) — a few cheap
 //!   statements per instance per second, never one per socket or per request;
 //! - notices may be missed — a `LISTEN` connection lost and re-established, a half-open
@@ -19,6 +19,11 @@
 //!   itself a heartbeat notice every 500 ms and, while one is overdue, keeps nothing
 //!   (every check reloads) until the channel is back; on SQLite a gap in the change log's
 //!   ids or a failed read drops the whole view.
+//!
+//! The same notices carry changes of data that answers show (stores, items, users): they
+//! move [`Revocations::data_version`], which the response cache (`http::response_cache`)
+//! keeps its answers under — so a write empties it at once on the writing instance and
+//! within the same bound on the others.
 //!
 //! A user's facts are loaded on first sight (three statements), then kept until a change
 //! about that user arrives. Only what can still matter is loaded: the live sessions,
@@ -35,21 +40,24 @@ use std::{
 };
 
 use chrono::Utc;
-use entity::{auth_change, session, token, user};
+use entity::{change_log, session, token, user};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::Condition,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    TransactionTrait, sea_query::Condition,
 };
 use tokio::sync::{OnceCell, broadcast};
 
 use super::ServiceResult;
 use crate::domain::Role;
 
-/// The PostgreSQL channel notices travel on; the payload is the user id.
-const CHANNEL: &str = "authql_auth_changes";
+/// The PostgreSQL channel notices travel on; the payload is the user id, or [`DATA`].
+const CHANNEL: &str = "authql_changes";
+/// The payload of a data notice.
+const DATA: &str = "data";
 /// Users whose facts are kept at most.
 const MAX_USERS: usize = 100_000;
-/// How often an instance on SQLite reads `auth_changes`.
+/// How often an instance on SQLite reads `change_log`.
 const POLL_EVERY: Duration = Duration::from_millis(250);
 /// How often an instance on PostgreSQL notifies itself, to know its `LISTEN` works.
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
@@ -69,6 +77,15 @@ pub struct UserFacts {
     pub ended_sessions: HashSet<String>,
     /// Revoked access tokens without a session that may not have expired yet.
     pub revoked_tokens: HashSet<String>,
+}
+
+/// What a committed write tells every instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// The user's tokens, sessions or role changed, or the user is gone.
+    User(i32),
+    /// Data that answers show changed (stores, items, users and their visible fields).
+    Data,
 }
 
 /// A change sockets must re-check against.
@@ -96,6 +113,8 @@ struct Inner {
     users: RwLock<HashMap<i32, Entry>>,
     /// Bumped on every change: a request's memoized principal is re-checked when it moved.
     version: AtomicU64,
+    /// Bumped on every data notice (and whenever notices may have been missed).
+    data_version: AtomicU64,
     changes: broadcast::Sender<Change>,
 }
 
@@ -114,6 +133,7 @@ impl Revocations {
                 horizon,
                 users: RwLock::new(HashMap::new()),
                 version: AtomicU64::new(0),
+                data_version: AtomicU64::new(0),
                 changes,
             }),
         };
@@ -127,9 +147,9 @@ impl Revocations {
             ));
             tokio::spawn(listen(Arc::downgrade(&view.inner), listener, heartbeat));
         } else {
-            let last = auth_change::Entity::find()
+            let last = change_log::Entity::find()
                 .select_only()
-                .column_as(auth_change::Column::Id.max(), "id")
+                .column_as(change_log::Column::Id.max(), "id")
                 .into_tuple::<Option<i32>>()
                 .one(db)
                 .await
@@ -181,12 +201,34 @@ impl Revocations {
         users.remove(&user_id);
     }
 
+    /// Data that answers show changed (this instance's write, after commit, or another
+    /// instance's notice).
+    pub fn data_changed(&self) {
+        self.inner.data_version.fetch_add(1, Ordering::Release);
+    }
+
+    /// Runs a write of data that answers show in one transaction with its [`Notice::Data`],
+    /// then moves this instance's data version before the caller answers.
+    pub async fn write_data<T>(
+        &self,
+        db: &DatabaseConnection,
+        write: impl AsyncFnOnce(&DatabaseTransaction) -> ServiceResult<T>,
+    ) -> ServiceResult<T> {
+        let txn = db.begin().await?;
+        let written = write(&txn).await?;
+        publish(&txn, Notice::Data).await?;
+        txn.commit().await?;
+        self.data_changed();
+        Ok(written)
+    }
+
     /// Forget everything (notices may have been missed).
     fn reset(&self) {
         {
             let mut users = self.inner.users.write().unwrap_or_else(|e| e.into_inner());
             users.clear();
         }
+        self.inner.data_version.fetch_add(1, Ordering::Release);
         self.inner.version.fetch_add(1, Ordering::Release);
         let _ = self.inner.changes.send(Change::Everything);
     }
@@ -196,24 +238,35 @@ impl Revocations {
         self.inner.version.load(Ordering::Acquire)
     }
 
+    /// Moves on every data change: an answer computed under one value may be kept only
+    /// while it has not moved.
+    pub fn data_version(&self) -> u64 {
+        self.inner.data_version.load(Ordering::Acquire)
+    }
+
     /// Changes as they happen, for open WebSockets.
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.inner.changes.subscribe()
     }
 }
 
-/// Records, in the transaction making it, that something about `user_id` changed, so
-/// every instance hears of it once the transaction commits.
-pub async fn publish(db: &impl ConnectionTrait, user_id: i32) -> ServiceResult<()> {
+/// Records `notice` in the transaction making the change, so every instance hears of it
+/// once the transaction commits.
+pub async fn publish(db: &impl ConnectionTrait, notice: Notice) -> ServiceResult<()> {
+    let user_id = match notice {
+        Notice::User(id) => Some(id),
+        Notice::Data => None,
+    };
     if db.get_database_backend() == DatabaseBackend::Postgres {
+        let payload = user_id.map_or_else(|| DATA.to_owned(), |id| id.to_string());
         db.execute_raw(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
             "SELECT pg_notify($1, $2)",
-            [CHANNEL.into(), user_id.to_string().into()],
+            [CHANNEL.into(), payload.into()],
         ))
         .await?;
     } else {
-        auth_change::Entity::insert(auth_change::ActiveModel {
+        change_log::Entity::insert(change_log::ActiveModel {
             user_id: Set(user_id),
             changed_at: Set(Utc::now()),
             ..Default::default()
@@ -271,6 +324,7 @@ async fn listen(
                         }
                     }
                     Ok(Some(notice)) if notice.payload().starts_with("heartbeat ") => {}
+                    Ok(Some(notice)) if notice.payload() == DATA => view.data_changed(),
                     Ok(Some(notice)) => match notice.payload().parse() {
                         Ok(user_id) => view.changed(user_id),
                         Err(_) => tracing::warn!("unreadable auth change notice"),
@@ -311,9 +365,9 @@ async fn poll(inner: std::sync::Weak<Inner>, mut last: i32) {
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };
         let view = Revocations { inner };
-        let rows = auth_change::Entity::find()
-            .filter(auth_change::Column::Id.gt(last))
-            .order_by_asc(auth_change::Column::Id)
+        let rows = change_log::Entity::find()
+            .filter(change_log::Column::Id.gt(last))
+            .order_by_asc(change_log::Column::Id)
             .all(&view.inner.db)
             .await;
         match rows {
@@ -324,7 +378,10 @@ async fn poll(inner: std::sync::Weak<Inner>, mut last: i32) {
                 }
                 for row in rows {
                     last = row.id;
-                    view.changed(row.user_id);
+                    match row.user_id {
+                        Some(user_id) => view.changed(user_id),
+                        None => view.data_changed(),
+                    }
                 }
             }
             Err(error) => {
@@ -337,8 +394,8 @@ async fn poll(inner: std::sync::Weak<Inner>, mut last: i32) {
 
 /// Deletes change notices old enough that every instance has read them.
 pub async fn prune(db: &impl ConnectionTrait, before: chrono::DateTime<Utc>) -> ServiceResult<u64> {
-    Ok(auth_change::Entity::delete_many()
-        .filter(auth_change::Column::ChangedAt.lt(before))
+    Ok(change_log::Entity::delete_many()
+        .filter(change_log::Column::ChangedAt.lt(before))
         .exec(db)
         .await?
         .rows_affected)

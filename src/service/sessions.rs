@@ -18,7 +18,7 @@ use entity::{session, user};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
 use super::attempts::{self, AttemptKey, AttemptLimit};
-use super::revocations::{self, Revocations, UserFacts};
+use super::revocations::{self, Notice, Revocations, UserFacts};
 pub use super::session_store::ClientInfo;
 use super::tokens::{self, TokenPair};
 use super::{ServiceError, ServiceResult, session_store, users};
@@ -223,7 +223,7 @@ impl Sessions {
     ) -> ServiceResult<(String, bool)> {
         let evicted = session_store::make_room(txn, user.id, self.max_sessions).await?;
         if evicted {
-            revocations::publish(txn, user.id).await?;
+            revocations::publish(txn, Notice::User(user.id)).await?;
         }
         let expires_at = Utc::now() + self.keys.refresh_ttl();
         let session = session_store::start(txn, user.id, client, expires_at).await?;
@@ -319,7 +319,7 @@ impl Sessions {
                 tracing::warn!(user_id = user.id, "refresh token reuse: ending its session");
                 if let Some(session) = session {
                     session_store::end(txn, user.id, &[session.id]).await?;
-                    revocations::publish(txn, user.id).await?;
+                    revocations::publish(txn, Notice::User(user.id)).await?;
                 }
                 Ok(Outcome::Reused)
             }
@@ -397,7 +397,7 @@ impl Sessions {
                 tokens::revoke_sessionless(&txn, user_id).await?;
             }
         }
-        revocations::publish(&txn, user_id).await?;
+        revocations::publish(&txn, Notice::User(user_id)).await?;
         txn.commit().await?;
         self.revocations.changed(user_id);
         Ok(())
@@ -412,7 +412,7 @@ impl Sessions {
         if ended.is_empty() {
             return Err(ServiceError::NotFound("Session"));
         }
-        revocations::publish(&txn, caller.user_id).await?;
+        revocations::publish(&txn, Notice::User(caller.user_id)).await?;
         txn.commit().await?;
         self.revocations.changed(caller.user_id);
         Ok(())
@@ -459,7 +459,7 @@ impl Sessions {
         let user = users::set_password(&txn, locked, hash).await?;
         attempts::succeeded(&txn, &attempt).await?;
         let pair = start_session(&txn, &self.keys, &user, client, true).await?;
-        revocations::publish(&txn, user.id).await?;
+        revocations::publish(&txn, Notice::User(user.id)).await?;
         txn.commit().await?;
         attempt.kept();
         self.revocations.changed(user.id);
@@ -487,6 +487,9 @@ pub async fn register(
     let hash = passwords.admit()?.hash(new.password).await?;
     let txn = db.begin().await?;
     let user = users::create(&txn, new.username, new.email, hash, new.role).await?;
+    // A new user shows in `users`: every instance's response cache must hear of it (the
+    // caller moves this instance's data version after commit).
+    revocations::publish(&txn, Notice::Data).await?;
     let pair = match keys {
         Some(keys) => Some(start_session(&txn, keys, &user, client, true).await?),
         None => None,

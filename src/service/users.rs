@@ -8,7 +8,7 @@ use sea_orm::{
     sea_query::Expr,
 };
 
-use super::revocations::Revocations;
+use super::revocations::{Notice, Revocations};
 use super::{ServiceError, ServiceResult, on_unique_violation};
 use crate::domain::{Email, PageArgs, Role, Username};
 
@@ -110,9 +110,12 @@ pub async fn set_role(
     active.role = Set(role.as_str().to_owned());
     active.updated_at = Set(Utc::now());
     let user = active.update(&txn).await?;
-    super::revocations::publish(&txn, id).await?;
+    // The role is an auth fact and shown data (`users { role }`).
+    super::revocations::publish(&txn, Notice::User(id)).await?;
+    super::revocations::publish(&txn, Notice::Data).await?;
     txn.commit().await?;
     revocations.changed(id);
+    revocations.data_changed();
     Ok(user)
 }
 

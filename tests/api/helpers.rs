@@ -154,7 +154,7 @@ impl TestApp {
             // The change-log poll (SQLite, every 250 ms) and the heartbeat (PostgreSQL,
             // every 500 ms) are the instance's own upkeep, not any request's work: tests
             // counting a request's statements skip them.
-            let upkeep = (sql.contains("auth_changes") && sql.trim_start().starts_with("SELECT"))
+            let upkeep = (sql.contains("change_log") && sql.trim_start().starts_with("SELECT"))
                 || sql.contains("/* heartbeat */");
             if upkeep {
                 return;

@@ -15,6 +15,7 @@ mod operations;
 mod pagination;
 mod production;
 mod refresh_logout;
+mod response_cache;
 mod schema_rules;
 mod schema_sync;
 mod sessions;

@@ -1,0 +1,118 @@
+//! Which operations the response cache (`http::response_cache`) may keep: queries whose
+//! root fields answer only from data every write announces (stores, items, users — see
+//! `service::revocations::Notice::Data`) and from who is asking. Everything else always
+//! executes: mutations, subscriptions, `mySessions` (its `lastUsedAt` and `current` move
+//! without a notice), and any root field not listed here — a new field stays uncached
+//! until someone decides it is safe to cache.
+
+use std::collections::HashSet;
+
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+};
+
+/// Root fields whose answers change only through announced writes.
+const CACHEABLE_ROOTS: &[&str] = &[
+    "me",
+    "user",
+    "users",
+    "store",
+    "stores",
+    "item",
+    "items",
+    "__typename",
+    "__schema",
+    "__type",
+];
+
+/// Whether the operation the request selects is a query of cacheable root fields only.
+/// An operation that cannot be told for sure (several operations and no name, say) is not.
+pub fn is_cacheable(document: &ExecutableDocument, operation_name: Option<&str>) -> bool {
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), None) => operation,
+        (DocumentOperations::Multiple(operations), Some(name)) => {
+            match operations.iter().find(|(n, _)| n.as_str() == name) {
+                Some((_, operation)) => operation,
+                None => return false,
+            }
+        }
+        _ => return false,
+    };
+    operation.node.ty == OperationType::Query
+        && roots_cacheable(
+            document,
+            &operation.node.selection_set.node,
+            &mut HashSet::new(),
+        )
+}
+
+/// The root fields of `set`, through fragments (each fragment looked at once: a cycle is
+/// a validation error the executor reports, not a loop here).
+fn roots_cacheable<'a>(
+    document: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    seen: &mut HashSet<&'a str>,
+) -> bool {
+    set.items.iter().all(|selection| match &selection.node {
+        Selection::Field(field) => CACHEABLE_ROOTS.contains(&field.node.name.node.as_str()),
+        Selection::InlineFragment(fragment) => {
+            roots_cacheable(document, &fragment.node.selection_set.node, seen)
+        }
+        Selection::FragmentSpread(spread) => {
+            let name = spread.node.fragment_name.node.as_str();
+            if !seen.insert(name) {
+                return true;
+            }
+            match document.fragments.get(name) {
+                Some(fragment) => {
+                    roots_cacheable(document, &fragment.node.selection_set.node, seen)
+                }
+                None => false,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cacheable(query: &str, name: Option<&str>) -> bool {
+        is_cacheable(&async_graphql::parser::parse_query(query).unwrap(), name)
+    }
+
+    #[test]
+    fn queries_of_listed_roots_only() {
+        assert!(cacheable("{ items { nodes { id } } me { id } }", None));
+        assert!(cacheable(
+            "query Q { ...F } fragment F on Query { users { totalCount } }",
+            Some("Q")
+        ));
+        assert!(!cacheable(
+            "{ items { totalCount } mySessions { id } }",
+            None
+        ));
+        assert!(!cacheable("{ ... on Query { mySessions { id } } }", None));
+        assert!(!cacheable(
+            "{ ...F } fragment F on Query { mySessions { id } }",
+            None
+        ));
+        assert!(!cacheable("mutation { logout }", None));
+        assert!(!cacheable("subscription { itemEvents { kind } }", None));
+        assert!(!cacheable("{ unknownField }", None));
+    }
+
+    #[test]
+    fn the_operation_must_be_known_for_sure() {
+        let two = "query A { items { totalCount } } query B { mySessions { id } }";
+        assert!(cacheable(two, Some("A")));
+        assert!(!cacheable(two, Some("B")));
+        assert!(!cacheable(two, None));
+        assert!(!cacheable(two, Some("C")));
+        assert!(!cacheable("{ items { totalCount } }", Some("A")));
+        assert!(cacheable(
+            "{ ...F } fragment F on Query { ...F items { totalCount } }",
+            None
+        ));
+    }
+}

@@ -1,0 +1,261 @@
+//! The response cache (`RESPONSE_CACHE`, on by default): a repeated query is answered from
+//! memory only when the answer is exactly what executing it would give now.
+//!
+//! - **What**: a single query over HTTP (`POST` body or `GET` query string, byte for
+//!   byte) whose root fields are all cacheable (`graphql::cacheable`), answered without
+//!   errors and without cookies.
+//! - **For whom**: an answer whose execution never read the credential is the same for
+//!   everyone ([`Class::Public`]); any other is kept for the principal it was computed
+//!   for — user, role of the moment and freshness ([`Class::Principal`]). A lookup of the
+//!   latter verifies the presented token first (signature, expiry, revocation, current
+//!   role, all from memory), so a revoked, demoted or deleted caller never matches.
+//! - **Until when**: every write of data an answer can show (stores, items, users)
+//!   commits with a data notice and moves `Revocations::data_version` — on the writing
+//!   instance before its response is sent, on the others when the notice arrives (API.md
+//!   Tokens: within 1 s). Answers are kept under the version they were computed at: the
+//!   version read *before* executing, so an answer that raced a write is never kept.
+//!   While an instance may be missing notices, its view resets and the version moves.
+//! - **How much**: at most [`MAX_BYTES`] of requests and answers; an answer larger than
+//!   [`MAX_ENTRY_BYTES`] is not kept. When full, everything is dropped (a flood of
+//!   distinct queries costs their execution, never a wrong answer).
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, RwLock},
+};
+
+use axum::body::Bytes;
+
+use crate::domain::Role;
+use crate::service::revocations::Revocations;
+use crate::service::sessions::Principal;
+
+/// Requests and answers kept at most, in bytes.
+pub const MAX_BYTES: usize = 8 << 20;
+/// The largest request plus answer kept.
+pub const MAX_ENTRY_BYTES: usize = 256 << 10;
+
+/// Whose answer an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Class {
+    /// The execution never read the credential: the answer is everyone's.
+    Public,
+    /// Computed for this principal.
+    Principal {
+        user_id: i32,
+        role: Role,
+        fresh: bool,
+    },
+}
+
+impl Class {
+    pub fn of(principal: &Principal) -> Self {
+        Self::Principal {
+            user_id: principal.user_id,
+            role: principal.role,
+            fresh: principal.claims.fresh,
+        }
+    }
+}
+
+/// The request as received: a `POST` body, or a `GET` query string behind `?` (which no
+/// JSON body starts with).
+pub type RequestKey = Bytes;
+
+#[derive(PartialEq, Eq, Hash)]
+struct Key {
+    request: RequestKey,
+    class: Class,
+}
+
+impl Key {
+    fn new(request: &RequestKey, class: Class) -> Self {
+        Self {
+            request: request.clone(),
+            class,
+        }
+    }
+}
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct ResponseCache {
+    view: Revocations,
+    inner: Arc<RwLock<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// The data version every entry was computed at.
+    version: u64,
+    entries: HashMap<Key, Bytes>,
+    /// Whether some entry of a request is for a principal (so a lookup must verify one).
+    for_principals: HashSet<RequestKey>,
+    bytes: usize,
+}
+
+impl Inner {
+    fn clear(&mut self, version: u64) {
+        self.version = version;
+        self.entries.clear();
+        self.for_principals.clear();
+        self.bytes = 0;
+    }
+
+    fn lookup(&self, current: u64, request: &RequestKey) -> Lookup {
+        if self.version != current {
+            return Lookup::Miss;
+        }
+        match self.entries.get(&Key::new(request, Class::Public)) {
+            Some(body) => Lookup::Hit(body.clone()),
+            None if self.for_principals.contains(request) => Lookup::TryPrincipal,
+            None => Lookup::Miss,
+        }
+    }
+
+    fn get(&self, current: u64, request: &RequestKey, class: Class) -> Option<Bytes> {
+        if self.version != current {
+            return None;
+        }
+        self.entries.get(&Key::new(request, class)).cloned()
+    }
+
+    /// Keeps the answer unless data changed since `version` (`current` is the version now).
+    fn put(&mut self, current: u64, version: u64, request: RequestKey, class: Class, body: Bytes) {
+        let size = request.len() + body.len();
+        if version != current || size > MAX_ENTRY_BYTES {
+            return;
+        }
+        if self.version != current || self.bytes + size > MAX_BYTES {
+            self.clear(current);
+        }
+        let request_len = request.len();
+        if class != Class::Public && !self.for_principals.contains(&request) {
+            self.for_principals.insert(request.clone());
+        }
+        match self.entries.insert(Key { request, class }, body) {
+            // A concurrent miss computed the same answer: count it once.
+            Some(previous) => self.bytes = self.bytes - (request_len + previous.len()) + size,
+            None => self.bytes += size,
+        }
+    }
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    Hit(Bytes),
+    /// Nothing public; an answer for some principal may be kept, so verify the caller
+    /// and look again with [`ResponseCache::get`].
+    TryPrincipal,
+    Miss,
+}
+
+impl ResponseCache {
+    pub fn new(view: Revocations) -> Self {
+        Self {
+            view,
+            inner: Arc::default(),
+        }
+    }
+
+    /// The version to read before executing, and to give [`Self::put`].
+    pub fn version(&self) -> u64 {
+        self.view.data_version()
+    }
+
+    /// The public answer to `request`, or whether one for a principal may be kept.
+    pub fn lookup(&self, request: &RequestKey) -> Lookup {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner.lookup(self.view.data_version(), request)
+    }
+
+    /// The answer to `request` kept for `class`.
+    pub fn get(&self, request: &RequestKey, class: Class) -> Option<Bytes> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner.get(self.view.data_version(), request, class)
+    }
+
+    /// Keeps `body` as the answer to `request` for `class`, unless data changed since
+    /// `version` was read (the answer may predate the change).
+    pub fn put(&self, request: RequestKey, class: Class, version: u64, body: Bytes) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        // Read under the lock: a change after this clears what is put now at its next use.
+        let current = self.view.data_version();
+        inner.put(current, version, request, class, body);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &'static str) -> RequestKey {
+        Bytes::from_static(text.as_bytes())
+    }
+
+    const ALICE: Class = Class::Principal {
+        user_id: 1,
+        role: Role::User,
+        fresh: true,
+    };
+
+    #[test]
+    fn an_answer_computed_before_a_change_is_not_kept() {
+        let mut inner = Inner::default();
+        inner.put(1, 0, key("q"), Class::Public, key("old"));
+        assert!(matches!(inner.lookup(1, &key("q")), Lookup::Miss));
+        inner.put(1, 1, key("q"), Class::Public, key("new"));
+        assert!(matches!(inner.lookup(1, &key("q")), Lookup::Hit(body) if body == "new"));
+        // Data moved on: nothing kept is answered any more.
+        assert!(matches!(inner.lookup(2, &key("q")), Lookup::Miss));
+        assert_eq!(inner.get(2, &key("q"), Class::Public), None);
+    }
+
+    #[test]
+    fn answers_for_a_principal_are_only_theirs() {
+        let mut inner = Inner::default();
+        inner.put(0, 0, key("me"), ALICE, key("alice"));
+        assert!(matches!(inner.lookup(0, &key("me")), Lookup::TryPrincipal));
+        assert_eq!(inner.get(0, &key("me"), ALICE), Some(key("alice")));
+        let bob = Class::Principal {
+            user_id: 2,
+            role: Role::User,
+            fresh: true,
+        };
+        let admin_alice = Class::Principal {
+            user_id: 1,
+            role: Role::Admin,
+            fresh: true,
+        };
+        assert_eq!(inner.get(0, &key("me"), bob), None);
+        assert_eq!(inner.get(0, &key("me"), admin_alice), None);
+        assert_eq!(inner.get(0, &key("me"), Class::Public), None);
+        assert!(matches!(inner.lookup(0, &key("other")), Lookup::Miss));
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let mut inner = Inner::default();
+        let big = Bytes::from(vec![b'x'; MAX_ENTRY_BYTES + 1]);
+        inner.put(0, 0, key("big"), Class::Public, big);
+        assert_eq!(inner.bytes, 0);
+        let answer = Bytes::from(vec![b'x'; MAX_ENTRY_BYTES / 2]);
+        for n in 0..(2 * MAX_BYTES / answer.len()) {
+            inner.put(
+                0,
+                0,
+                Bytes::from(n.to_string()),
+                Class::Public,
+                answer.clone(),
+            );
+            assert!(inner.bytes <= MAX_BYTES);
+        }
+        // The same answer kept twice is counted once.
+        let before = inner.bytes;
+        inner.put(0, 0, key("0"), Class::Public, answer.clone());
+        let again = inner.bytes;
+        inner.put(0, 0, key("0"), Class::Public, answer);
+        assert_eq!(inner.bytes, again);
+        assert!(again >= before);
+    }
+}
