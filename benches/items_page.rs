@@ -119,6 +119,7 @@ async fn setup(database_url: &str) -> Bench {
     };
     sessions::register(
         &state.db,
+        state.revocations.origin(),
         &state.passwords,
         None,
         account,

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::db;
 use crate::domain::{Password, Role, Username};
+use crate::service::revocations::Origin;
 use crate::service::{ServiceError, sessions};
 
 #[derive(Parser, Debug)]
@@ -107,7 +108,7 @@ pub async fn create_user(
         role: if admin { Role::Admin } else { Role::User },
     };
     let client = sessions::ClientInfo::default();
-    match sessions::register(&db, &passwords, None, account, &client).await {
+    match sessions::register(&db, Origin::OUTSIDE, &passwords, None, account, &client).await {
         Ok(_) => Ok(()),
         Err(ServiceError::UsernameTaken) => Err(CreateUserError::Taken),
         Err(e) => Err(CreateUserError::Other(e.to_string())),

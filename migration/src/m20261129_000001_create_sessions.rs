@@ -44,6 +44,7 @@ enum ChangeLog {
     Table,
     Id,
     UserId,
+    Origin,
     ChangedAt,
 }
 
@@ -112,6 +113,7 @@ impl MigrationTrait for Migration {
                     .table(ChangeLog::Table)
                     .col(pk_auto(ChangeLog::Id))
                     .col(integer_null(ChangeLog::UserId))
+                    .col(big_integer(ChangeLog::Origin))
                     .col(timestamp_with_time_zone(ChangeLog::ChangedAt))
                     .to_owned(),
             )

@@ -170,8 +170,15 @@ impl Mutation {
             role: Role::User,
         };
         let keys = Some(state.keys.as_ref());
-        let (user, pair) =
-            sessions::register(&state.db, &state.passwords, keys, account, &ctx.client()).await?;
+        let (user, pair) = sessions::register(
+            &state.db,
+            state.revocations.origin(),
+            &state.passwords,
+            keys,
+            account,
+            &ctx.client(),
+        )
+        .await?;
         state.revocations.data_changed();
         let pair = pair.ok_or_else(|| {
             tracing::error!("BUG: register was given keys but issued no tokens");

@@ -167,7 +167,7 @@ pub async fn delete_with_items(
                 Parent::Owner(id) => {
                     super::users::delete(txn, id).await?;
                     // Its tokens stop working everywhere (API.md Tokens).
-                    publish(txn, Notice::User(id)).await?;
+                    publish(txn, view.origin(), Notice::User(id)).await?;
                 }
             }
             Ok(deleted)

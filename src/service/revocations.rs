@@ -51,10 +51,13 @@ use tokio::sync::{OnceCell, broadcast};
 use super::ServiceResult;
 use crate::domain::Role;
 
-/// The PostgreSQL channel notices travel on; the payload is the user id, or [`DATA`].
+/// The PostgreSQL channel notices travel on; the payload is the writer's [`Origin`], a
+/// space, and the user id, [`DATA`] or [`HEARTBEAT`].
 const CHANNEL: &str = "authql_changes";
-/// The payload of a data notice.
+/// What a data notice names.
 const DATA: &str = "data";
+/// What an instance's notice to itself names.
+const HEARTBEAT: &str = "heartbeat";
 /// Users whose facts are kept at most.
 const MAX_USERS: usize = 100_000;
 /// How often an instance on SQLite reads `change_log`.
@@ -88,6 +91,22 @@ pub enum Notice {
     Data,
 }
 
+/// Which instance wrote a notice. The writer has applied its own change before answering,
+/// so it skips the notice when it comes back (applied twice, a data notice would empty the
+/// response cache a second time, up to 250 ms after the write). Random per instance; the
+/// CLI, which keeps no view, writes [`Origin::OUTSIDE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin(i64);
+
+impl Origin {
+    /// No instance: every instance applies the notice.
+    pub const OUTSIDE: Origin = Origin(0);
+
+    fn new() -> Self {
+        Origin(rand::random_range(1..=i64::MAX))
+    }
+}
+
 /// A change sockets must re-check against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -107,6 +126,7 @@ pub struct Revocations {
 
 struct Inner {
     db: DatabaseConnection,
+    origin: Origin,
     /// How long a token can still be presented after it was issued: the access token
     /// lifetime plus the leeway. Older ended sessions cannot matter.
     horizon: chrono::Duration,
@@ -130,6 +150,7 @@ impl Revocations {
         let view = Self {
             inner: Arc::new(Inner {
                 db: db.clone(),
+                origin: Origin::new(),
                 horizon,
                 users: RwLock::new(HashMap::new()),
                 version: AtomicU64::new(0),
@@ -140,12 +161,8 @@ impl Revocations {
         if db.get_database_backend() == DatabaseBackend::Postgres {
             let mut listener = sea_orm::sqlx::postgres::PgListener::connect(database_url).await?;
             listener.listen(CHANNEL).await?;
-            let heartbeat = format!("heartbeat {}", uuid::Uuid::new_v4());
-            tokio::spawn(send_heartbeats(
-                Arc::downgrade(&view.inner),
-                heartbeat.clone(),
-            ));
-            tokio::spawn(listen(Arc::downgrade(&view.inner), listener, heartbeat));
+            tokio::spawn(send_heartbeats(Arc::downgrade(&view.inner)));
+            tokio::spawn(listen(Arc::downgrade(&view.inner), listener));
         } else {
             let last = change_log::Entity::find()
                 .select_only()
@@ -216,7 +233,7 @@ impl Revocations {
     ) -> ServiceResult<T> {
         let txn = db.begin().await?;
         let written = write(&txn).await?;
-        publish(&txn, Notice::Data).await?;
+        publish(&txn, self.origin(), Notice::Data).await?;
         txn.commit().await?;
         self.data_changed();
         Ok(written)
@@ -231,6 +248,11 @@ impl Revocations {
         self.inner.data_version.fetch_add(1, Ordering::Release);
         self.inner.version.fetch_add(1, Ordering::Release);
         let _ = self.inner.changes.send(Change::Everything);
+    }
+
+    /// What this instance's notices are marked with.
+    pub fn origin(&self) -> Origin {
+        self.inner.origin
     }
 
     /// Moves on every change.
@@ -251,14 +273,18 @@ impl Revocations {
 }
 
 /// Records `notice` in the transaction making the change, so every instance hears of it
-/// once the transaction commits.
-pub async fn publish(db: &impl ConnectionTrait, notice: Notice) -> ServiceResult<()> {
+/// once the transaction commits; the instance `from` skips it (it applies its own change
+/// itself, after commit).
+pub async fn publish(db: &impl ConnectionTrait, from: Origin, notice: Notice) -> ServiceResult<()> {
     let user_id = match notice {
         Notice::User(id) => Some(id),
         Notice::Data => None,
     };
     if db.get_database_backend() == DatabaseBackend::Postgres {
-        let payload = user_id.map_or_else(|| DATA.to_owned(), |id| id.to_string());
+        let payload = match user_id {
+            Some(id) => format!("{} {id}", from.0),
+            None => format!("{} {DATA}", from.0),
+        };
         db.execute_raw(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
             "SELECT pg_notify($1, $2)",
@@ -268,6 +294,7 @@ pub async fn publish(db: &impl ConnectionTrait, notice: Notice) -> ServiceResult
     } else {
         change_log::Entity::insert(change_log::ActiveModel {
             user_id: Set(user_id),
+            origin: Set(from.0),
             changed_at: Set(Utc::now()),
             ..Default::default()
         })
@@ -278,18 +305,19 @@ pub async fn publish(db: &impl ConnectionTrait, notice: Notice) -> ServiceResult
 }
 
 /// PostgreSQL: every [`HEARTBEAT_EVERY`], a notice to this instance itself.
-async fn send_heartbeats(inner: std::sync::Weak<Inner>, heartbeat: String) {
+async fn send_heartbeats(inner: std::sync::Weak<Inner>) {
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
     loop {
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };
+        let heartbeat = format!("{} {HEARTBEAT}", inner.origin.0);
         let sent = inner
             .db
             .execute_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
                 // Named, so statement counts can tell the instance's own upkeep apart.
                 "SELECT pg_notify($1, $2) /* heartbeat */",
-                [CHANNEL.into(), heartbeat.clone().into()],
+                [CHANNEL.into(), heartbeat.into()],
             ))
             .await;
         if let Err(error) = sent {
@@ -301,11 +329,7 @@ async fn send_heartbeats(inner: std::sync::Weak<Inner>, heartbeat: String) {
 /// PostgreSQL: applies other instances' notices; while this instance's own heartbeat is
 /// overdue, notices may be going astray, so nothing is kept (the view is dropped at every
 /// tick) until heartbeats arrive again — and once more then, for what was loaded meanwhile.
-async fn listen(
-    inner: std::sync::Weak<Inner>,
-    mut listener: sea_orm::sqlx::postgres::PgListener,
-    heartbeat: String,
-) {
+async fn listen(inner: std::sync::Weak<Inner>, mut listener: sea_orm::sqlx::postgres::PgListener) {
     let mut last_heartbeat = tokio::time::Instant::now();
     let mut degraded = false;
     let mut watchdog = tokio::time::interval(HEARTBEAT_EVERY);
@@ -315,20 +339,27 @@ async fn listen(
                 let Some(inner) = inner.upgrade() else { return };
                 let view = Revocations { inner };
                 match received {
-                    Ok(Some(notice)) if notice.payload() == heartbeat => {
-                        last_heartbeat = tokio::time::Instant::now();
-                        if degraded {
-                            degraded = false;
-                            tracing::info!("auth change notices flow again: view reset");
-                            view.reset();
+                    Ok(Some(notice)) => {
+                        let (from, what) = notice.payload().split_once(' ').unwrap_or_default();
+                        let own = from == view.origin().0.to_string();
+                        match what {
+                            HEARTBEAT if own => {
+                                last_heartbeat = tokio::time::Instant::now();
+                                if degraded {
+                                    degraded = false;
+                                    tracing::info!("auth change notices flow again: view reset");
+                                    view.reset();
+                                }
+                            }
+                            _ if own => {}
+                            HEARTBEAT => {}
+                            DATA => view.data_changed(),
+                            _ => match what.parse() {
+                                Ok(user_id) => view.changed(user_id),
+                                Err(_) => tracing::warn!("unreadable auth change notice"),
+                            },
                         }
                     }
-                    Ok(Some(notice)) if notice.payload().starts_with("heartbeat ") => {}
-                    Ok(Some(notice)) if notice.payload() == DATA => view.data_changed(),
-                    Ok(Some(notice)) => match notice.payload().parse() {
-                        Ok(user_id) => view.changed(user_id),
-                        Err(_) => tracing::warn!("unreadable auth change notice"),
-                    },
                     Ok(None) => {
                         tracing::warn!("auth change listener reconnected: view reset");
                         view.reset();
@@ -378,6 +409,9 @@ async fn poll(inner: std::sync::Weak<Inner>, mut last: i32) {
                 }
                 for row in rows {
                     last = row.id;
+                    if row.origin == view.origin().0 {
+                        continue;
+                    }
                     match row.user_id {
                         Some(user_id) => view.changed(user_id),
                         None => view.data_changed(),

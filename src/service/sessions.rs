@@ -18,7 +18,7 @@ use entity::{session, user};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
 use super::attempts::{self, AttemptKey, AttemptLimit};
-use super::revocations::{self, Notice, Revocations, UserFacts};
+use super::revocations::{self, Notice, Origin, Revocations, UserFacts};
 pub use super::session_store::ClientInfo;
 use super::tokens::{self, TokenPair};
 use super::{ServiceError, ServiceResult, session_store, users};
@@ -223,7 +223,7 @@ impl Sessions {
     ) -> ServiceResult<(String, bool)> {
         let evicted = session_store::make_room(txn, user.id, self.max_sessions).await?;
         if evicted {
-            revocations::publish(txn, Notice::User(user.id)).await?;
+            revocations::publish(txn, self.revocations.origin(), Notice::User(user.id)).await?;
         }
         let expires_at = Utc::now() + self.keys.refresh_ttl();
         let session = session_store::start(txn, user.id, client, expires_at).await?;
@@ -319,7 +319,8 @@ impl Sessions {
                 tracing::warn!(user_id = user.id, "refresh token reuse: ending its session");
                 if let Some(session) = session {
                     session_store::end(txn, user.id, &[session.id]).await?;
-                    revocations::publish(txn, Notice::User(user.id)).await?;
+                    revocations::publish(txn, self.revocations.origin(), Notice::User(user.id))
+                        .await?;
                 }
                 Ok(Outcome::Reused)
             }
@@ -397,7 +398,7 @@ impl Sessions {
                 tokens::revoke_sessionless(&txn, user_id).await?;
             }
         }
-        revocations::publish(&txn, Notice::User(user_id)).await?;
+        revocations::publish(&txn, self.revocations.origin(), Notice::User(user_id)).await?;
         txn.commit().await?;
         self.revocations.changed(user_id);
         Ok(())
@@ -412,7 +413,12 @@ impl Sessions {
         if ended.is_empty() {
             return Err(ServiceError::NotFound("Session"));
         }
-        revocations::publish(&txn, Notice::User(caller.user_id)).await?;
+        revocations::publish(
+            &txn,
+            self.revocations.origin(),
+            Notice::User(caller.user_id),
+        )
+        .await?;
         txn.commit().await?;
         self.revocations.changed(caller.user_id);
         Ok(())
@@ -459,7 +465,7 @@ impl Sessions {
         let user = users::set_password(&txn, locked, hash).await?;
         attempts::succeeded(&txn, &attempt).await?;
         let pair = start_session(&txn, &self.keys, &user, client, true).await?;
-        revocations::publish(&txn, Notice::User(user.id)).await?;
+        revocations::publish(&txn, self.revocations.origin(), Notice::User(user.id)).await?;
         txn.commit().await?;
         attempt.kept();
         self.revocations.changed(user.id);
@@ -476,9 +482,11 @@ pub struct NewAccount<'a> {
 }
 
 /// A new account; with `keys`, also its first session and fresh pair in the same
-/// transaction (`signup`). `create-user` passes no keys: it starts no session.
+/// transaction (`signup`). `create-user` passes no keys: it starts no session. `from`
+/// marks the data notice (the server's own origin; [`Origin::OUTSIDE`] from the CLI).
 pub async fn register(
     db: &DatabaseConnection,
+    from: Origin,
     passwords: &Passwords,
     keys: Option<&JwtKeys>,
     new: NewAccount<'_>,
@@ -489,7 +497,7 @@ pub async fn register(
     let user = users::create(&txn, new.username, new.email, hash, new.role).await?;
     // A new user shows in `users`: every instance's response cache must hear of it (the
     // caller moves this instance's data version after commit).
-    revocations::publish(&txn, Notice::Data).await?;
+    revocations::publish(&txn, from, Notice::Data).await?;
     let pair = match keys {
         Some(keys) => Some(start_session(&txn, keys, &user, client, true).await?),
         None => None,

@@ -111,8 +111,8 @@ pub async fn set_role(
     active.updated_at = Set(Utc::now());
     let user = active.update(&txn).await?;
     // The role is an auth fact and shown data (`users { role }`).
-    super::revocations::publish(&txn, Notice::User(id)).await?;
-    super::revocations::publish(&txn, Notice::Data).await?;
+    super::revocations::publish(&txn, revocations.origin(), Notice::User(id)).await?;
+    super::revocations::publish(&txn, revocations.origin(), Notice::Data).await?;
     txn.commit().await?;
     revocations.changed(id);
     revocations.data_changed();
