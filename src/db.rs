@@ -15,6 +15,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
+        // A connection to a local file cannot go stale: no ping before each use (sqlx's
+        // default), which cost every statement a second trip to the connection's thread.
+        options.test_before_acquire(false);
         options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
@@ -22,7 +25,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .foreign_keys(true)
         });
     } else {
-        options.max_connections(20);
+        // Ping only a connection idle long enough for a proxy or firewall to have dropped
+        // it, not every checkout (a round trip per statement).
+        options
+            .max_connections(20)
+            .test_before_acquire_if_idle_for(Duration::from_secs(30));
     }
     Database::connect(options).await
 }

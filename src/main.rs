@@ -39,7 +39,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Migrate { database_url } => {
-            authql::telemetry::init("info");
+            let _log = authql::telemetry::init("info");
             let result = async {
                 let db = authql::db::connect(&database_url).await?;
                 authql::db::migrate(&db).await
@@ -71,7 +71,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Serve(config) => {
-            authql::telemetry::init(&config.rust_log);
+            let _log = authql::telemetry::init(&config.rust_log);
             let app = match Application::build(*config).await {
                 Ok(app) => app,
                 Err(error) => {

@@ -14,7 +14,7 @@ use crate::service::attempts;
 use crate::service::revocations::{self, Revocations};
 use crate::service::sessions::Sessions;
 use crate::service::{session_store, tokens};
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 use crate::{db, graphql, http};
 
 /// Called with the SQL of every statement the server runs.
@@ -87,7 +87,7 @@ impl Application {
             revocations.clone(),
             &config,
         );
-        let state = AppState {
+        let state = AppState::new(Services {
             db,
             cursors: CursorCodec::new(keys.mac_key()),
             keys,
@@ -96,7 +96,7 @@ impl Application {
             events,
             revocations,
             config: Arc::new(config),
-        };
+        });
         Ok(Self {
             listener,
             state,

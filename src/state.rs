@@ -1,7 +1,7 @@
-//! `AppState`: everything a request needs, cheap to clone, built once at startup. No
-//! globals: tests run many servers in one process.
+//! `AppState`: everything a request needs, built once at startup and shared behind one
+//! `Arc` (every request clones it). No globals: tests run many servers in one process.
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use sea_orm::DatabaseConnection;
 
@@ -12,8 +12,25 @@ use crate::events::EventBus;
 use crate::service::revocations::Revocations;
 use crate::service::sessions::Sessions;
 
+/// Cheap to clone; derefs to [`Services`].
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub keys: Arc<JwtKeys>,

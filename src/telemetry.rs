@@ -1,15 +1,31 @@
 //! Tracing setup: one subscriber per process, filtered by `RUST_LOG`, writing to stdout
 //! (colours only on a terminal, so log scrapers see plain `listening on http://ADDR`).
+//!
+//! Lines are written by a thread of their own (`tracing-appender`), in batches: a request
+//! never waits for a `write` to stdout (one per line was a tenth of a loaded server's
+//! time). Should stdout stall, up to [`BUFFERED_LINES`] lines wait and further ones are
+//! dropped rather than stalling request handling; the guard flushes what waits at exit.
 
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal};
 
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber; a second call (tests) is a no-op.
-pub fn init(filter: &str) {
+/// Lines waiting for stdout at most (a few MiB).
+const BUFFERED_LINES: usize = 16_384;
+
+/// Installs the global subscriber; keep the guard until the process ends (dropping it
+/// flushes). A second call (tests) installs nothing.
+pub fn init(filter: &str) -> WorkerGuard {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(BUFFERED_LINES)
+        .thread_name("authql-log")
+        .finish(BufWriter::with_capacity(64 << 10, std::io::stdout()));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal())
+        .with_writer(writer)
         .try_init();
+    guard
 }

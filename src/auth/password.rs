@@ -139,6 +139,7 @@ impl Passwords {
 
 /// A worker: takes jobs until every sender is gone, reusing one buffer throughout.
 fn work(receiver: &Mutex<mpsc::Receiver<Job>>, running: &AtomicUsize) {
+    yield_to_requests();
     let mut buffer: Vec<Block> = Vec::new();
     loop {
         let job = match receiver.lock() {
@@ -149,6 +150,18 @@ fn work(receiver: &Mutex<mpsc::Receiver<Job>>, running: &AtomicUsize) {
         running.fetch_add(1, Ordering::Relaxed);
         job(&mut buffer);
         running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs this thread at the lowest time-sharing priority (nice 19): a hash is 20+ ms of
+/// CPU, and at equal priority every request queued behind one waits that long, so a login
+/// storm would set everyone's read latency. Lowered, hashes take what requests leave;
+/// admission (`PASSWORD_HASH_QUEUE`) still bounds how many wait. Raising one's own nice
+/// value needs no privilege; where it fails, hashing just runs at the usual priority.
+fn yield_to_requests() {
+    use thread_priority::{ThreadPriority, set_current_thread_priority};
+    if let Err(error) = set_current_thread_priority(ThreadPriority::Min) {
+        tracing::warn!(?error, "cannot lower the password hashing priority");
     }
 }
 

@@ -88,11 +88,10 @@ pub fn router(state: AppState, executor: Executor) -> Router {
                 // a second line for every server error.
                 .on_response(|response: &Response<_>, latency: Duration, _: &Span| {
                     let status = response.status().as_u16();
-                    let latency = format!("{} ms", latency.as_millis());
                     if response.status().is_server_error() {
-                        tracing::error!(status, %latency, "finished processing request");
+                        tracing::error!(status, ?latency, "finished processing request");
                     } else {
-                        tracing::info!(status, %latency, "finished processing request");
+                        tracing::info!(status, ?latency, "finished processing request");
                     }
                 })
                 .on_failure(()),

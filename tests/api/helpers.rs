@@ -135,7 +135,8 @@ impl TestApp {
     /// `overrides` are `serve` flags without dashes: `[("jwt-access-token-expires", "1s")]`.
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
         if std::env::var("TEST_LOG").is_ok() {
-            authql::telemetry::init("info");
+            // Kept for the whole test process: dropping the guard would stop the writer.
+            std::mem::forget(authql::telemetry::init("info"));
         }
         let (database_url, db) = fresh_database().await;
         Self::spawn_on(database_url, db, overrides).await

@@ -1,0 +1,60 @@
+-- wrk script shared by every scenario of benches/load/harness.mjs. Configured through the
+-- environment:
+--   BODY      the JSON request body (or, with TOKENS/CURSORS, a template with %s for `after`)
+--   TOKENS    bearer tokens, comma-separated: request N uses token N mod count ("" = none)
+--   CURSORS   `after` cursors, comma-separated: request N uses cursor N mod count
+--   EXPECT    a string every good answer contains; an answer with "errors" is bad
+--   PATHNAME  the path (default /graphql)
+-- Every response is checked; the counts are printed as `checked: N ok, M bad`.
+
+local function split(text)
+  local out = {}
+  for part in string.gmatch(text or "", "[^,]+") do table.insert(out, part) end
+  return out
+end
+
+local body = os.getenv("BODY")
+local tokens = split(os.getenv("TOKENS"))
+local cursors = split(os.getenv("CURSORS"))
+local expect = os.getenv("EXPECT")
+local path = os.getenv("PATHNAME") or "/graphql"
+
+local threads = {}
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  ok = 0
+  bad = 0
+  n = id * 7919
+end
+
+function request()
+  n = n + 1
+  local headers = { ["Content-Type"] = "application/json" }
+  if #tokens > 0 then headers["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1] end
+  local payload = body
+  if #cursors > 0 then payload = string.format(body, cursors[(n % #cursors) + 1]) end
+  return wrk.format("POST", path, headers, payload)
+end
+
+function response(status, headers, text)
+  if status == 200 and string.find(text, expect, 1, true)
+      and not string.find(text, '"errors"', 1, true) then
+    ok = ok + 1
+  else
+    bad = bad + 1
+    if bad <= 3 then io.stderr:write("bad answer (" .. status .. ") to " .. string.sub(body, 1, 60) .. ": " .. string.sub(text, -400) .. "\n") end
+  end
+end
+
+function done(summary, latency, requests)
+  local o, b = 0, 0
+  for _, t in ipairs(threads) do
+    o = o + t:get("ok")
+    b = b + t:get("bad")
+  end
+  io.write(string.format("checked: %d ok, %d bad\n", o, b))
+end
