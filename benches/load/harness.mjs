@@ -18,6 +18,8 @@
 //
 // PROFILE=read (or read-missed, anonymous, login) records authql with `perf record -g`
 // during that scenario's first measured round, into PROFILE_OUT (default perf.data).
+// ONLY=missed runs the cache-missed read alone. Each round also reports how busy the
+// server's CPU was (from /proc): below 100 % it waited rather than computed.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -154,9 +156,19 @@ function wrk(url, { connections = 64, seconds = SECONDS, env }) {
 function profile(key, pid, seconds) {
   if (process.env.PROFILE !== key || !pid) return Promise.resolve();
   const out = process.env.PROFILE_OUT ?? 'perf.data';
-  const args = ['record', '-F', '499', '-g', '-p', String(pid), '-o', out, '--', 'sleep', String(seconds)];
+  // Frame pointers (the `profiling` build) by default; PERF_CALLGRAPH=dwarf unwinds a plain
+  // release build from its unwind tables instead.
+  const callGraph = process.env.PERF_CALLGRAPH ?? 'fp';
+  const args = ['record', '-F', '499', '--call-graph', callGraph, '-p', String(pid), '-o', out, '--', 'sleep', String(seconds)];
   const child = spawn('perf', args, { stdio: ['ignore', 'ignore', 'inherit'] });
   return new Promise((resolve) => child.once('exit', resolve));
+}
+
+/** CPU seconds `pid` has used so far (user + system), from /proc. */
+function cpuSeconds(pid) {
+  if (!pid) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** A warm-up, then ROUNDS measured runs. */
@@ -165,14 +177,19 @@ async function scenario(name, url, options) {
   const rounds = [];
   for (let i = 0; i < ROUNDS; i += 1) {
     const recording = i === 0 ? profile(options.key, options.pid, SECONDS - 1) : null;
+    const cpuBefore = cpuSeconds(options.pid);
     const result = await wrk(url, options);
+    // How busy the server's CPU was: under 100 % it was waiting, not computing.
+    result.cpu = (100 * (cpuSeconds(options.pid) - cpuBefore)) / SECONDS;
     await recording;
     if (result.bad > 0 || result.ok === 0) {
       throw new Error(`${name}: ${result.bad} bad answers ${result.errors.join('; ')}`);
     }
     rounds.push(result);
     console.error(
-      `${name} round ${i + 1}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.ok} checked`,
+      `${name} round ${i + 1}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, ` +
+        `${result.ok} checked` +
+        (Number.isNaN(result.cpu) ? '' : `, server CPU ${result.cpu.toFixed(0)} %`),
     );
   }
   return rounds;
@@ -233,6 +250,23 @@ async function main() {
   const bodyFile = join(dir, 'page.json');
   writeFileSync(bodyFile, page.text);
   const expectPage = '"owner":{"username":"user';
+
+  if (process.env.ONLY === 'missed') {
+    // Iterating on the cache-missed read alone (no table).
+    await authql.stop();
+    authql = await startServer('authql', AUTHQL, ['serve'], { ...env, RESPONSE_CACHE: 'false' });
+    await scenario('authql read, every cache missed', authql.url, {
+      key: 'read-missed',
+      pid: authql.pid,
+      env: {
+        BODY: JSON.stringify({ query: PAGE_AFTER, variables: { a: '%s' } }),
+        TOKENS: tokens.join(','),
+        CURSORS: cursors.join(','),
+        EXPECT: expectPage,
+      },
+    });
+    return;
+  }
 
   // The limit.
   const limit = await startServer('limit', LIMIT, ['127.0.0.1:0', SECRET, bodyFile], {});

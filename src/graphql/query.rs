@@ -138,8 +138,16 @@ impl Query {
             store_id: store_id.map(|id| parse_id(&id).unwrap_or(-1)),
             search: search.filter(|s| !s.is_empty()),
         };
-        let (rows, has_next) = items::page(&state.db, &filter, args).await?;
-        let prefetched = Prefetched::for_page(ctx, &rows).await?;
+        let wanted = Prefetched::wanted(ctx);
+        let (rows, owners, has_next) = if wanted.owners {
+            let (joined, has_next) = items::page_with_owners(&state.db, &filter, args).await?;
+            let (rows, owners): (Vec<_>, Vec<_>) = joined.into_iter().unzip();
+            (rows, owners.into_iter().flatten().collect(), has_next)
+        } else {
+            let (rows, has_next) = items::page(&state.db, &filter, args).await?;
+            (rows, Vec::new(), has_next)
+        };
+        let prefetched = Prefetched::for_page(ctx, &rows, wanted, owners).await?;
         ItemConnection::new(
             ctx,
             rows,

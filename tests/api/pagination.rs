@@ -105,7 +105,8 @@ const PAGE: &str = "query($first: Int) { items(first: $first) { totalCount edges
 
 #[tokio::test]
 async fn a_page_with_owners_and_stores_costs_a_constant_number_of_statements() {
-    let app = TestApp::spawn().await;
+    // Every request executes: a cached answer would cost nothing and prove nothing.
+    let app = TestApp::spawn_with(&[("response-cache", "false")]).await;
     let (admin, _) = seed_items(&app, 100).await;
     // Warm up (principal lookup paths, prepared statements).
     app.gql_as(&admin.access, PAGE, json!({ "first": 1 })).await;
@@ -128,17 +129,14 @@ async fn a_page_with_owners_and_stores_costs_a_constant_number_of_statements() {
         }
         costs.push(best);
     }
-    assert_eq!(
-        costs[0], costs[1],
-        "cost grows with the page size: {costs:?}"
-    );
-    // token record + user (principal), items page, count, stores batch, users batch.
-    assert!(costs[1] <= 6, "too many statements for one page: {costs:?}");
+    // The principal comes from the in-memory view (loaded by the warm-up); the items page
+    // with its owners joined, the count, the page's stores.
+    assert_eq!(costs, [3, 3], "statements for one page of 10 and of 100");
 }
 
 #[tokio::test]
 async fn nested_connections_are_batched_too() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(&[("response-cache", "false")]).await;
     let admin = app.admin("root").await;
     let mut stores = Vec::new();
     for i in 0..12 {

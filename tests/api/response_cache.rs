@@ -58,7 +58,10 @@ async fn a_write_empties_the_cache_once_not_again_when_its_own_notice_comes_back
     assert!(body["errors"].is_null(), "{body}");
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     let (repeat, again) = statements_for(&app, Some(&admin.access), PAGE).await;
-    assert_eq!(repeat, 0, "the instance's own notice emptied the cache again");
+    assert_eq!(
+        repeat, 0,
+        "the instance's own notice emptied the cache again"
+    );
     assert_eq!(again, body);
 }
 

@@ -12,7 +12,7 @@ use crate::graphql::errors::{ApiError, ApiResult};
 use crate::graphql::guards::Authenticated;
 use crate::graphql::loaders::{Loaders, PageKey};
 use crate::service::items::{self, ItemFilter, Parent};
-use crate::service::{stores, users};
+use crate::service::stores;
 
 /// An item of a store, owned by the user who created it.
 #[derive(Clone)]
@@ -41,7 +41,8 @@ pub struct Prefetched {
 }
 
 impl Prefetched {
-    pub async fn for_page(ctx: &Context<'_>, rows: &[item::Model]) -> ApiResult<Option<Arc<Self>>> {
+    /// Whether the page's selection shows each item's store and owner.
+    pub fn wanted(ctx: &Context<'_>) -> Wanted {
         let look_ahead = ctx.look_ahead();
         let selects = |field: &str| {
             look_ahead.field("nodes").field(field).exists()
@@ -51,38 +52,44 @@ impl Prefetched {
                     .field(field)
                     .exists()
         };
-        let (want_stores, want_owners) = (selects("store"), selects("owner"));
-        if rows.is_empty() || !(want_stores || want_owners) {
+        Wanted {
+            stores: selects("store"),
+            owners: selects("owner"),
+        }
+    }
+
+    /// What the page shows: the owners already joined into the page's own statement
+    /// (`owners`), the stores with one more.
+    pub async fn for_page(
+        ctx: &Context<'_>,
+        rows: &[item::Model],
+        wanted: Wanted,
+        owners: Vec<user::Model>,
+    ) -> ApiResult<Option<Arc<Self>>> {
+        if rows.is_empty() || !(wanted.stores || wanted.owners) {
             return Ok(None);
         }
-        let db = &ctx.state()?.db;
-        let ids = |of: fn(&item::Model) -> i32| -> Vec<i32> {
-            let mut ids: Vec<i32> = rows.iter().map(of).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
+        let stores = match wanted.stores {
+            true => {
+                let mut ids: Vec<i32> = rows.iter().map(|row| row.store_id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                stores::find_many(&ctx.state()?.db, &ids).await?
+            }
+            false => Vec::new(),
         };
-        let store_ids = ids(|row| row.store_id);
-        let owner_ids = ids(|row| row.owner_id);
-        let (stores, owners) = tokio::try_join!(
-            async {
-                match want_stores {
-                    true => stores::find_many(db, &store_ids).await,
-                    false => Ok(Vec::new()),
-                }
-            },
-            async {
-                match want_owners {
-                    true => users::find_many(db, &owner_ids).await,
-                    false => Ok(Vec::new()),
-                }
-            },
-        )?;
         Ok(Some(Arc::new(Self {
             stores: stores.into_iter().map(|s| (s.id, s)).collect(),
             owners: owners.into_iter().map(|u| (u.id, u)).collect(),
         })))
     }
+}
+
+/// What a page of items shows besides the items.
+#[derive(Clone, Copy)]
+pub struct Wanted {
+    pub stores: bool,
+    pub owners: bool,
 }
 
 /// The per-request loaders attached to the schema.
