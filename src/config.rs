@@ -170,6 +170,25 @@ pub struct Config {
     /// Tracing filter.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub rust_log: String,
+
+    /// `text`, or `json`: one JSON object per log line.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Address of a second listener serving Prometheus metrics at `GET /metrics` (never the
+    /// public one); unset: no metrics listener.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (colours on a terminal only).
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 /// A configuration problem found before the server starts; `Display` is the one line

@@ -10,8 +10,8 @@
 //! - [`service`] — use cases and data access: the auth workflows, the revocation view,
 //!   one module per aggregate;
 //! - [`auth`] — mechanics only: tokens and keys, passwords, credentials, auth errors;
-//! - [`domain`], [`events`], [`db`], [`telemetry`] — validated inputs, the item event bus,
-//!   the connection, logging.
+//! - [`domain`], [`events`], [`db`], [`telemetry`], [`metrics`] — validated inputs, the item
+//!   event bus, the connection, logging, Prometheus metrics.
 
 pub mod auth;
 pub mod cli;
@@ -21,6 +21,7 @@ pub mod domain;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod service;
 pub mod startup;
 pub mod state;

@@ -39,7 +39,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Migrate { database_url } => {
-            let _log = authql::telemetry::init("info");
+            let _log = authql::telemetry::init("info", Default::default());
             let result = async {
                 let db = authql::db::connect(&database_url).await?;
                 authql::db::migrate(&db).await
@@ -71,7 +71,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Serve(config) => {
-            let _log = authql::telemetry::init(&config.rust_log);
+            let _log = authql::telemetry::init(&config.rust_log, config.log_format);
             let app = match Application::build(*config).await {
                 Ok(app) => app,
                 Err(error) => {

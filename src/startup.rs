@@ -10,6 +10,7 @@ use crate::auth::{password::Passwords, tokens::JwtKeys};
 use crate::config::{Config, ConfigError};
 use crate::domain::CursorCodec;
 use crate::events::EventBus;
+use crate::metrics::Metrics;
 use crate::service::attempts;
 use crate::service::revocations::{self, Revocations};
 use crate::service::sessions::Sessions;
@@ -23,6 +24,8 @@ pub type StatementHook = Box<dyn Fn(&str) + Send + Sync>;
 /// A built, not yet running server.
 pub struct Application {
     listener: TcpListener,
+    /// `METRICS_ADDR`'s listener, when set.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     addr: SocketAddr,
 }
@@ -79,12 +82,20 @@ impl Application {
         let addr = listener
             .local_addr()
             .map_err(|e| ConfigError::new("LISTEN_ADDR", e.to_string()))?;
+        let metrics_listener = match config.metrics_addr {
+            Some(metrics_addr) => Some(TcpListener::bind(metrics_addr).await.map_err(|e| {
+                ConfigError::new("METRICS_ADDR", format!("cannot bind {metrics_addr}: {e}"))
+            })?),
+            None => None,
+        };
         let keys = Arc::new(keys);
+        let metrics = Metrics::new();
         let sessions = Sessions::new(
             db.clone(),
             keys.clone(),
             passwords.clone(),
             revocations.clone(),
+            metrics.clone(),
             &config,
         );
         let state = AppState::new(Services {
@@ -95,10 +106,12 @@ impl Application {
             sessions,
             events,
             revocations,
+            metrics,
             config: Arc::new(config),
         });
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             addr,
         })
@@ -107,6 +120,13 @@ impl Application {
     /// The bound address (the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The metrics listener's bound address, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -122,10 +142,17 @@ impl Application {
         let executor = graphql::execution::Executor::new(self.state.clone());
         let app = http::router::router(self.state.clone(), executor);
         let pruner = tokio::spawn(prune_periodically(self.state.clone()));
+        let metrics = match self.metrics_listener {
+            Some(listener) => Some(http::metrics::serve(listener, self.state.clone())?),
+            None => None,
+        };
         tracing::info!("listening on http://{}", self.addr);
         let head_timeout = self.state.config.request_head_timeout;
         http::server::serve(self.listener, app, head_timeout, shutdown).await;
         pruner.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         Ok(())
     }
 

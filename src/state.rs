@@ -9,6 +9,7 @@ use crate::auth::{password::Passwords, tokens::JwtKeys};
 use crate::config::Config;
 use crate::domain::CursorCodec;
 use crate::events::EventBus;
+use crate::metrics::Metrics;
 use crate::service::revocations::Revocations;
 use crate::service::sessions::Sessions;
 
@@ -41,4 +42,5 @@ pub struct Services {
     pub events: EventBus,
     /// What has been revoked or changed, kept current across instances.
     pub revocations: Revocations,
+    pub metrics: Metrics,
 }

@@ -1,5 +1,6 @@
 //! Tracing setup: one subscriber per process, filtered by `RUST_LOG`, writing to stdout
-//! (colours only on a terminal, so log scrapers see plain `listening on http://ADDR`).
+//! (colours only on a terminal, so log scrapers see plain `listening on http://ADDR`), as
+//! text or, with `LOG_FORMAT=json`, one JSON object per line.
 //!
 //! Lines are written by a thread of their own (`tracing-appender`), in batches: a request
 //! never waits for a `write` to stdout (one per line was a tenth of a loaded server's
@@ -11,21 +12,28 @@ use std::io::{BufWriter, IsTerminal};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
+use crate::config::LogFormat;
+
 /// Lines waiting for stdout at most (a few MiB).
 const BUFFERED_LINES: usize = 16_384;
 
 /// Installs the global subscriber; keep the guard until the process ends (dropping it
 /// flushes). A second call (tests) installs nothing.
-pub fn init(filter: &str) -> WorkerGuard {
+pub fn init(filter: &str, format: LogFormat) -> WorkerGuard {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = NonBlockingBuilder::default()
         .buffered_lines_limit(BUFFERED_LINES)
         .thread_name("authql-log")
         .finish(BufWriter::with_capacity(64 << 10, std::io::stdout()));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_writer(writer)
-        .try_init();
+        .with_writer(writer);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stdout().is_terminal())
+            .try_init(),
+        // The request span's fields (method, path, request id) ride along on every line.
+        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+    };
     guard
 }

@@ -7,8 +7,10 @@
 
 use std::collections::HashSet;
 
+use async_graphql::Positioned;
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    SelectionSet,
 };
 
 /// Root fields whose answers change only through announced writes.
@@ -28,15 +30,8 @@ const CACHEABLE_ROOTS: &[&str] = &[
 /// Whether the operation the request selects is a query of cacheable root fields only.
 /// An operation that cannot be told for sure (several operations and no name, say) is not.
 pub fn is_cacheable(document: &ExecutableDocument, operation_name: Option<&str>) -> bool {
-    let operation = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(operation), None) => operation,
-        (DocumentOperations::Multiple(operations), Some(name)) => {
-            match operations.iter().find(|(n, _)| n.as_str() == name) {
-                Some((_, operation)) => operation,
-                None => return false,
-            }
-        }
-        _ => return false,
+    let Some(operation) = selected_operation(document, operation_name) else {
+        return false;
     };
     operation.node.ty == OperationType::Query
         && roots_cacheable(
@@ -44,6 +39,25 @@ pub fn is_cacheable(document: &ExecutableDocument, operation_name: Option<&str>)
             &operation.node.selection_set.node,
             &mut HashSet::new(),
         )
+}
+
+/// The operation a request runs: the named one, or the only one when no name is given;
+/// `None` when that cannot be told (async-graphql then refuses the request).
+pub fn selected_operation<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'a Positioned<OperationDefinition>> {
+    match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), None) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, operation)| operation),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()
+        }
+        _ => None,
+    }
 }
 
 /// The root fields of `set`, through fragments (each fragment looked at once: a cycle is

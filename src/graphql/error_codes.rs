@@ -19,7 +19,8 @@ pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 const INTERNAL: &str = "INTERNAL_SERVER_ERROR";
 
-fn code_of(error: &ServerError) -> Option<&str> {
+/// The error's `extensions.code`, if it has one.
+pub fn code_of(error: &ServerError) -> Option<&str> {
     match error.extensions.as_ref()?.get("code")? {
         async_graphql::Value::String(code) => Some(code),
         _ => None,

@@ -4,13 +4,15 @@
 
 use std::sync::Arc;
 
+use async_graphql::parser::types as parser;
 use async_graphql::{Request, Response, ServerError, futures_util::stream::BoxStream};
 use futures_util::{StreamExt, stream::FuturesOrdered};
 
 use crate::graphql::cacheable;
-use crate::graphql::error_codes::{VariableArguments, code_errors, parse_error};
+use crate::graphql::error_codes::{VariableArguments, code_errors, code_of, parse_error};
 use crate::graphql::limits::{Cost, Limits};
 use crate::graphql::schema::{self, AppSchema};
+use crate::metrics::{Metrics, OperationType};
 use crate::state::AppState;
 
 /// Executes requests against the schema; cheap to clone.
@@ -18,6 +20,7 @@ use crate::state::AppState;
 pub struct Executor {
     schema: AppSchema,
     limits: Arc<Limits>,
+    metrics: Metrics,
 }
 
 /// A request that parsed and is within its own limits.
@@ -27,6 +30,8 @@ struct Prepared {
     variables: VariableArguments,
     /// The response cache may keep its answer (`graphql::cacheable`).
     cacheable: bool,
+    /// `None` when the document names no runnable operation (it will be refused).
+    r#type: Option<OperationType>,
 }
 
 impl Executor {
@@ -34,6 +39,7 @@ impl Executor {
     pub fn new(state: AppState) -> Self {
         let limits = Limits::new(&state.config, &schema::sdl());
         Self {
+            metrics: state.metrics.clone(),
             schema: schema::build(state),
             limits: Arc::new(limits),
         }
@@ -48,19 +54,43 @@ impl Executor {
         )?;
         let variables = VariableArguments::of(&document);
         let cacheable = cacheable::is_cacheable(&document, request.operation_name.as_deref());
+        let r#type = cacheable::selected_operation(&document, request.operation_name.as_deref())
+            .map(|operation| match operation.node.ty {
+                parser::OperationType::Query => OperationType::Query,
+                parser::OperationType::Mutation => OperationType::Mutation,
+                parser::OperationType::Subscription => OperationType::Subscription,
+            });
         request.set_parsed_query(document);
         Ok(Prepared {
             request,
             cost,
             variables,
             cacheable,
+            r#type,
         })
     }
 
     async fn run(&self, prepared: Prepared) -> Response {
         let mut response = self.schema.execute(prepared.request).await;
         code_errors(&mut response, &prepared.variables);
+        self.count(prepared.r#type, &response);
         response
+    }
+
+    /// An operation's outcome, for the metrics (API.md Operations).
+    fn count(&self, r#type: Option<OperationType>, response: &Response) {
+        if let Some(r#type) = r#type {
+            self.metrics.operation(r#type, response.errors.is_empty());
+        }
+    }
+
+    /// The auth failures of one request (a batch is one), each code once.
+    fn count_auth_failures<'a>(&self, responses: impl IntoIterator<Item = &'a Response>) {
+        self.metrics.auth_failures(
+            responses
+                .into_iter()
+                .flat_map(|response| response.errors.iter().filter_map(code_of)),
+        );
     }
 
     /// One operation.
@@ -68,16 +98,24 @@ impl Executor {
         self.execute_cacheable(request).await.0
     }
 
+    /// An operation answered from the response cache, for the metrics: a query, without
+    /// errors (only such answers are kept).
+    pub fn count_cached(&self) {
+        self.metrics.operation(OperationType::Query, true);
+    }
+
     /// One operation, and whether the response cache may keep its answer (when it has no
     /// errors).
     pub async fn execute_cacheable(&self, request: Request) -> (Response, bool) {
-        match self.prepare(request) {
+        let (response, cacheable) = match self.prepare(request) {
             Ok(prepared) => {
                 let cacheable = prepared.cacheable;
                 (self.run(prepared).await, cacheable)
             }
             Err(error) => (Response::from_errors(vec![error]), false),
-        }
+        };
+        self.count_auth_failures([&response]);
+        (response, cacheable)
     }
 
     /// A batch, its operations run concurrently. Over the batch's budget (complexity,
@@ -96,7 +134,7 @@ impl Executor {
                 .map(|_| Response::from_errors(vec![refusal.clone()]))
                 .collect();
         }
-        prepared
+        let responses: Vec<Response> = prepared
             .into_iter()
             .map(|p| async move {
                 match p {
@@ -106,7 +144,9 @@ impl Executor {
             })
             .collect::<FuturesOrdered<_>>()
             .collect()
-            .await
+            .await;
+        self.count_auth_failures(&responses);
+        responses
     }
 
     /// An operation over a WebSocket: a subscription's stream of events, or the single
@@ -115,10 +155,20 @@ impl Executor {
         match self.prepare(request) {
             Ok(prepared) => {
                 let variables = prepared.variables;
+                let r#type = prepared.r#type;
+                let executor = self.clone();
+                let mut first = true;
                 self.schema
                     .execute_stream(prepared.request)
                     .map(move |mut response| {
                         code_errors(&mut response, &variables);
+                        // An operation counts once, by its first answer (a subscription
+                        // that starts well, or fails at once); each answer's auth failures
+                        // count (every event is authorized anew).
+                        if std::mem::take(&mut first) {
+                            executor.count(r#type, &response);
+                        }
+                        executor.count_auth_failures([&response]);
                         response
                     })
                     .boxed()

@@ -18,6 +18,7 @@ use crate::graphql::inputs::{
     UpdateItemInput,
 };
 use crate::graphql::types::{AuthPayload, Item, Store, User};
+use crate::metrics::LoginOutcome;
 use crate::service::items::{self, ItemChanges, NewItem, Parent};
 use crate::service::sessions::{self, Issued, NewAccount};
 use crate::service::{stores, users};
@@ -196,8 +197,19 @@ impl Mutation {
         let issued = state
             .sessions
             .login(&input.username, &input.password, &client)
-            .await?;
-        Ok(payload(ctx, state, issued))
+            .await
+            .map_err(ApiError::from);
+        let outcome = match &issued {
+            Ok(_) => Some(LoginOutcome::Success),
+            Err(ApiError::InvalidCredentials) => Some(LoginOutcome::InvalidCredentials),
+            // The limit and the hash queue's shedding alike.
+            Err(ApiError::RateLimited { .. }) => Some(LoginOutcome::RateLimited),
+            Err(_) => None,
+        };
+        if let Some(outcome) = outcome {
+            state.metrics.login(outcome);
+        }
+        Ok(payload(ctx, state, issued?))
     }
 
     /// Trades a refresh token (argument, or the refresh cookie in cookie mode) for a new,

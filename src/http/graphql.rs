@@ -143,6 +143,7 @@ async fn through_cache(
         Lookup::Miss => None,
     };
     if let Some(body) = cached {
+        app.executor.count_cached();
         return answer(headers, StatusCode::OK, body);
     }
     let request = match parse() {

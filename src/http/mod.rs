@@ -4,6 +4,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod jwks;
+pub mod metrics;
 pub mod response_cache;
 pub mod router;
 pub mod server;

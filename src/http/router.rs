@@ -1,4 +1,5 @@
-//! Routes and layers: request id, one trace line per request, body limit (413), CORS.
+//! Routes and layers: request id, one trace line and the HTTP metrics per request, body
+//! limit (413), CORS.
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole HTTP application.
 pub fn router(state: AppState, executor: Executor) -> Router {
     let config = state.config.clone();
+    let metrics = state.metrics.clone();
     let app = HttpState {
         sdl: crate::graphql::schema::sdl().into(),
         cache: config
@@ -86,8 +88,9 @@ pub fn router(state: AppState, executor: Executor) -> Router {
                 .on_request(())
                 // One line per request, 5xx included: the default `on_failure` would add
                 // a second line for every server error.
-                .on_response(|response: &Response<_>, latency: Duration, _: &Span| {
+                .on_response(move |response: &Response<_>, latency: Duration, _: &Span| {
                     let status = response.status().as_u16();
+                    metrics.http_request(status, latency.as_secs_f64());
                     if response.status().is_server_error() {
                         tracing::error!(status, ?latency, "finished processing request");
                     } else {
@@ -98,6 +101,28 @@ pub fn router(state: AppState, executor: Executor) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unusable_request_id))
+}
+
+/// The longest client request id kept (API.md Operations).
+const MAX_REQUEST_ID: usize = 128;
+
+/// A client's `X-Request-Id` is kept only when it is at most [`MAX_REQUEST_ID`] characters
+/// of `A–Z a–z 0–9 - _ .`; otherwise it is removed here, before one is generated, so
+/// nothing a client sends can stretch or garble the log lines that carry it.
+async fn drop_unusable_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let usable = request.headers().get(REQUEST_ID).is_none_or(|id| {
+        let id = id.as_bytes();
+        !id.is_empty()
+            && id.len() <= MAX_REQUEST_ID
+            && id
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    });
+    if !usable {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
 }
 
 /// The 408 of the timeout layer gets a GraphQL-shaped body with its code.

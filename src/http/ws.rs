@@ -233,6 +233,11 @@ impl Connection {
         let retry = tokio::time::sleep(Duration::MAX);
         tokio::pin!(retry);
         let mut retrying = false;
+        let metrics = self.app.state.metrics.clone();
+        metrics.ws_opened();
+        // How the client ended it: its close frame's code, 1005 for a frame without one,
+        // 1006 when the connection just dropped.
+        let mut client_code = 1006;
         let close = loop {
             if !expiry_set && let Some(claims) = &self.live {
                 expiry.as_mut().reset(expires(claims, &self.app));
@@ -245,7 +250,11 @@ impl Connection {
                         Some(Ok(Message::Binary(bytes))) => {
                             String::from_utf8_lossy(&bytes).into_owned()
                         }
-                        Some(Ok(Message::Close(_))) | None => break None,
+                        Some(Ok(Message::Close(frame))) => {
+                            client_code = frame.map_or(1005, |frame| frame.code);
+                            break None;
+                        }
+                        None => break None,
                         Some(Ok(_)) => continue,
                         Some(Err(error)) => break Some(read_error(&error)),
                     };
@@ -307,6 +316,16 @@ impl Connection {
         };
         for running in self.operations.values() {
             running.task.abort();
+        }
+        match &close {
+            Some(Close(code, reason)) => {
+                if *code == CLOSE_FORBIDDEN {
+                    // The token went bad on a live socket: a token error like any other.
+                    metrics.auth_failures([reason.as_str()]);
+                }
+                metrics.ws_closed(*code);
+            }
+            None => metrics.ws_closed(client_code),
         }
         if let Some(Close(code, reason)) = close {
             let _ = sink

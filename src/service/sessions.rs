@@ -28,6 +28,7 @@ use crate::auth::password::{Overloaded, Passwords};
 use crate::auth::tokens::{Claims, JwtKeys};
 use crate::config::Config;
 use crate::domain::{Email, Password, Role, Username};
+use crate::metrics::Metrics;
 
 impl From<Overloaded> for ServiceError {
     /// API.md `PASSWORD_HASH_QUEUE`: shed at once, try again in a second.
@@ -100,6 +101,7 @@ pub struct Sessions {
     keys: Arc<JwtKeys>,
     passwords: Passwords,
     revocations: Revocations,
+    metrics: Metrics,
     attempt_limit: AttemptLimit,
     /// `MAX_SESSIONS_PER_USER`.
     max_sessions: u64,
@@ -113,6 +115,7 @@ impl Sessions {
         keys: Arc<JwtKeys>,
         passwords: Passwords,
         revocations: Revocations,
+        metrics: Metrics,
         config: &Config,
     ) -> Self {
         Self {
@@ -120,6 +123,7 @@ impl Sessions {
             keys,
             passwords,
             revocations,
+            metrics,
             attempt_limit: AttemptLimit {
                 max: config.login_max_failures,
                 window: config.login_failure_window,
@@ -255,6 +259,7 @@ impl Sessions {
             }
             Outcome::Reused => {
                 self.revocations.changed(user.id);
+                self.metrics.refresh_reuse_detected();
                 Err(AuthError::Revoked.into())
             }
         }

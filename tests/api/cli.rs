@@ -26,6 +26,8 @@ fn a_bad_value_stops_the_start_with_exit_2_and_one_line_naming_the_variable() {
         ("LISTEN_ADDR", "nowhere"),
         ("LOGIN_MAX_FAILURES", "many"),
         ("JWT_TOKEN_LOCATION", "query"),
+        ("METRICS_ADDR", "nowhere"),
+        ("LOG_FORMAT", "xml"),
     ] {
         let output = authql_command()
             .env("DATABASE_URL", &db)

@@ -23,6 +23,8 @@ struct ConfigOnly {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The metrics listener, when `metrics-addr` was given.
+    pub metrics_addr: Option<SocketAddr>,
     pub base: String,
     pub client: reqwest::Client,
     pub database_url: String,
@@ -136,7 +138,7 @@ impl TestApp {
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
         if std::env::var("TEST_LOG").is_ok() {
             // Kept for the whole test process: dropping the guard would stop the writer.
-            std::mem::forget(authql::telemetry::init("info"));
+            std::mem::forget(authql::telemetry::init("info", Default::default()));
         }
         let (database_url, db) = fresh_database().await;
         Self::spawn_on(database_url, db, overrides).await
@@ -169,12 +171,14 @@ impl TestApp {
             .await
             .expect("server starts");
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
         Self {
             addr,
+            metrics_addr,
             base: format!("http://{addr}"),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -225,6 +229,7 @@ impl TestApp {
         .unwrap();
         Self {
             addr,
+            metrics_addr: None,
             base: format!("http://{addr}"),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())

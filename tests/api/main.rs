@@ -11,6 +11,7 @@ mod items;
 mod keys;
 mod limits;
 mod login_limiting;
+mod metrics;
 mod operations;
 mod pagination;
 mod production;

@@ -1,0 +1,32 @@
+//! The metrics listener (`METRICS_ADDR`): `GET /metrics` in the Prometheus text format, on
+//! an address of its own so it is never reachable where the public API is.
+
+use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
+use tokio::{net::TcpListener, task::JoinHandle};
+
+use crate::state::AppState;
+
+/// Serves `/metrics` on `listener` until the returned task is aborted; logs the bound
+/// address as `metrics on http://ADDR`.
+pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<JoinHandle<()>> {
+    let addr = listener.local_addr()?;
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state);
+    tracing::info!("metrics on http://{addr}");
+    Ok(tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "metrics listener failed");
+        }
+    }))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(state.passwords.waiting()),
+    )
+}

@@ -1,0 +1,340 @@
+//! Prometheus metrics (API.md Operations), served on their own listener at `METRICS_ADDR`.
+//!
+//! One registry per server, not a process-wide recorder: tests run many servers in one
+//! process and each must count only its own work. Every counter and every label value the
+//! contract lists exists at 0 from the start, so a dashboard or an alert's ratio never
+//! meets a missing series. No label carries a user name, token or address: label values
+//! are fixed words, error codes and numeric statuses only.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge};
+use prometheus_client::registry::Registry;
+
+/// The error codes `authql_auth_failures_total` counts: every token error, plus the
+/// refusals of an authenticated caller (API.md Errors).
+pub const AUTH_FAILURE_CODES: &[&str] = &[
+    "AUTHORIZATION_REQUIRED",
+    "TOKEN_EXPIRED",
+    "INVALID_TOKEN",
+    "TOKEN_REVOKED",
+    "FRESH_TOKEN_REQUIRED",
+    "FORBIDDEN",
+    "CSRF_FAILED",
+];
+
+/// The close codes a WebSocket can end with (graphql-transport-ws and RFC 6455).
+pub const WS_CLOSE_CODES: &[u16] = &[
+    1000, 1001, 1005, 1006, 1009, 4400, 4401, 4403, 4408, 4409, 4429,
+];
+
+/// Request latency buckets, in seconds: fine below a millisecond, where reads answered
+/// from the cache fall, up to the request timeout.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    r#type: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloseLabel {
+    code: u16,
+}
+
+/// A GraphQL operation's type, as the `type` label has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperationType {
+    Query,
+    Mutation,
+    Subscription,
+}
+
+impl OperationType {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::Mutation => "mutation",
+            Self::Subscription => "subscription",
+        }
+    }
+}
+
+/// How a login ended, as the `outcome` label of `authql_logins_total` has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginOutcome {
+    Success,
+    InvalidCredentials,
+    RateLimited,
+}
+
+impl LoginOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// The server's metrics; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+struct Inner {
+    registry: Registry,
+    http_requests: Family<StatusLabel, Counter>,
+    http_duration: Histogram,
+    operations: Family<OperationLabels, Counter>,
+    auth_failures: Family<CodeLabel, Counter>,
+    logins: Family<OutcomeLabel, Counter>,
+    reuse_detected: Counter,
+    hash_queue: Gauge,
+    ws_connections: Gauge,
+    ws_closed: Family<CloseLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("authql");
+        let http_requests = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by status",
+            http_requests.clone(),
+        );
+        let http_duration = Histogram::new(LATENCY_BUCKETS.iter().copied());
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from a request's head to its response's head",
+            http_duration.clone(),
+        );
+        let operations = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "graphql_operations",
+            "GraphQL operations, by type and whether their answer had errors",
+            operations.clone(),
+        );
+        let auth_failures = Family::<CodeLabel, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Requests refused by a token error, FORBIDDEN or CSRF_FAILED, once per request per code",
+            auth_failures.clone(),
+        );
+        let logins = Family::<OutcomeLabel, Counter>::default();
+        registry.register("logins", "Logins, by outcome", logins.clone());
+        let reuse_detected = Counter::default();
+        registry.register(
+            "refresh_reuse_detected",
+            "Rotated refresh tokens presented again (each ended its session)",
+            reuse_detected.clone(),
+        );
+        let hash_queue = Gauge::default();
+        registry.register(
+            "password_hash_queue",
+            "Password hashes waiting for a CPU",
+            hash_queue.clone(),
+        );
+        let ws_connections = Gauge::default();
+        registry.register(
+            "ws_connections",
+            "Open GraphQL WebSockets",
+            ws_connections.clone(),
+        );
+        let ws_closed = Family::<CloseLabel, Counter>::default();
+        registry.register(
+            "ws_closed",
+            "GraphQL WebSockets closed, by close code",
+            ws_closed.clone(),
+        );
+
+        // Every listed series at 0 from the start.
+        for r#type in [
+            OperationType::Query,
+            OperationType::Mutation,
+            OperationType::Subscription,
+        ] {
+            for outcome in ["ok", "error"] {
+                let _ = operations.get_or_create(&OperationLabels {
+                    r#type: r#type.label(),
+                    outcome,
+                });
+            }
+        }
+        for code in AUTH_FAILURE_CODES {
+            let _ = auth_failures.get_or_create(&CodeLabel { code });
+        }
+        for outcome in [
+            LoginOutcome::Success,
+            LoginOutcome::InvalidCredentials,
+            LoginOutcome::RateLimited,
+        ] {
+            let _ = logins.get_or_create(&OutcomeLabel {
+                outcome: outcome.label(),
+            });
+        }
+        for &code in WS_CLOSE_CODES {
+            let _ = ws_closed.get_or_create(&CloseLabel { code });
+        }
+        for status in [200, 400, 401, 403, 404, 405, 408, 413, 415, 500] {
+            let _ = http_requests.get_or_create(&StatusLabel { status });
+        }
+
+        Self(Arc::new(Inner {
+            registry,
+            http_requests,
+            http_duration,
+            operations,
+            auth_failures,
+            logins,
+            reuse_detected,
+            hash_queue,
+            ws_connections,
+            ws_closed,
+        }))
+    }
+
+    pub fn http_request(&self, status: u16, seconds: f64) {
+        self.0
+            .http_requests
+            .get_or_create(&StatusLabel { status })
+            .inc();
+        self.0.http_duration.observe(seconds);
+    }
+
+    pub fn operation(&self, r#type: OperationType, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.0
+            .operations
+            .get_or_create(&OperationLabels {
+                r#type: r#type.label(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts each auth failure code among `codes` once (a request's errors may repeat a
+    /// code, one per refused field).
+    pub fn auth_failures<'a>(&self, codes: impl IntoIterator<Item = &'a str>) {
+        let mut seen: Vec<&'static str> = Vec::new();
+        for code in codes {
+            if let Some(&known) = AUTH_FAILURE_CODES.iter().find(|&&c| c == code)
+                && !seen.contains(&known)
+            {
+                seen.push(known);
+                self.0
+                    .auth_failures
+                    .get_or_create(&CodeLabel { code: known })
+                    .inc();
+            }
+        }
+    }
+
+    pub fn login(&self, outcome: LoginOutcome) {
+        self.0
+            .logins
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.label(),
+            })
+            .inc();
+    }
+
+    pub fn refresh_reuse_detected(&self) {
+        self.0.reuse_detected.inc();
+    }
+
+    pub fn ws_opened(&self) {
+        self.0.ws_connections.inc();
+    }
+
+    pub fn ws_closed(&self, code: u16) {
+        self.0.ws_connections.dec();
+        self.0.ws_closed.get_or_create(&CloseLabel { code }).inc();
+    }
+
+    /// The exposition, with the gauges read at this moment.
+    pub fn render(&self, hash_queue: usize) -> String {
+        self.0
+            .hash_queue
+            .set(i64::try_from(hash_queue).unwrap_or(i64::MAX));
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.0.registry);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of one series in the exposition.
+    fn value(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+    }
+
+    #[test]
+    fn every_listed_series_is_there_at_zero_from_the_start() {
+        let text = Metrics::new().render(0);
+        for series in [
+            r#"authql_graphql_operations_total{type="subscription",outcome="error"}"#,
+            r#"authql_auth_failures_total{code="AUTHORIZATION_REQUIRED"}"#,
+            r#"authql_auth_failures_total{code="CSRF_FAILED"}"#,
+            r#"authql_logins_total{outcome="rate_limited"}"#,
+            "authql_refresh_reuse_detected_total",
+            "authql_password_hash_queue",
+            "authql_ws_connections",
+            r#"authql_ws_closed_total{code="4403"}"#,
+            r#"authql_http_requests_total{status="200"}"#,
+        ] {
+            assert_eq!(value(&text, series), Some(0.0), "{series} in\n{text}");
+        }
+        assert!(text.contains("authql_http_request_duration_seconds_bucket{le=\"0.0001\"}"));
+    }
+
+    #[test]
+    fn a_code_repeated_in_one_request_counts_once_and_unknown_codes_not_at_all() {
+        let metrics = Metrics::new();
+        metrics.auth_failures(["FORBIDDEN", "FORBIDDEN", "NOT_FOUND", "TOKEN_EXPIRED"]);
+        let text = metrics.render(3);
+        assert_eq!(
+            value(&text, r#"authql_auth_failures_total{code="FORBIDDEN"}"#),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&text, r#"authql_auth_failures_total{code="TOKEN_EXPIRED"}"#),
+            Some(1.0)
+        );
+        assert!(!text.contains("NOT_FOUND"));
+        assert_eq!(value(&text, "authql_password_hash_queue"), Some(3.0));
+    }
+}

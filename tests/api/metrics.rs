@@ -1,0 +1,263 @@
+//! Prometheus metrics on `METRICS_ADDR` (API.md Operations): a listener of its own, every
+//! listed series present from the start, and each counter moving by exactly what a client
+//! did.
+
+use futures_util::SinkExt;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::{
+    Message,
+    protocol::{CloseFrame, frame::coding::CloseCode},
+};
+
+use crate::helpers::*;
+
+async fn metrics_app(overrides: &[(&str, &str)]) -> TestApp {
+    let mut all = vec![("metrics-addr", "127.0.0.1:0")];
+    all.extend_from_slice(overrides);
+    TestApp::spawn_with(&all).await
+}
+
+/// The exposition, scraped over HTTP.
+async fn scrape(app: &TestApp) -> String {
+    let addr = app.metrics_addr.expect("a metrics listener");
+    let response = app
+        .client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+/// One series' value (`name{labels}` exactly as exposed).
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+/// How much each series moved between two scrapes.
+fn moved(before: &str, after: &str, series: &str) -> f64 {
+    value(after, series) - value(before, series)
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_address_only_with_every_series_at_zero() {
+    let app = metrics_app(&[]).await;
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404, "metrics on the public address");
+    let text = scrape(&app).await;
+    for series in [
+        r#"authql_graphql_operations_total{type="query",outcome="ok"}"#,
+        r#"authql_graphql_operations_total{type="mutation",outcome="error"}"#,
+        r#"authql_graphql_operations_total{type="subscription",outcome="ok"}"#,
+        r#"authql_auth_failures_total{code="TOKEN_EXPIRED"}"#,
+        r#"authql_auth_failures_total{code="FORBIDDEN"}"#,
+        r#"authql_auth_failures_total{code="CSRF_FAILED"}"#,
+        r#"authql_logins_total{outcome="success"}"#,
+        r#"authql_logins_total{outcome="invalid_credentials"}"#,
+        r#"authql_logins_total{outcome="rate_limited"}"#,
+        "authql_refresh_reuse_detected_total",
+        "authql_password_hash_queue",
+        "authql_ws_connections",
+        r#"authql_ws_closed_total{code="4403"}"#,
+    ] {
+        assert_eq!(value(&text, series), 0.0, "{series}");
+    }
+    // Sub-millisecond buckets, for reads answered from memory.
+    assert!(text.contains(r#"authql_http_request_duration_seconds_bucket{le="0.0001"}"#));
+}
+
+#[tokio::test]
+async fn logins_count_by_outcome_exactly() {
+    let app = metrics_app(&[("login-max-failures", "3")]).await;
+    app.signup("alice").await;
+    app.signup("bob").await;
+    let before = scrape(&app).await;
+    for _ in 0..3 {
+        assert_code(
+            &app.login("alice", "wrong password!").await,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    assert_code(&app.login("alice", "wrong password!").await, "RATE_LIMITED");
+    // A username that cannot exist is an invalid credential too.
+    assert_code(
+        &app.login("no such user!", "whatever").await,
+        "INVALID_CREDENTIALS",
+    );
+    assert!(app.login("bob", PASSWORD).await["errors"].is_null());
+    let after = scrape(&app).await;
+    let logins = |outcome: &str| {
+        moved(
+            &before,
+            &after,
+            &format!(r#"authql_logins_total{{outcome="{outcome}"}}"#),
+        )
+    };
+    assert_eq!(logins("invalid_credentials"), 4.0);
+    assert_eq!(logins("rate_limited"), 1.0);
+    assert_eq!(logins("success"), 1.0);
+    // No label names a user, a token or an address.
+    for secret in ["alice", "bob", "127.0.0.1", "no such user"] {
+        assert!(!after.contains(secret), "{secret} in the metrics");
+    }
+}
+
+#[tokio::test]
+async fn auth_failures_count_once_per_request_per_code_and_operations_by_type_and_outcome() {
+    let app = metrics_app(&[]).await;
+    let alice = app.signup("alice").await;
+    let before = scrape(&app).await;
+    // Two refused fields, one request: FORBIDDEN once.
+    let body = app
+        .gql_as(
+            &alice.access,
+            "{ a: users { totalCount } b: users { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["errors"].as_array().unwrap().len(), 2, "{body}");
+    assert_code(
+        &app.gql("{ me { id } }", json!({})).await,
+        "AUTHORIZATION_REQUIRED",
+    );
+    assert_code(
+        &app.gql_as("not.a.token", "{ me { id } }", json!({})).await,
+        "INVALID_TOKEN",
+    );
+    assert!(app.gql("{ items { totalCount } }", json!({})).await["errors"].is_null());
+    let after = scrape(&app).await;
+    let failures = |code: &str| {
+        moved(
+            &before,
+            &after,
+            &format!(r#"authql_auth_failures_total{{code="{code}"}}"#),
+        )
+    };
+    assert_eq!(failures("FORBIDDEN"), 1.0);
+    assert_eq!(failures("AUTHORIZATION_REQUIRED"), 1.0);
+    assert_eq!(failures("INVALID_TOKEN"), 1.0);
+    assert_eq!(failures("TOKEN_EXPIRED"), 0.0);
+    let operations = |outcome: &str| {
+        moved(
+            &before,
+            &after,
+            &format!(r#"authql_graphql_operations_total{{type="query",outcome="{outcome}"}}"#),
+        )
+    };
+    assert_eq!(operations("error"), 3.0);
+    assert_eq!(operations("ok"), 1.0);
+    assert_eq!(
+        moved(
+            &before,
+            &after,
+            r#"authql_http_requests_total{status="200"}"#
+        ),
+        4.0
+    );
+    assert_eq!(
+        moved(
+            &before,
+            &after,
+            "authql_http_request_duration_seconds_count"
+        ),
+        4.0
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_token_presented_again_counts_as_reuse() {
+    let app = metrics_app(&[]).await;
+    let alice = app.signup("alice").await;
+    let before = scrape(&app).await;
+    let variables = json!({ "t": alice.refresh });
+    assert!(app.gql(REFRESH, variables.clone()).await["errors"].is_null());
+    assert_code(&app.gql(REFRESH, variables).await, "TOKEN_REVOKED");
+    let after = scrape(&app).await;
+    assert_eq!(
+        moved(&before, &after, "authql_refresh_reuse_detected_total"),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            &before,
+            &after,
+            r#"authql_graphql_operations_total{type="mutation",outcome="ok"}"#
+        ),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn open_sockets_are_a_gauge_and_closes_count_by_code() {
+    let app = metrics_app(&[]).await;
+    let alice = app.signup("alice").await;
+    let before = scrape(&app).await;
+    let mut socket = open(&app, Some(&alice.access)).await;
+    let mut refused = connect(&app, "graphql-transport-ws").await;
+    send(
+        &mut refused,
+        json!({ "type": "connection_init", "payload": { "Authorization": "Bearer not.a.token" } }),
+    )
+    .await;
+    assert_eq!(next(&mut refused).await.unwrap_err().0, 4403);
+    within(WAIT, "the refused socket counted", || async {
+        let text = scrape(&app).await;
+        moved(&before, &text, r#"authql_ws_closed_total{code="4403"}"#) == 1.0
+    })
+    .await;
+    let during = scrape(&app).await;
+    assert_eq!(value(&during, "authql_ws_connections"), 1.0);
+    assert_eq!(
+        moved(
+            &before,
+            &during,
+            r#"authql_auth_failures_total{code="INVALID_TOKEN"}"#
+        ),
+        1.0
+    );
+    socket
+        .send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        })))
+        .await
+        .unwrap();
+    within(WAIT, "the closed socket counted", || async {
+        let text = scrape(&app).await;
+        value(&text, "authql_ws_connections") == 0.0
+            && moved(&before, &text, r#"authql_ws_closed_total{code="1000"}"#) == 1.0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_metric_the_operations_guide_and_dashboard_name_is_served() {
+    let app = metrics_app(&[]).await;
+    let text = scrape(&app).await;
+    let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/");
+    let mut named = std::collections::BTreeSet::new();
+    for file in ["operations.md", "grafana-dashboard.json"] {
+        let content = std::fs::read_to_string(format!("{docs}{file}")).unwrap();
+        let mut rest = content.as_str();
+        while let Some(at) = rest.find("authql_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            named.insert(name);
+        }
+    }
+    assert!(named.len() >= 9, "{named:?}");
+    for name in &named {
+        let served = text.lines().any(|line| {
+            line.strip_prefix(name.as_str())
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+                || line.starts_with(&format!("# TYPE {name} "))
+        });
+        assert!(served, "{name} is named in docs/ but not served:\n{text}");
+    }
+}
