@@ -1,5 +1,5 @@
-//! The one path every operation takes, over HTTP and WebSocket alike: parse once, check
-//! the limits (a batch budgeted as a whole), execute with the parsed document, and code
+//! The one path every operation takes, over HTTP and WebSocket alike: parse once (a
+//! document seen before is not parsed again: `graphql::documents`), check the limits (a batch budgeted as a whole), execute with the parsed document, and code
 //! the errors async-graphql produced itself.
 
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use async_graphql::{Request, Response, ServerError, futures_util::stream::BoxStr
 use futures_util::{StreamExt, stream::FuturesOrdered};
 
 use crate::graphql::cacheable;
+use crate::graphql::documents::Documents;
 use crate::graphql::error_codes::{VariableArguments, code_errors, code_of, parse_error};
 use crate::graphql::limits::{Cost, Limits};
 use crate::graphql::schema::{self, AppSchema};
@@ -20,6 +21,7 @@ use crate::state::AppState;
 pub struct Executor {
     schema: AppSchema,
     limits: Arc<Limits>,
+    documents: Arc<Documents>,
     metrics: Metrics,
 }
 
@@ -42,25 +44,27 @@ impl Executor {
             metrics: state.metrics.clone(),
             schema: schema::build(state),
             limits: Arc::new(limits),
+            documents: Arc::default(),
         }
     }
 
     fn prepare(&self, mut request: Request) -> Result<Prepared, ServerError> {
-        let document = async_graphql::parser::parse_query(&request.query).map_err(parse_error)?;
+        let parsed = self.documents.parse(&request.query).map_err(parse_error)?;
+        let document = &parsed.document;
         let cost = self.limits.check(
-            &document,
+            document,
             request.operation_name.as_deref(),
             &request.variables,
         )?;
-        let variables = VariableArguments::of(&document);
-        let cacheable = cacheable::is_cacheable(&document, request.operation_name.as_deref());
-        let r#type = cacheable::selected_operation(&document, request.operation_name.as_deref())
+        let variables = parsed.variables.clone();
+        let cacheable = cacheable::is_cacheable(document, request.operation_name.as_deref());
+        let r#type = cacheable::selected_operation(document, request.operation_name.as_deref())
             .map(|operation| match operation.node.ty {
                 parser::OperationType::Query => OperationType::Query,
                 parser::OperationType::Mutation => OperationType::Mutation,
                 parser::OperationType::Subscription => OperationType::Subscription,
             });
-        request.set_parsed_query(document);
+        request.set_parsed_query(document.clone());
         Ok(Prepared {
             request,
             cost,

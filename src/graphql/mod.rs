@@ -5,6 +5,7 @@
 pub mod cacheable;
 pub mod context;
 pub mod cookies;
+pub mod documents;
 pub mod error_codes;
 pub mod errors;
 pub mod execution;
