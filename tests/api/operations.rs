@@ -427,3 +427,116 @@ async fn json_logs_carry_the_request_id_on_every_line_of_a_request_and_bound_cli
     );
     assert!(finished.iter().all(|line| line["fields"]["status"] == 200));
 }
+
+/// Every secret a client session handles, and none of them may appear in the log: a whole
+/// session (signup, login, reads, refresh, a socket, a password change, logout, a password
+/// typed into the username box), logged at `debug` so dependencies' lines count too.
+#[tokio::test]
+async fn a_whole_session_logs_no_token_password_or_hash() {
+    let server = Server::start_with(&[("RUST_LOG", "debug")]).await;
+    let client = reqwest::Client::new();
+    let gql = |token: Option<String>, query: &'static str, variables: Value| {
+        let mut request = client
+            .post(server.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let new_password = "an entirely new secret phrase";
+    let typed_as_username = "my-password-by-mistake";
+    let mut secrets = vec![PASSWORD.to_owned(), new_password.to_owned()];
+
+    let signup = gql(None, SIGNUP, signup_request("quiet")["variables"].clone()).await;
+    let first = Session::from_payload(&signup["data"]["signup"]).expect("signed up");
+    let login = gql(
+        None,
+        LOGIN,
+        json!({ "input": { "username": "quiet", "password": PASSWORD } }),
+    )
+    .await;
+    let session = Session::from_payload(&login["data"]["login"]).expect("logged in");
+    gql(Some(session.access.clone()), ME, json!({})).await;
+    let refreshed = gql(None, REFRESH, json!({ "t": session.refresh })).await;
+    let refreshed = &refreshed["data"]["refresh"];
+    let (access, refresh) = (
+        refreshed["accessToken"].as_str().unwrap().to_owned(),
+        refreshed["refreshToken"].as_str().unwrap().to_owned(),
+    );
+    // The same refresh token again: reuse, logged as a warning.
+    gql(None, REFRESH, json!({ "t": session.refresh })).await;
+
+    let url = format!("ws://{}/graphql/ws", server.addr);
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    use futures_util::SinkExt;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", first.access) } })
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let ack = tokio::time::timeout(
+        Duration::from_secs(5),
+        futures_util::StreamExt::next(&mut socket),
+    )
+    .await
+    .expect("an answer to connection_init")
+    .expect("socket open")
+    .unwrap();
+    assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    drop(socket);
+
+    let changed = gql(
+        Some(first.access.clone()),
+        "mutation($input: ChangePasswordInput!) { changePassword(input: $input) { accessToken refreshToken } }",
+        json!({ "input": { "currentPassword": PASSWORD, "newPassword": new_password } }),
+    )
+    .await;
+    let changed = &changed["data"]["changePassword"];
+    assert!(changed["accessToken"].is_string(), "{changed}");
+    gql(
+        Some(changed["accessToken"].as_str().unwrap().to_owned()),
+        "mutation($t: String) { logout(refreshToken: $t) }",
+        json!({ "t": changed["refreshToken"] }),
+    )
+    .await;
+    gql(
+        None,
+        LOGIN,
+        json!({ "input": { "username": typed_as_username, "password": "quiet" } }),
+    )
+    .await;
+
+    for token in [
+        &first.access,
+        &first.refresh,
+        &session.access,
+        &session.refresh,
+        &access,
+        &refresh,
+    ] {
+        secrets.push(token.clone());
+        // A signature alone is as good as a token to an attacker with the claims.
+        secrets.push(token.rsplit('.').next().unwrap().to_owned());
+    }
+    for key in ["accessToken", "refreshToken"] {
+        secrets.push(changed[key].as_str().unwrap().to_owned());
+    }
+    secrets.push(typed_as_username.to_owned());
+    let log = server.log().join("\n");
+    assert!(log.contains("finished processing request"), "{log}");
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "{secret} logged:\n{log}");
+    }
+    assert!(!log.contains("$argon2"), "a password hash logged:\n{log}");
+}
