@@ -17,7 +17,7 @@ use chrono::Utc;
 use entity::{session, user};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
-use super::attempts::{self, AttemptKey, AttemptLimit};
+use super::attempts::{self, Attempt, AttemptKey, AttemptLimit};
 use super::revocations::{self, Notice, Origin, Revocations, UserFacts};
 pub use super::session_store::ClientInfo;
 use super::tokens::{self, TokenPair};
@@ -196,16 +196,7 @@ impl Sessions {
             attempts::failed(&self.db, attempt).await?;
             return Err(ServiceError::InvalidCredentials);
         };
-        let txn = self.db.begin().await?;
-        // The password may have changed while it was being checked.
-        let Some(user) = users::lock(&txn, user.id)
-            .await?
-            .filter(|current| current.password_hash == user.password_hash)
-        else {
-            txn.rollback().await?;
-            attempts::failed(&self.db, attempt).await?;
-            return Err(ServiceError::InvalidCredentials);
-        };
+        let (txn, user, attempt) = self.lock_unchanged(&user, attempt).await?;
         attempts::succeeded(&txn, &attempt).await?;
         let (sid, evicted) = self.open_session(&txn, &user, client).await?;
         let pair = tokens::issue_pair(&txn, &self.keys, &user, &sid, true).await?;
@@ -215,6 +206,28 @@ impl Sessions {
             self.revocations.changed(user.id);
         }
         Ok(Issued { user, pair })
+    }
+
+    /// Opens the transaction that acts on a password just checked against `checked`, with
+    /// the user's row locked — unless the password changed while it was being checked (a
+    /// password change committed meanwhile): then the attempt counts as failed.
+    async fn lock_unchanged(
+        &self,
+        checked: &user::Model,
+        attempt: Attempt,
+    ) -> ServiceResult<(DatabaseTransaction, user::Model, Attempt)> {
+        let txn = self.db.begin().await?;
+        match users::lock(&txn, checked.id)
+            .await?
+            .filter(|current| current.password_hash == checked.password_hash)
+        {
+            Some(locked) => Ok((txn, locked, attempt)),
+            None => {
+                txn.rollback().await?;
+                attempts::failed(&self.db, attempt).await?;
+                Err(ServiceError::InvalidCredentials)
+            }
+        }
     }
 
     /// Starts a session for `user`, first ending the least recently used ones past
@@ -455,16 +468,7 @@ impl Sessions {
             return Err(ServiceError::InvalidCredentials);
         }
         let hash = permit.hash(new).await?;
-        let txn = self.db.begin().await?;
-        // Another change may have committed while this one was checking the old password.
-        let Some(locked) = users::lock(&txn, user.id)
-            .await?
-            .filter(|current| current.password_hash == user.password_hash)
-        else {
-            txn.rollback().await?;
-            attempts::failed(&self.db, attempt).await?;
-            return Err(ServiceError::InvalidCredentials);
-        };
+        let (txn, locked, attempt) = self.lock_unchanged(&user, attempt).await?;
         session_store::end_all(&txn, locked.id, None).await?;
         tokens::revoke_sessionless(&txn, locked.id).await?;
         let user = users::set_password(&txn, locked, hash).await?;
