@@ -128,6 +128,18 @@ async fn auth_failures_count_once_per_request_per_code_and_operations_by_type_an
         "INVALID_TOKEN",
     );
     assert!(app.gql("{ items { totalCount } }", json!({})).await["errors"].is_null());
+    // A batch is one request: both operations' AUTHORIZATION_REQUIRED count once.
+    let batch: serde_json::Value = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!([{ "query": "{ me { id } }" }, { "query": "{ me { id } }" }]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(batch.as_array().unwrap().len(), 2, "{batch}");
     let after = scrape(&app).await;
     let failures = |code: &str| {
         moved(
@@ -137,7 +149,11 @@ async fn auth_failures_count_once_per_request_per_code_and_operations_by_type_an
         )
     };
     assert_eq!(failures("FORBIDDEN"), 1.0);
-    assert_eq!(failures("AUTHORIZATION_REQUIRED"), 1.0);
+    assert_eq!(
+        failures("AUTHORIZATION_REQUIRED"),
+        2.0,
+        "one request, one batch"
+    );
     assert_eq!(failures("INVALID_TOKEN"), 1.0);
     assert_eq!(failures("TOKEN_EXPIRED"), 0.0);
     let operations = |outcome: &str| {
@@ -147,7 +163,7 @@ async fn auth_failures_count_once_per_request_per_code_and_operations_by_type_an
             &format!(r#"authql_graphql_operations_total{{type="query",outcome="{outcome}"}}"#),
         )
     };
-    assert_eq!(operations("error"), 3.0);
+    assert_eq!(operations("error"), 5.0);
     assert_eq!(operations("ok"), 1.0);
     assert_eq!(
         moved(
@@ -155,7 +171,7 @@ async fn auth_failures_count_once_per_request_per_code_and_operations_by_type_an
             &after,
             r#"authql_http_requests_total{status="200"}"#
         ),
-        4.0
+        5.0
     );
     assert_eq!(
         moved(
@@ -163,7 +179,7 @@ async fn auth_failures_count_once_per_request_per_code_and_operations_by_type_an
             &after,
             "authql_http_request_duration_seconds_count"
         ),
-        4.0
+        5.0
     );
 }
 

@@ -540,3 +540,27 @@ async fn a_whole_session_logs_no_token_password_or_hash() {
     }
     assert!(!log.contains("$argon2"), "a password hash logged:\n{log}");
 }
+
+#[tokio::test]
+async fn the_metrics_listener_takes_port_0_and_logs_its_address() {
+    let server = Server::start_with(&[("METRICS_ADDR", "127.0.0.1:0")]).await;
+    let line = server
+        .log()
+        .into_iter()
+        .find(|line| line.contains("metrics on http://"))
+        .expect("a `metrics on http://ADDR` line");
+    let addr = line
+        .split("metrics on http://")
+        .nth(1)
+        .and_then(|rest| rest.split(['"', ' ']).next())
+        .unwrap()
+        .to_owned();
+    assert_ne!(addr, server.addr, "metrics on the public address");
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("authql_logins_total"), "{text}");
+}
