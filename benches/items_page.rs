@@ -74,7 +74,7 @@ impl Bench {
             .data(AuthContext::new(presented, None, self.state.clone()))
             .data(ClientInfo {
                 addr: "127.0.0.1".into(),
-                user_agent: None,
+                ..Default::default()
             })
     }
 

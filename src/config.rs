@@ -179,6 +179,10 @@ pub struct Config {
     /// public one); unset: no metrics listener.
     #[arg(long, env = "METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+
+    /// How long auth events are kept; older ones are deleted (at start, then hourly).
+    #[arg(long, env = "AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub audit_retention: Duration,
 }
 
 /// How log lines are written.

@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::service::attempts;
 use crate::service::revocations::{self, Revocations};
 use crate::service::sessions::Sessions;
-use crate::service::{session_store, tokens};
+use crate::service::{audit, session_store, tokens};
 use crate::state::{AppState, Services};
 use crate::{db, graphql, http};
 
@@ -162,7 +162,8 @@ impl Application {
     }
 }
 
-/// Deletes token records and login failures that can no longer matter.
+/// Deletes token records, login attempts, sessions and change notices that can no longer
+/// matter, and auth events past `AUDIT_RETENTION`: at start, then hourly.
 async fn prune_periodically(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -183,6 +184,13 @@ async fn prune_periodically(state: AppState) {
         }
         if let Err(e) = session_store::prune(&state.db, now - leeway).await {
             tracing::warn!(error = %e, "session pruning failed");
+        }
+        let retention = chrono::Duration::from_std(state.config.audit_retention)
+            .unwrap_or(chrono::Duration::MAX);
+        match audit::prune(&state.db, now - retention).await {
+            Ok(n) if n > 0 => tracing::info!(pruned = n, "pruned auth events past AUDIT_RETENTION"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "auth event pruning failed"),
         }
         // Every instance reads the change log every 250 ms: a minute is plenty.
         if let Err(e) = revocations::prune(&state.db, now - chrono::Duration::minutes(1)).await {

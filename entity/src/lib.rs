@@ -1,6 +1,7 @@
 //! sea-orm entities for authql: one module per table, nothing else.
 
 pub mod auth_attempt;
+pub mod auth_event;
 pub mod change_log;
 pub mod item;
 pub mod session;

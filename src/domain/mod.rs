@@ -1,12 +1,14 @@
 //! Validated input newtypes: raw client input becomes one of these once, at the edge
 //! ("parse, don't validate"); services only ever see the parsed types.
 
+mod auth_event;
 mod catalogue;
 mod page;
 mod user;
 
+pub use auth_event::AuthEventKind;
 pub use catalogue::{Description, Name, Price};
-pub use page::{CursorCodec, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageArgs};
+pub use page::{CursorCodec, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageArgs, Position, RecentPageArgs};
 pub use user::{Email, Password, Role, Username};
 
 /// Why a piece of input was refused; `field` is the bare input field name (API.md).

@@ -19,7 +19,7 @@ use crate::graphql::inputs::{
 };
 use crate::graphql::types::{AuthPayload, Item, Store, User};
 use crate::metrics::LoginOutcome;
-use crate::service::items::{self, ItemChanges, NewItem, Parent};
+use crate::service::items::{self, ItemChanges, NewItem};
 use crate::service::sessions::{self, Issued, NewAccount};
 use crate::service::{stores, users};
 use crate::state::AppState;
@@ -144,7 +144,7 @@ async fn logout(
     let refresh = refresh.as_ref().map(|given| &given.claims);
     state
         .sessions
-        .logout(access.as_deref(), refresh, scope.into())
+        .logout(access.as_deref(), refresh, scope.into(), &ctx.client())
         .await?;
     Ok(())
 }
@@ -262,7 +262,10 @@ impl Mutation {
     async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         let state = ctx.state()?;
         let caller = principal(ctx).await?;
-        state.sessions.revoke_session(&caller, &id).await?;
+        state
+            .sessions
+            .revoke_session(&caller, &id, &ctx.client())
+            .await?;
         Ok(true)
     }
 
@@ -290,7 +293,17 @@ impl Mutation {
     async fn set_user_role(&self, ctx: &Context<'_>, user_id: ID, role: Role) -> ApiResult<User> {
         let state = ctx.state()?;
         let id = parse_id(&user_id, "User")?;
-        let user = users::set_role(&state.db, &state.revocations, id, role).await?;
+        let admin = principal(ctx).await?;
+        let client = ctx.client();
+        let user = users::set_role(
+            &state.db,
+            &state.revocations,
+            id,
+            role,
+            admin.user_id,
+            &client,
+        )
+        .await?;
         Ok(User(user))
     }
 
@@ -299,8 +312,16 @@ impl Mutation {
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
         let state = ctx.state()?;
         let user_id = parse_id(&id, "User")?;
-        let deleted =
-            items::delete_with_items(&state.db, &state.revocations, Parent::Owner(user_id)).await?;
+        let caller = principal(ctx).await?;
+        let client = ctx.client();
+        let deleted = users::delete_account(
+            &state.db,
+            &state.revocations,
+            user_id,
+            caller.user_id,
+            &client,
+        )
+        .await?;
         publish_deleted(state, &deleted).await;
         Ok(id)
     }
@@ -322,9 +343,7 @@ impl Mutation {
     async fn delete_store(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
         let state = ctx.state()?;
         let store_id = parse_id(&id, "Store")?;
-        let deleted =
-            items::delete_with_items(&state.db, &state.revocations, Parent::Store(store_id))
-                .await?;
+        let deleted = items::delete_store(&state.db, &state.revocations, store_id).await?;
         publish_deleted(state, &deleted).await;
         Ok(id)
     }

@@ -39,4 +39,8 @@ pub const PUBLIC_FIELDS: &[&str] = &[
     "ItemEvent.*",
     // Reached only through `mySessions`, which is guarded.
     "Session.*",
+    // Reached only through `auditEvents` (ADMIN).
+    "AuthEvent.*",
+    "AuthEventConnection.*",
+    "AuthEventEdge.*",
 ];

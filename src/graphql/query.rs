@@ -3,18 +3,21 @@
 
 use async_graphql::{Context, ID, Object};
 
-use crate::domain::{PageArgs, Role};
+use crate::domain::{AuthEventKind, PageArgs, RecentPageArgs, Role};
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::{ApiError, ApiResult};
 use crate::graphql::guards::{Authenticated, HasRole, principal};
+use crate::graphql::types::auth_event::CURSOR_KIND as EVENT_CURSOR;
 use crate::graphql::types::item::{ItemCount, Prefetched};
 use crate::graphql::types::store::StoreCount;
 use crate::graphql::types::user::UserCount;
 use crate::graphql::types::{
-    Item, ItemConnection, Session, Store, StoreConnection, User, UserConnection,
+    AuthEventConnection, Item, ItemConnection, Session, Store, StoreConnection, User,
+    UserConnection,
 };
+use crate::service::audit::EventFilter;
 use crate::service::items::ItemFilter;
-use crate::service::{items, stores, users};
+use crate::service::{audit, items, stores, users};
 
 pub struct Query;
 
@@ -156,5 +159,33 @@ impl Query {
             ItemCount::Filter(filter),
             prefetched,
         )
+    }
+
+    /// The audit trail: auth events, newest first (by time, then id), of one user (the
+    /// user an event is about) and/or of one kind. Events outlive the users they name.
+    #[auth(HasRole(Role::Admin))]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        user_id: Option<ID>,
+        kind: Option<AuthEventKind>,
+    ) -> ApiResult<AuthEventConnection> {
+        let state = ctx.state()?;
+        let args = RecentPageArgs::parse(first, after.as_deref(), EVENT_CURSOR, &state.cursors)?;
+        let filter = EventFilter {
+            // A malformed user id names no user.
+            user_id: user_id.map(|id| parse_id(&id).unwrap_or(-1)),
+            kind,
+        };
+        let (rows, has_next) = audit::page(&state.db, filter, args).await?;
+        Ok(AuthEventConnection::from_page(
+            rows,
+            has_next,
+            args,
+            &state.cursors,
+            filter,
+        ))
     }
 }

@@ -41,14 +41,19 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
     (status, Json(body)).into_response()
 }
 
-/// Where a request came from: its client address and user agent.
+/// Where a request came from: its client address, user agent and request id (set by the
+/// router's request-id layer before any handler runs).
 pub fn client_info(headers: &HeaderMap, peer: SocketAddr, config: &Config) -> ClientInfo {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     ClientInfo {
         addr: client_addr(headers, peer, config),
-        user_agent: headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        user_agent: text(axum::http::header::USER_AGENT.as_str()),
+        request_id: text(router::REQUEST_ID.as_str()),
     }
 }
 

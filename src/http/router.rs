@@ -22,7 +22,7 @@ use super::{HttpState, graphiql, graphql, health, jwks, ws};
 use crate::graphql::execution::Executor;
 use crate::state::AppState;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP application.
 pub fn router(state: AppState, executor: Executor) -> Router {

@@ -16,13 +16,15 @@ use chrono::{DateTime, Utc};
 use entity::auth_attempt;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
     sea_query::{Condition, Expr},
 };
 
-use super::{ServiceError, ServiceResult};
-use crate::domain::Username;
+use super::audit::Event;
+use super::session_store::ClientInfo;
+use super::{ServiceError, ServiceResult, users};
+use crate::domain::{AuthEventKind, Username};
 
 /// What is being limited, and for whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,11 +62,31 @@ impl AttemptKey {
     }
 
     fn matches(&self) -> Condition {
+        self.matches_scope(self.scope)
+    }
+
+    /// The marker a key's first audited refusal in a window leaves (never counted as an
+    /// attempt: its scope differs).
+    fn limited_scope(&self) -> String {
+        format!("{}:limited", self.scope)
+    }
+
+    fn matches_scope(&self, scope: &str) -> Condition {
         Condition::all()
-            .add(auth_attempt::Column::Scope.eq(self.scope))
+            .add(auth_attempt::Column::Scope.eq(scope))
             .add(auth_attempt::Column::Subject.eq(self.subject.clone()))
             .add(auth_attempt::Column::ClientAddr.eq(self.client_addr.clone()))
     }
+}
+
+/// Whether refusals are written to the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub enum Refusals<'a> {
+    Silent,
+    /// Logins: the first refusal of a username and address in a window is a
+    /// `LOGIN_RATE_LIMITED` event (API.md Operations), the others write nothing, so a
+    /// credential-stuffing burst cannot turn refusals into unbounded writes.
+    Audited(&'a ClientInfo),
 }
 
 /// `LOGIN_MAX_FAILURES` within `LOGIN_FAILURE_WINDOW`.
@@ -126,6 +148,7 @@ pub async fn reserve(
     db: &DatabaseConnection,
     key: &AttemptKey,
     limit: AttemptLimit,
+    refusals: Refusals<'_>,
 ) -> ServiceResult<Attempt> {
     let now = Utc::now();
     let txn = db.begin().await?;
@@ -163,7 +186,32 @@ pub async fn reserve(
         .await?;
     let allowed = limit.max as usize;
     if others.len() >= allowed {
-        txn.rollback().await?;
+        match refusals {
+            Refusals::Audited(client)
+                if !limited_since(&txn, key, now - limit.window()).await? =>
+            {
+                // Still under the key's lock: no other refusal can be first as well. The
+                // place just taken becomes the marker, beside the event.
+                auth_attempt::Entity::update_many()
+                    .col_expr(
+                        auth_attempt::Column::Scope,
+                        Expr::value(key.limited_scope()),
+                    )
+                    .col_expr(auth_attempt::Column::Pending, Expr::value(false))
+                    .filter(auth_attempt::Column::Id.eq(id))
+                    .exec(&txn)
+                    .await?;
+                // The username is kept only when it names a user (API.md Operations).
+                let user = users::find_by_username(&txn, &key.subject).await?;
+                let mut event = Event::new(AuthEventKind::LoginRateLimited, client);
+                if let Some(user) = &user {
+                    event = event.about(user);
+                }
+                event.record(&txn).await?;
+                txn.commit().await?;
+            }
+            _ => txn.rollback().await?,
+        }
         // A check still running may end in a success that frees every place: ask to come
         // back in a second rather than in a whole window.
         let in_flight =
@@ -183,6 +231,20 @@ pub async fn reserve(
         db: db.clone(),
         settled: false,
     })
+}
+
+/// Whether the key's logins were already refused by the limit since `since`.
+async fn limited_since(
+    db: &impl ConnectionTrait,
+    key: &AttemptKey,
+    since: DateTime<Utc>,
+) -> ServiceResult<bool> {
+    Ok(auth_attempt::Entity::find()
+        .filter(key.matches_scope(&key.limited_scope()))
+        .filter(auth_attempt::Column::AttemptedAt.gt(since))
+        .count(db)
+        .await?
+        > 0)
 }
 
 /// Seconds until a place frees: when attempt number `len - allowed` (0-based, oldest

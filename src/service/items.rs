@@ -12,7 +12,7 @@ use sea_orm::{
     sea_query::{Expr, Func, LikeExpr},
 };
 
-use super::revocations::{Notice, Revocations, publish};
+use super::revocations::Revocations;
 use super::{ServiceError, ServiceResult, on_unique_violation};
 use crate::domain::{Description, Name, PageArgs, Price};
 
@@ -142,7 +142,7 @@ pub async fn delete(db: &impl ConnectionTrait, id: i32) -> ServiceResult<()> {
 
 /// Deletes every item of a store or user and returns them; run in the same transaction as
 /// the parent's deletion so no item escapes unannounced.
-async fn delete_all_of(
+pub(super) async fn delete_all_of(
     db: &impl ConnectionTrait,
     parent: Parent,
 ) -> ServiceResult<Vec<item::Model>> {
@@ -152,31 +152,19 @@ async fn delete_all_of(
         .await?)
 }
 
-/// Deletes a store or a user together with its items, in one transaction, and returns the
-/// items (for `DELETED` events).
-pub async fn delete_with_items(
+/// Deletes a store together with its items, in one transaction, and returns the items (for
+/// `DELETED` events). A user and their items: [`super::users::delete_account`].
+pub async fn delete_store(
     db: &DatabaseConnection,
     view: &Revocations,
-    parent: Parent,
+    store_id: i32,
 ) -> ServiceResult<Vec<item::Model>> {
-    let deleted = view
-        .write_data(db, async |txn| {
-            let deleted = delete_all_of(txn, parent).await?;
-            match parent {
-                Parent::Store(id) => super::stores::delete(txn, id).await?,
-                Parent::Owner(id) => {
-                    super::users::delete(txn, id).await?;
-                    // Its tokens stop working everywhere (API.md Tokens).
-                    publish(txn, view.origin(), Notice::User(id)).await?;
-                }
-            }
-            Ok(deleted)
-        })
-        .await?;
-    if let Parent::Owner(id) = parent {
-        view.changed(id);
-    }
-    Ok(deleted)
+    view.write_data(db, async |txn| {
+        let deleted = delete_all_of(txn, Parent::Store(store_id)).await?;
+        super::stores::delete(txn, store_id).await?;
+        Ok(deleted)
+    })
+    .await
 }
 
 /// `%`, `_` and the escape character itself match literally.

@@ -2,6 +2,7 @@
 //! HTTP; every failure is a [`ServiceError`].
 
 pub mod attempts;
+pub mod audit;
 pub mod items;
 pub mod revocations;
 pub mod session_store;

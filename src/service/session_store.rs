@@ -12,16 +12,37 @@ use uuid::Uuid;
 use super::ServiceResult;
 use super::tokens;
 
-/// Where a login (or signup, or refresh) came from, as the session records it.
+/// Where a request came from, as sessions and audit events record it. The default is no
+/// client at all (the command line).
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     /// The client address (the peer, or `X-Forwarded-For` behind trusted proxies).
     pub addr: String,
     pub user_agent: Option<String>,
+    /// The request's `X-Request-Id` (the client's, when usable, else generated).
+    pub request_id: Option<String>,
 }
 
 /// Longest user agent kept; a client may send anything.
 const MAX_USER_AGENT: usize = 512;
+
+impl ClientInfo {
+    /// The client address as stored: none for no client.
+    pub fn ip_address(&self) -> Option<String> {
+        Some(self.addr.clone()).filter(|addr| !addr.is_empty())
+    }
+
+    /// The user agent as stored: at most [`MAX_USER_AGENT`] bytes.
+    pub fn user_agent(&self) -> Option<String> {
+        self.user_agent.as_ref().map(|agent| {
+            let mut end = agent.len().min(MAX_USER_AGENT);
+            while !agent.is_char_boundary(end) {
+                end -= 1;
+            }
+            agent[..end].to_owned()
+        })
+    }
+}
 
 /// Starts a session for `user_id`, whose first refresh token expires at `expires_at`.
 pub async fn start(
@@ -31,21 +52,14 @@ pub async fn start(
     expires_at: DateTime<Utc>,
 ) -> ServiceResult<session::Model> {
     let now = Utc::now();
-    let user_agent = client.user_agent.as_ref().map(|agent| {
-        let mut end = agent.len().min(MAX_USER_AGENT);
-        while !agent.is_char_boundary(end) {
-            end -= 1;
-        }
-        agent[..end].to_owned()
-    });
     Ok(session::ActiveModel {
         id: Set(Uuid::new_v4().to_string()),
         user_id: Set(user_id),
         created_at: Set(now),
         last_used_at: Set(now),
         expires_at: Set(expires_at),
-        user_agent: Set(user_agent),
-        ip_address: Set(Some(client.addr.clone()).filter(|addr| !addr.is_empty())),
+        user_agent: Set(client.user_agent()),
+        ip_address: Set(client.ip_address()),
         ended_at: Set(None),
     }
     .insert(db)
@@ -127,15 +141,19 @@ pub async fn end_all(
 }
 
 /// API.md `MAX_SESSIONS_PER_USER`: before a new session starts, ends the least recently
-/// used ones so that at most `max - 1` stay live. Returns whether any was ended.
-pub async fn make_room(db: &impl ConnectionTrait, user_id: i32, max: u64) -> ServiceResult<bool> {
+/// used ones so that at most `max - 1` stay live. Returns the ended ones.
+pub async fn make_room(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    max: u64,
+) -> ServiceResult<Vec<String>> {
     let live = session::Entity::find()
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::EndedAt.is_null())
         .filter(session::Column::ExpiresAt.gt(Utc::now()));
     let count = live.clone().count(db).await?;
     let Some(excess) = (count + 1).checked_sub(max.max(1)).filter(|n| *n > 0) else {
-        return Ok(false);
+        return Ok(Vec::new());
     };
     let oldest: Vec<String> = live
         .select_only()
@@ -146,7 +164,7 @@ pub async fn make_room(db: &impl ConnectionTrait, user_id: i32, max: u64) -> Ser
         .into_tuple()
         .all(db)
         .await?;
-    Ok(!end(db, user_id, &oldest).await?.is_empty())
+    end(db, user_id, &oldest).await
 }
 
 /// Deletes sessions none of whose tokens can be accepted any more.

@@ -17,7 +17,8 @@ use chrono::Utc;
 use entity::{session, user};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
-use super::attempts::{self, Attempt, AttemptKey, AttemptLimit};
+use super::attempts::{self, Attempt, AttemptKey, AttemptLimit, Refusals};
+use super::audit::Event;
 use super::revocations::{self, Notice, Origin, Revocations, UserFacts};
 pub use super::session_store::ClientInfo;
 use super::tokens::{self, TokenPair};
@@ -27,7 +28,7 @@ use crate::auth::error::messages;
 use crate::auth::password::{Overloaded, Passwords};
 use crate::auth::tokens::{Claims, JwtKeys};
 use crate::config::Config;
-use crate::domain::{Email, Password, Role, Username};
+use crate::domain::{AuthEventKind, Email, Password, Role, Username};
 use crate::metrics::Metrics;
 
 impl From<Overloaded> for ServiceError {
@@ -187,19 +188,33 @@ impl Sessions {
         let key = AttemptKey::login(&username, &client.addr);
         // The place first: an attempt refused by the limit never holds a hashing place. A
         // shed attempt gives its place back (the attempt is dropped): it is not counted.
-        let attempt = attempts::reserve(&self.db, &key, self.attempt_limit).await?;
+        let attempt = attempts::reserve(
+            &self.db,
+            &key,
+            self.attempt_limit,
+            Refusals::Audited(client),
+        )
+        .await?;
         let permit = self.passwords.admit()?;
         let user = users::find_by_username(&self.db, username.as_str()).await?;
         let hash = user.as_ref().map(|u| u.password_hash.as_str());
         let matches = permit.verify(password, hash).await?;
-        let Some(user) = user.filter(|_| matches) else {
-            attempts::failed(&self.db, attempt).await?;
+        let Some(user) = user.as_ref().filter(|_| matches) else {
+            self.fail(attempt, Some(login_failed(client, user.as_ref())))
+                .await?;
             return Err(ServiceError::InvalidCredentials);
         };
-        let (txn, user, attempt) = self.lock_unchanged(&user, attempt).await?;
+        let failed = Some(login_failed(client, Some(user)));
+        let (txn, user, attempt) = self.lock_unchanged(user, attempt, failed).await?;
         attempts::succeeded(&txn, &attempt).await?;
         let (sid, evicted) = self.open_session(&txn, &user, client).await?;
         let pair = tokens::issue_pair(&txn, &self.keys, &user, &sid, true).await?;
+        Event::new(AuthEventKind::Login, client)
+            .about(&user)
+            .by(user.id)
+            .session(Some(&sid))
+            .record(&txn)
+            .await?;
         txn.commit().await?;
         attempt.kept();
         if evicted {
@@ -210,11 +225,13 @@ impl Sessions {
 
     /// Opens the transaction that acts on a password just checked against `checked`, with
     /// the user's row locked — unless the password changed while it was being checked (a
-    /// password change committed meanwhile): then the attempt counts as failed.
+    /// password change committed meanwhile): then the attempt counts as failed, with
+    /// `failed` (a login's) as its event.
     async fn lock_unchanged(
         &self,
         checked: &user::Model,
         attempt: Attempt,
+        failed: Option<Event<'_>>,
     ) -> ServiceResult<(DatabaseTransaction, user::Model, Attempt)> {
         let txn = self.db.begin().await?;
         match users::lock(&txn, checked.id)
@@ -224,14 +241,27 @@ impl Sessions {
             Some(locked) => Ok((txn, locked, attempt)),
             None => {
                 txn.rollback().await?;
-                attempts::failed(&self.db, attempt).await?;
+                self.fail(attempt, failed).await?;
                 Err(ServiceError::InvalidCredentials)
             }
         }
     }
 
-    /// Starts a session for `user`, first ending the least recently used ones past
-    /// `MAX_SESSIONS_PER_USER` (published in `txn`). Returns its id and whether any ended.
+    /// Settles a wrong password: the attempt stays counted and, with `event` (a login's
+    /// `LOGIN_FAILED`), the trail says so — in one transaction.
+    async fn fail(&self, attempt: Attempt, event: Option<Event<'_>>) -> ServiceResult<()> {
+        let txn = self.db.begin().await?;
+        attempts::failed(&txn, attempt).await?;
+        if let Some(event) = event {
+            event.record(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Starts a session for `user` (who proved who they are), first ending the least
+    /// recently used ones past `MAX_SESSIONS_PER_USER` (published and audited in `txn`).
+    /// Returns its id and whether any ended.
     async fn open_session(
         &self,
         txn: &DatabaseTransaction,
@@ -239,6 +269,15 @@ impl Sessions {
         client: &ClientInfo,
     ) -> ServiceResult<(String, bool)> {
         let evicted = session_store::make_room(txn, user.id, self.max_sessions).await?;
+        for sid in &evicted {
+            Event::new(AuthEventKind::SessionRevoked, client)
+                .about(user)
+                .by(user.id)
+                .session(Some(sid))
+                .record(txn)
+                .await?;
+        }
+        let evicted = !evicted.is_empty();
         if evicted {
             revocations::publish(txn, self.revocations.origin(), Notice::User(user.id)).await?;
         }
@@ -262,15 +301,28 @@ impl Sessions {
             .await?
             .ok_or_else(|| unknown_user(claims))?;
         let outcome = self.rotate(&txn, &user, claims, client).await?;
+        let event = match &outcome {
+            Outcome::Issued { sid, .. } => Event::new(AuthEventKind::Refresh, client)
+                .about(&user)
+                .by(user.id)
+                .session(Some(sid)),
+            // Whoever presented a rotated token proved nothing: no actor.
+            Outcome::Reused { ended } => Event::new(AuthEventKind::RefreshReuseDetected, client)
+                .about(&user)
+                .session(ended.as_deref()),
+        };
+        event.record(&txn).await?;
         txn.commit().await?;
         match outcome {
-            Outcome::Issued { issued, evicted } => {
+            Outcome::Issued {
+                issued, evicted, ..
+            } => {
                 if evicted {
                     self.revocations.changed(user.id);
                 }
                 Ok(*issued)
             }
-            Outcome::Reused => {
+            Outcome::Reused { .. } => {
                 self.revocations.changed(user.id);
                 self.metrics.refresh_reuse_detected();
                 Err(AuthError::Revoked.into())
@@ -299,7 +351,7 @@ impl Sessions {
                 // only in theory): not a first sight after all.
                 return revoked();
             }
-            return Ok(Outcome::issued(user, pair, evicted));
+            return Ok(Outcome::issued(user, pair, sid, evicted));
         };
         if record.user_id != user.id {
             return revoked();
@@ -317,7 +369,7 @@ impl Sessions {
                     return revoked();
                 }
                 session_store::touch(txn, &sid, pair.refresh.expires_at).await?;
-                Ok(Outcome::issued(user, pair, evicted))
+                Ok(Outcome::issued(user, pair, sid, evicted))
             }
             (Some(rotated_at), Some(successor)) => {
                 let grace = self.reuse_grace;
@@ -332,15 +384,16 @@ impl Sessions {
                         .filter(|next| next.revoked_at.is_none())
                 {
                     let pair = tokens::reissue_pair(keys, user, &session.id, &next)?;
-                    return Ok(Outcome::issued(user, pair, false));
+                    return Ok(Outcome::issued(user, pair, session.id.clone(), false));
                 }
                 tracing::warn!(user_id = user.id, "refresh token reuse: ending its session");
-                if let Some(session) = session {
-                    session_store::end(txn, user.id, &[session.id]).await?;
+                let ended = session.map(|session| session.id);
+                if let Some(sid) = &ended {
+                    session_store::end(txn, user.id, std::slice::from_ref(sid)).await?;
                     revocations::publish(txn, self.revocations.origin(), Notice::User(user.id))
                         .await?;
                 }
-                Ok(Outcome::Reused)
+                Ok(Outcome::Reused { ended })
             }
             (Some(_), None) => revoked(),
         }
@@ -354,6 +407,7 @@ impl Sessions {
         access: Option<&Principal>,
         refresh: Option<&Claims>,
         scope: LogoutScope,
+        client: &ClientInfo,
     ) -> ServiceResult<()> {
         let Some(claims) = access.map(|p| &p.claims).or(refresh) else {
             return Err(AuthError::Missing(messages::MISSING_HEADER).into());
@@ -416,6 +470,13 @@ impl Sessions {
                 tokens::revoke_sessionless(&txn, user_id).await?;
             }
         }
+        // One event per call, whatever the scope ended (API.md Operations).
+        Event::new(AuthEventKind::Logout, client)
+            .about(&user)
+            .by(user_id)
+            .session(current_sid.as_deref())
+            .record(&txn)
+            .await?;
         revocations::publish(&txn, self.revocations.origin(), Notice::User(user_id)).await?;
         txn.commit().await?;
         self.revocations.changed(user_id);
@@ -424,13 +485,26 @@ impl Sessions {
 
     /// Ends one of the caller's own live sessions; another user's, an ended or an unknown one
     /// is `NOT_FOUND` (API.md Sessions: an ADMIN has no power over others' sessions here).
-    pub async fn revoke_session(&self, caller: &Principal, sid: &str) -> ServiceResult<()> {
+    pub async fn revoke_session(
+        &self,
+        caller: &Principal,
+        sid: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<()> {
         let txn = self.db.begin().await?;
-        users::lock(&txn, caller.user_id).await?;
+        let user = users::lock(&txn, caller.user_id)
+            .await?
+            .ok_or_else(|| unknown_user(&caller.claims))?;
         let ended = session_store::end(&txn, caller.user_id, &[sid.to_owned()]).await?;
         if ended.is_empty() {
             return Err(ServiceError::NotFound("Session"));
         }
+        Event::new(AuthEventKind::SessionRevoked, client)
+            .about(&user)
+            .by(user.id)
+            .session(Some(sid))
+            .record(&txn)
+            .await?;
         revocations::publish(
             &txn,
             self.revocations.origin(),
@@ -461,24 +535,41 @@ impl Sessions {
             .await?
             .ok_or_else(|| unknown_user(&caller.claims))?;
         let key = AttemptKey::password_change(user.id);
-        let attempt = attempts::reserve(&self.db, &key, self.attempt_limit).await?;
+        let attempt =
+            attempts::reserve(&self.db, &key, self.attempt_limit, Refusals::Silent).await?;
         let permit = self.passwords.admit()?;
         if !permit.verify(current, Some(&user.password_hash)).await? {
-            attempts::failed(&self.db, attempt).await?;
+            self.fail(attempt, None).await?;
             return Err(ServiceError::InvalidCredentials);
         }
         let hash = permit.hash(new).await?;
-        let (txn, locked, attempt) = self.lock_unchanged(&user, attempt).await?;
+        let (txn, locked, attempt) = self.lock_unchanged(&user, attempt, None).await?;
         session_store::end_all(&txn, locked.id, None).await?;
         tokens::revoke_sessionless(&txn, locked.id).await?;
         let user = users::set_password(&txn, locked, hash).await?;
         attempts::succeeded(&txn, &attempt).await?;
-        let pair = start_session(&txn, &self.keys, &user, client, true).await?;
+        let (sid, pair) = start_session(&txn, &self.keys, &user, client, true).await?;
+        Event::new(AuthEventKind::PasswordChanged, client)
+            .about(&user)
+            .by(user.id)
+            .session(Some(&sid))
+            .record(&txn)
+            .await?;
         revocations::publish(&txn, self.revocations.origin(), Notice::User(user.id)).await?;
         txn.commit().await?;
         attempt.kept();
         self.revocations.changed(user.id);
         Ok(Issued { user, pair })
+    }
+}
+
+/// A refused login's event: about the user only when the username names one — a password
+/// typed into the username box is never stored (API.md Operations).
+fn login_failed<'a>(client: &'a ClientInfo, user: Option<&'a user::Model>) -> Event<'a> {
+    let event = Event::new(AuthEventKind::LoginFailed, client);
+    match user {
+        Some(user) => event.about(user),
+        None => event,
     }
 }
 
@@ -507,45 +598,57 @@ pub async fn register(
     // A new user shows in `users`: every instance's response cache must hear of it (the
     // caller moves this instance's data version after commit).
     revocations::publish(&txn, from, Notice::Data).await?;
-    let pair = match keys {
-        Some(keys) => Some(start_session(&txn, keys, &user, client, true).await?),
-        None => None,
+    let (sid, pair) = match keys {
+        Some(keys) => {
+            let (sid, pair) = start_session(&txn, keys, &user, client, true).await?;
+            (Some(sid), Some(pair))
+        }
+        None => (None, None),
     };
+    Event::new(AuthEventKind::Signup, client)
+        .about(&user)
+        .session(sid.as_deref())
+        .record(&txn)
+        .await?;
     txn.commit().await?;
     Ok((user, pair))
 }
 
-/// A new session for `user` and its first pair.
+/// A new session for `user`: its id and first pair.
 async fn start_session(
     txn: &DatabaseTransaction,
     keys: &JwtKeys,
     user: &user::Model,
     client: &ClientInfo,
     fresh: bool,
-) -> ServiceResult<TokenPair> {
+) -> ServiceResult<(String, TokenPair)> {
     let expires_at = Utc::now() + keys.refresh_ttl();
     let session = session_store::start(txn, user.id, client, expires_at).await?;
-    tokens::issue_pair(txn, keys, user, &session.id, fresh).await
+    let pair = tokens::issue_pair(txn, keys, user, &session.id, fresh).await?;
+    Ok((session.id, pair))
 }
 
 /// What presenting a refresh token came to.
 enum Outcome {
     Issued {
         issued: Box<Issued>,
+        /// The session the pair belongs to.
+        sid: String,
         /// A session was ended to make room for a new one.
         evicted: bool,
     },
-    /// Reuse of an already rotated token: its session was ended.
-    Reused,
+    /// Reuse of an already rotated token: its session (if it had one) was ended.
+    Reused { ended: Option<String> },
 }
 
 impl Outcome {
-    fn issued(user: &user::Model, pair: TokenPair, evicted: bool) -> Self {
+    fn issued(user: &user::Model, pair: TokenPair, sid: String, evicted: bool) -> Self {
         Self::Issued {
             issued: Box::new(Issued {
                 user: user.clone(),
                 pair,
             }),
+            sid,
             evicted,
         }
     }

@@ -1,16 +1,19 @@
 //! Users: creation, lookup, roles, paging, deletion.
 
 use chrono::Utc;
-use entity::user;
+use entity::{item, user};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::Expr,
 };
 
-use super::revocations::{Notice, Revocations};
+use super::audit::Event;
+use super::items::{self, Parent};
+use super::revocations::{Notice, Revocations, publish};
+use super::session_store::ClientInfo;
 use super::{ServiceError, ServiceResult, on_unique_violation};
-use crate::domain::{Email, PageArgs, Role, Username};
+use crate::domain::{AuthEventKind, Email, PageArgs, Role, Username};
 
 /// Inserts a user; a taken username or email (ignoring case) is a client error decided by
 /// the unique index, so racing signups of one name yield exactly one row.
@@ -94,13 +97,15 @@ pub async fn count(db: &impl ConnectionTrait) -> ServiceResult<u64> {
     Ok(user::Entity::find().count(db).await?)
 }
 
-/// Changes a user's role; in force on this instance before it returns, on the others
-/// within a second (API.md Tokens).
+/// Changes a user's role (by the admin `actor_id`, audited); in force on this instance
+/// before it returns, on the others within a second (API.md Tokens).
 pub async fn set_role(
     db: &DatabaseConnection,
     revocations: &Revocations,
     id: i32,
     role: Role,
+    actor_id: i32,
+    client: &ClientInfo,
 ) -> ServiceResult<user::Model> {
     let txn = db.begin().await?;
     let user = lock(&txn, id)
@@ -110,9 +115,14 @@ pub async fn set_role(
     active.role = Set(role.as_str().to_owned());
     active.updated_at = Set(Utc::now());
     let user = active.update(&txn).await?;
+    Event::new(AuthEventKind::RoleChanged, client)
+        .about(&user)
+        .by(actor_id)
+        .record(&txn)
+        .await?;
     // The role is an auth fact and shown data (`users { role }`).
-    super::revocations::publish(&txn, revocations.origin(), Notice::User(id)).await?;
-    super::revocations::publish(&txn, revocations.origin(), Notice::Data).await?;
+    publish(&txn, revocations.origin(), Notice::User(id)).await?;
+    publish(&txn, revocations.origin(), Notice::Data).await?;
     txn.commit().await?;
     revocations.changed(id);
     revocations.data_changed();
@@ -133,11 +143,31 @@ pub async fn set_password(
     Ok(active.update(db).await?)
 }
 
-/// Deletes the user; their items and token records go with them (foreign-key cascade).
-pub async fn delete(db: &impl ConnectionTrait, id: i32) -> ServiceResult<()> {
-    let result = user::Entity::delete_by_id(id).exec(db).await?;
-    if result.rows_affected == 0 {
-        return Err(ServiceError::NotFound("User"));
-    }
-    Ok(())
+/// Deletes a user (by `actor_id`: the user or an admin, audited) with their items, in one
+/// transaction; their sessions and token records go with them (foreign-key cascade) and
+/// their tokens stop working everywhere (API.md Tokens). Returns the items (for `DELETED`
+/// events).
+pub async fn delete_account(
+    db: &DatabaseConnection,
+    view: &Revocations,
+    id: i32,
+    actor_id: i32,
+    client: &ClientInfo,
+) -> ServiceResult<Vec<item::Model>> {
+    let deleted = view
+        .write_data(db, async |txn| {
+            let user = lock(txn, id).await?.ok_or(ServiceError::NotFound("User"))?;
+            let deleted = items::delete_all_of(txn, Parent::Owner(id)).await?;
+            user::Entity::delete_by_id(id).exec(txn).await?;
+            Event::new(AuthEventKind::UserDeleted, client)
+                .about(&user)
+                .by(actor_id)
+                .record(txn)
+                .await?;
+            publish(txn, view.origin(), Notice::User(id)).await?;
+            Ok(deleted)
+        })
+        .await?;
+    view.changed(id);
+    Ok(deleted)
 }

@@ -1,5 +1,6 @@
 //! GraphQL output types and scalars.
 
+pub mod auth_event;
 pub mod auth_payload;
 pub mod connection;
 pub mod decimal;
@@ -8,6 +9,7 @@ pub mod session;
 pub mod store;
 pub mod user;
 
+pub use auth_event::{AuthEvent, AuthEventConnection};
 pub use auth_payload::AuthPayload;
 pub use decimal::Decimal;
 pub use item::{Item, ItemConnection};
