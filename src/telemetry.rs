@@ -14,6 +14,24 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+/// The request span's field for the GraphQL operation name(s) (declared empty by the
+/// router's span, filled in once the document is parsed).
+pub const OPERATION_FIELD: &str = "operation";
+
+/// Longest operation name(s) put on a log line.
+const MAX_OPERATION_LOG: usize = 256;
+
+/// Puts the operation name(s) of the request on its span, so its one request line (and
+/// every other line of the request) carries them. Names are GraphQL names; a batch's are
+/// joined with `,`, an anonymous one written `-`.
+pub fn record_operation(names: &str) {
+    let mut end = names.len().min(MAX_OPERATION_LOG);
+    while !names.is_char_boundary(end) {
+        end -= 1;
+    }
+    tracing::Span::current().record(OPERATION_FIELD, &names[..end]);
+}
+
 /// Lines waiting for stdout at most (a few MiB).
 const BUFFERED_LINES: usize = 16_384;
 

@@ -60,6 +60,23 @@ pub fn selected_operation<'a>(
     }
 }
 
+/// The name of the operation a request runs; `None` when it is anonymous or cannot be
+/// told. A GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`), so it is safe on a log line.
+pub fn selected_operation_name<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'a str> {
+    let DocumentOperations::Multiple(operations) = &document.operations else {
+        return None;
+    };
+    match operation_name {
+        Some(wanted) => operations.keys().find(|name| name.as_str() == wanted),
+        None if operations.len() == 1 => operations.keys().next(),
+        None => None,
+    }
+    .map(|name| name.as_str())
+}
+
 /// The root fields of `set`, through fragments (each fragment looked at once: a cycle is
 /// a validation error the executor reports, not a loop here).
 fn roots_cacheable<'a>(

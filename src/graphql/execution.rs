@@ -15,6 +15,7 @@ use crate::graphql::limits::{Cost, Limits};
 use crate::graphql::schema::{self, AppSchema};
 use crate::metrics::{Metrics, OperationType};
 use crate::state::AppState;
+use crate::telemetry;
 
 /// Executes requests against the schema; cheap to clone.
 #[derive(Clone)]
@@ -34,6 +35,16 @@ struct Prepared {
     cacheable: bool,
     /// `None` when the document names no runnable operation (it will be refused).
     r#type: Option<OperationType>,
+    /// The operation's name; `None` when anonymous.
+    name: Option<Arc<str>>,
+}
+
+/// An operation's response, whether the response cache may keep it (when it has no
+/// errors), and its name (kept with a cached answer for the log line of a later hit).
+pub struct Executed {
+    pub response: Response,
+    pub cacheable: bool,
+    pub operation: Option<Arc<str>>,
 }
 
 impl Executor {
@@ -64,6 +75,8 @@ impl Executor {
                 parser::OperationType::Mutation => OperationType::Mutation,
                 parser::OperationType::Subscription => OperationType::Subscription,
             });
+        let name = cacheable::selected_operation_name(document, request.operation_name.as_deref())
+            .map(Arc::from);
         request.set_parsed_query(document.clone());
         Ok(Prepared {
             request,
@@ -71,6 +84,7 @@ impl Executor {
             variables,
             cacheable,
             r#type,
+            name,
         })
     }
 
@@ -99,27 +113,40 @@ impl Executor {
 
     /// One operation.
     pub async fn execute(&self, request: Request) -> Response {
-        self.execute_cacheable(request).await.0
+        self.execute_cacheable(request).await.response
     }
 
-    /// An operation answered from the response cache, for the metrics: a query, without
-    /// errors (only such answers are kept).
-    pub fn count_cached(&self) {
+    /// An operation answered from the response cache, for the metrics (a query, without
+    /// errors: only such answers are kept) and the request's log line.
+    pub fn count_cached(&self, operation: Option<&str>) {
         self.metrics.operation(OperationType::Query, true);
+        if let Some(name) = operation {
+            telemetry::record_operation(name);
+        }
     }
 
-    /// One operation, and whether the response cache may keep its answer (when it has no
-    /// errors).
-    pub async fn execute_cacheable(&self, request: Request) -> (Response, bool) {
-        let (response, cacheable) = match self.prepare(request) {
+    /// One operation over HTTP (its name goes on the request's log line).
+    pub async fn execute_cacheable(&self, request: Request) -> Executed {
+        let executed = match self.prepare(request) {
             Ok(prepared) => {
-                let cacheable = prepared.cacheable;
-                (self.run(prepared).await, cacheable)
+                let (cacheable, operation) = (prepared.cacheable, prepared.name.clone());
+                if let Some(name) = &operation {
+                    telemetry::record_operation(name);
+                }
+                Executed {
+                    response: self.run(prepared).await,
+                    cacheable,
+                    operation,
+                }
             }
-            Err(error) => (Response::from_errors(vec![error]), false),
+            Err(error) => Executed {
+                response: Response::from_errors(vec![error]),
+                cacheable: false,
+                operation: None,
+            },
         };
-        self.count_auth_failures([&response]);
-        (response, cacheable)
+        self.count_auth_failures([&executed.response]);
+        executed
     }
 
     /// A batch, its operations run concurrently. Over the batch's budget (complexity,
@@ -128,6 +155,7 @@ impl Executor {
     pub async fn execute_batch(&self, requests: Vec<Request>) -> Vec<Response> {
         let prepared: Vec<Result<Prepared, ServerError>> =
             requests.into_iter().map(|r| self.prepare(r)).collect();
+        record_batch_names(&prepared);
         let total = prepared
             .iter()
             .filter_map(|p| p.as_ref().ok())
@@ -153,7 +181,8 @@ impl Executor {
         responses
     }
 
-    /// An operation over a WebSocket: a subscription's stream of events, or the single
+    /// An operation over a WebSocket (one log line per socket, so no name is recorded): a
+    /// subscription's stream of events, or the single
     /// response of a query or mutation.
     pub fn execute_stream(&self, request: Request) -> BoxStream<'static, Response> {
         match self.prepare(request) {
@@ -182,5 +211,22 @@ impl Executor {
                     .boxed()
             }
         }
+    }
+}
+
+/// A batch's operation names on its log line: `a,b,-` (`-` anonymous or refused); nothing
+/// when none has a name.
+fn record_batch_names(prepared: &[Result<Prepared, ServerError>]) {
+    let names: Vec<&str> = prepared
+        .iter()
+        .map(|p| {
+            p.as_ref()
+                .ok()
+                .and_then(|p| p.name.as_deref())
+                .unwrap_or("-")
+        })
+        .collect();
+    if names.iter().any(|name| *name != "-") {
+        telemetry::record_operation(&names.join(","));
     }
 }

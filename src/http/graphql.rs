@@ -17,11 +17,12 @@ use axum::{
 use serde::Deserialize;
 
 use super::HttpState;
-use super::response_cache::{Class, Lookup, RequestKey, ResponseCache};
+use super::response_cache::{Answer, Class, Lookup, RequestKey, ResponseCache};
 use super::{WireResponse, error_response};
 use crate::auth::credentials::{Presented, RefreshCookie};
 use crate::graphql::context::AuthContext;
 use crate::graphql::error_codes::failed_before_execution;
+use crate::graphql::execution::Executed;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -142,9 +143,9 @@ async fn through_cache(
         },
         Lookup::Miss => None,
     };
-    if let Some(body) = cached {
-        app.executor.count_cached();
-        return answer(headers, StatusCode::OK, body);
+    if let Some(cached) = cached {
+        app.executor.count_cached(cached.operation.as_deref());
+        return answer(headers, StatusCode::OK, cached.body);
     }
     let request = match parse() {
         Ok(request) => request,
@@ -154,7 +155,11 @@ async fn through_cache(
         request
             .data(auth.clone())
             .data(super::client_info(headers, peer, &app.state.config));
-    let (response, cacheable) = app.executor.execute_cacheable(request).await;
+    let Executed {
+        response,
+        cacheable,
+        operation,
+    } = app.executor.execute_cacheable(request).await;
     if !cacheable
         || !response.errors.is_empty()
         || !response.extensions.is_empty()
@@ -175,7 +180,11 @@ async fn through_cache(
         Err(_) => return respond(headers, BatchResponse::Single(response)),
     };
     if let Some(class) = class {
-        cache.put(key, class, version, body.clone());
+        let kept = Answer {
+            body: body.clone(),
+            operation,
+        };
+        cache.put(key, class, version, kept);
     }
     answer(headers, StatusCode::OK, body)
 }

@@ -84,11 +84,19 @@ pub struct ResponseCache {
     inner: Arc<RwLock<Inner>>,
 }
 
+/// A kept answer: the response body, and the name of the operation that produced it (for
+/// the log line of a request it answers).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub body: Bytes,
+    pub operation: Option<Arc<str>>,
+}
+
 #[derive(Default)]
 struct Inner {
     /// The data version every entry was computed at.
     version: u64,
-    entries: HashMap<Key, Bytes>,
+    entries: HashMap<Key, Answer>,
     /// Whether some entry of a request is for a principal (so a lookup must verify one).
     for_principals: HashSet<RequestKey>,
     bytes: usize,
@@ -107,13 +115,13 @@ impl Inner {
             return Lookup::Miss;
         }
         match self.entries.get(&Key::new(request, Class::Public)) {
-            Some(body) => Lookup::Hit(body.clone()),
+            Some(answer) => Lookup::Hit(answer.clone()),
             None if self.for_principals.contains(request) => Lookup::TryPrincipal,
             None => Lookup::Miss,
         }
     }
 
-    fn get(&self, current: u64, request: &RequestKey, class: Class) -> Option<Bytes> {
+    fn get(&self, current: u64, request: &RequestKey, class: Class) -> Option<Answer> {
         if self.version != current {
             return None;
         }
@@ -121,8 +129,15 @@ impl Inner {
     }
 
     /// Keeps the answer unless data changed since `version` (`current` is the version now).
-    fn put(&mut self, current: u64, version: u64, request: RequestKey, class: Class, body: Bytes) {
-        let size = request.len() + body.len();
+    fn put(
+        &mut self,
+        current: u64,
+        version: u64,
+        request: RequestKey,
+        class: Class,
+        answer: Answer,
+    ) {
+        let size = request.len() + answer.body.len();
         if version != current || size > MAX_ENTRY_BYTES {
             return;
         }
@@ -133,9 +148,9 @@ impl Inner {
         if class != Class::Public && !self.for_principals.contains(&request) {
             self.for_principals.insert(request.clone());
         }
-        match self.entries.insert(Key { request, class }, body) {
+        match self.entries.insert(Key { request, class }, answer) {
             // A concurrent miss computed the same answer: count it once.
-            Some(previous) => self.bytes = self.bytes - (request_len + previous.len()) + size,
+            Some(previous) => self.bytes = self.bytes - (request_len + previous.body.len()) + size,
             None => self.bytes += size,
         }
     }
@@ -143,7 +158,7 @@ impl Inner {
 
 /// What a lookup found.
 pub enum Lookup {
-    Hit(Bytes),
+    Hit(Answer),
     /// Nothing public; an answer for some principal may be kept, so verify the caller
     /// and look again with [`ResponseCache::get`].
     TryPrincipal,
@@ -170,18 +185,18 @@ impl ResponseCache {
     }
 
     /// The answer to `request` kept for `class`.
-    pub fn get(&self, request: &RequestKey, class: Class) -> Option<Bytes> {
+    pub fn get(&self, request: &RequestKey, class: Class) -> Option<Answer> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         inner.get(self.view.data_version(), request, class)
     }
 
-    /// Keeps `body` as the answer to `request` for `class`, unless data changed since
-    /// `version` was read (the answer may predate the change).
-    pub fn put(&self, request: RequestKey, class: Class, version: u64, body: Bytes) {
+    /// Keeps `answer` for `request` and `class`, unless data changed since `version` was
+    /// read (the answer may predate the change).
+    pub fn put(&self, request: RequestKey, class: Class, version: u64, answer: Answer) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         // Read under the lock: a change after this clears what is put now at its next use.
         let current = self.view.data_version();
-        inner.put(current, version, request, class, body);
+        inner.put(current, version, request, class, answer);
     }
 }
 
@@ -193,6 +208,17 @@ mod tests {
         Bytes::from_static(text.as_bytes())
     }
 
+    fn body(text: &'static str) -> Answer {
+        bytes(Bytes::from_static(text.as_bytes()))
+    }
+
+    fn bytes(body: Bytes) -> Answer {
+        Answer {
+            body,
+            operation: None,
+        }
+    }
+
     const ALICE: Class = Class::Principal {
         user_id: 1,
         role: Role::User,
@@ -202,10 +228,10 @@ mod tests {
     #[test]
     fn an_answer_computed_before_a_change_is_not_kept() {
         let mut inner = Inner::default();
-        inner.put(1, 0, key("q"), Class::Public, key("old"));
+        inner.put(1, 0, key("q"), Class::Public, body("old"));
         assert!(matches!(inner.lookup(1, &key("q")), Lookup::Miss));
-        inner.put(1, 1, key("q"), Class::Public, key("new"));
-        assert!(matches!(inner.lookup(1, &key("q")), Lookup::Hit(body) if body == "new"));
+        inner.put(1, 1, key("q"), Class::Public, body("new"));
+        assert!(matches!(inner.lookup(1, &key("q")), Lookup::Hit(answer) if answer.body == "new"));
         // Data moved on: nothing kept is answered any more.
         assert!(matches!(inner.lookup(2, &key("q")), Lookup::Miss));
         assert_eq!(inner.get(2, &key("q"), Class::Public), None);
@@ -214,9 +240,9 @@ mod tests {
     #[test]
     fn answers_for_a_principal_are_only_theirs() {
         let mut inner = Inner::default();
-        inner.put(0, 0, key("me"), ALICE, key("alice"));
+        inner.put(0, 0, key("me"), ALICE, body("alice"));
         assert!(matches!(inner.lookup(0, &key("me")), Lookup::TryPrincipal));
-        assert_eq!(inner.get(0, &key("me"), ALICE), Some(key("alice")));
+        assert_eq!(inner.get(0, &key("me"), ALICE), Some(body("alice")));
         let bob = Class::Principal {
             user_id: 2,
             role: Role::User,
@@ -237,10 +263,10 @@ mod tests {
     fn memory_stays_bounded() {
         let mut inner = Inner::default();
         let big = Bytes::from(vec![b'x'; MAX_ENTRY_BYTES + 1]);
-        inner.put(0, 0, key("big"), Class::Public, big);
+        inner.put(0, 0, key("big"), Class::Public, bytes(big));
         assert_eq!(inner.bytes, 0);
-        let answer = Bytes::from(vec![b'x'; MAX_ENTRY_BYTES / 2]);
-        for n in 0..(2 * MAX_BYTES / answer.len()) {
+        let answer = bytes(Bytes::from(vec![b'x'; MAX_ENTRY_BYTES / 2]));
+        for n in 0..(2 * MAX_BYTES / answer.body.len()) {
             inner.put(
                 0,
                 0,

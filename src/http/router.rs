@@ -63,8 +63,8 @@ pub fn router(state: AppState, executor: Executor) -> Router {
     }
     router
         .layer(
-            // Only method, path and request id are recorded: never headers or query
-            // strings, which may carry tokens. The path (unmatched ones are the client's)
+            // Only method, path, request id and GraphQL operation name are recorded: never
+            // headers, query strings or variables, which may carry tokens or passwords. The path (unmatched ones are the client's)
             // and the request id (a client may send its own) are quoted and escaped, so
             // neither can forge `status=…` or other fields on the line.
             TraceLayer::new_for_http()
@@ -82,7 +82,9 @@ pub fn router(state: AppState, executor: Executor) -> Router {
                         "request",
                         method = %request.method(),
                         path = ?path,
-                        request_id = ?request_id
+                        request_id = ?request_id,
+                        // Filled in by the GraphQL handler (`telemetry::record_operation`).
+                        operation = tracing::field::Empty,
                     )
                 })
                 .on_request(())

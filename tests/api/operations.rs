@@ -369,6 +369,69 @@ async fn every_request_is_logged_once_with_status_latency_and_id_and_no_secret()
 }
 
 #[tokio::test]
+async fn the_request_line_names_the_graphql_operation_also_when_answered_from_the_cache() {
+    let mut server = Server::start().await;
+    let client = reqwest::Client::new();
+    let post = |body: Value, id: &'static str| {
+        client
+            .post(server.url("/graphql"))
+            .header("x-request-id", id)
+            .json(&body)
+            .send()
+    };
+    let named = json!({ "query": "query StoreList { stores(first: 1) { totalCount } }" });
+    for id in ["op-named", "op-cached"] {
+        let body: Value = post(named.clone(), id).await.unwrap().json().await.unwrap();
+        assert_eq!(body["data"]["stores"]["totalCount"], 0, "{body}");
+    }
+    let chosen = json!({
+        "query": "query A { stores { totalCount } } query B { items { totalCount } }",
+        "operationName": "B",
+    });
+    post(chosen, "op-chosen").await.unwrap();
+    let batch = json!([
+        { "query": "query First { stores { totalCount } }" },
+        { "query": "{ items { totalCount } }" },
+    ]);
+    post(batch, "op-batch").await.unwrap();
+    post(
+        json!({ "query": "{ stores { totalCount } }" }),
+        "op-anonymous",
+    )
+    .await
+    .unwrap();
+
+    server.terminate();
+    assert_eq!(
+        server.wait(Duration::from_secs(10)).and_then(|s| s.code()),
+        Some(0)
+    );
+    let log = server.log();
+    let line = |id: &str| {
+        let lines: Vec<&String> = log
+            .iter()
+            .filter(|l| l.contains(id) && l.contains("latency="))
+            .collect();
+        assert_eq!(lines.len(), 1, "request {id}: {log:#?}");
+        lines[0].clone()
+    };
+    // Quoted like every client-given value on the line.
+    for (id, operation) in [
+        ("op-named", r#"operation="StoreList""#),
+        ("op-cached", r#"operation="StoreList""#),
+        ("op-chosen", r#"operation="B""#),
+        ("op-batch", r#"operation="First,-""#),
+    ] {
+        assert!(line(id).contains(operation), "{}", line(id));
+    }
+    assert!(
+        !line("op-anonymous").contains("operation="),
+        "{}",
+        line("op-anonymous")
+    );
+}
+
+#[tokio::test]
 async fn json_logs_carry_the_request_id_on_every_line_of_a_request_and_bound_client_ids() {
     let server = Server::start_with(&[("LOG_FORMAT", "json")]).await;
     let client = reqwest::Client::new();
