@@ -2,18 +2,22 @@
 //
 // Starts the server (see server.mjs), opens GraphiQL at `/`, runs `signup`, puts
 // `Authorization: Bearer <token>` in the header editor, runs `{ me { username } }` and
-// checks the answer on screen. Every request to another origin is blocked and fails the
+// checks the answer on screen, then runs an `itemEvents` subscription over the WebSocket
+// (the token from the Headers tab in `connection_init`) and sees an item created over
+// HTTP appear in the result pane. Every request to another origin is blocked and fails the
 // test, so GraphiQL is shown to work offline (no CDN). Any script error or
 // Content-Security-Policy violation in the page fails it too.
 //
 // Usage: node graphiql.mjs   (CHROMIUM=/path/to/chromium, AUTHQL_BIN=/path/to/authql)
 // Writes a screenshot to e2e/artifacts/graphiql.png.
 
-import { mkdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from './browser.mjs';
-import { startServer } from './server.mjs';
+import { binary, startServer } from './server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const artifacts = join(here, 'artifacts');
@@ -78,10 +82,60 @@ async function run(page, expectText) {
   return response.evaluate((el) => el.CodeMirror?.getValue() ?? el.innerText);
 }
 
+/** POSTs one GraphQL operation to the server (outside the page) and returns `data`. */
+async function gql(url, token, query, variables = {}) {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  if (body.errors) fail(`${query}: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+async function createItem(url, token, storeId, name) {
+  await gql(
+    url,
+    token,
+    'mutation($input: CreateItemInput!) { createItem(input: $input) { id } }',
+    { input: { storeId, name, price: '1.00' } },
+  );
+}
+
+/** A store to put items in: made by an admin created with the CLI on the same database. */
+async function makeStore(url, databaseUrl) {
+  const created = spawnSync(binary, ['create-user', '--username', 'root', '--admin'], {
+    env: { PATH: process.env.PATH, DATABASE_URL: databaseUrl },
+    input: `${PASSWORD}\n`,
+    encoding: 'utf8',
+  });
+  if (created.status !== 0) fail(`create-user failed: ${created.stderr}`);
+  const login = await gql(
+    url,
+    null,
+    'mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { accessToken } }',
+    { u: 'root', p: PASSWORD },
+  );
+  const store = await gql(
+    url,
+    login.login.accessToken,
+    'mutation { createStore(input: {name: "GraphiQL store"}) { id } }',
+  );
+  return store.createStore.id;
+}
+
 async function main() {
   rmSync(failureShot, { force: true });
-  const { url, stop } = await startServer();
+  const dataDir = mkdtempSync(join(tmpdir(), 'authql-graphiql-'));
+  cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+  const databaseUrl = `sqlite://${join(dataDir, 'graphiql.db')}?mode=rwc`;
+  const { url, stop } = await startServer({ DATABASE_URL: databaseUrl });
   cleanups.push(stop);
+  const storeId = await makeStore(url, databaseUrl);
   const origin = new URL(url).origin;
   const offsite = [];
   const problems = [];
@@ -183,6 +237,50 @@ async function main() {
       .evaluate((el) => el.CodeMirror?.getValue() ?? el.innerText);
     if (!kept.includes(`Bearer ${token}`)) fail(`headers were not persisted: ${kept}`);
     console.log('GET /graphql serves GraphiQL, headers persisted');
+
+    // 5. A subscription runs over the WebSocket, with the Headers tab's token in
+    //    connection_init, and shows an event caused elsewhere.
+    const sockets = [];
+    const sent = [];
+    page.on('websocket', (socket) => {
+      sockets.push(socket.url());
+      socket.on('framesent', (frame) => sent.push(String(frame.payload)));
+    });
+    await replaceEditorText(page, QUERY_EDITOR, 'subscription { itemEvents { kind item { name } } }');
+    // GraphiQL picks the transport from the document it parsed, which it does a moment
+    // after typing stops (a person never runs faster than that).
+    await page.waitForTimeout(1_000);
+    await page.locator('.graphiql-execute-button').click();
+    const waitUntil = async (what, test) => {
+      const deadline = Date.now() + STEP_TIMEOUT;
+      while (!test()) {
+        if (Date.now() > deadline) fail(`${what}; sockets ${sockets}, frames sent ${sent}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    await waitUntil('no subscribe over /graphql/ws', () =>
+      sent.some((frame) => frame.includes('"subscribe"')),
+    );
+    if (!sockets.every((socket) => socket.endsWith('/graphql/ws'))) {
+      fail(`the subscription went to ${sockets}`);
+    }
+    const init = sent.find((frame) => frame.includes('"connection_init"')) ?? '';
+    if (!init.includes(`Bearer ${token}`)) fail(`connection_init without the token: ${init}`);
+    const response = page.locator(RESPONSE).first().locator('.CodeMirror-code');
+    const shown = response.filter({ hasText: 'live from elsewhere' });
+    // The server may take the subscribe a moment after the frame left: create items until
+    // one is shown.
+    for (let attempt = 1; ; attempt += 1) {
+      await createItem(url, token, storeId, `live from elsewhere ${attempt}`);
+      try {
+        await shown.waitFor({ timeout: 1_000 });
+        break;
+      } catch {
+        if (attempt >= 10) fail(`no itemEvents result shown:\n${await response.innerText()}`);
+      }
+    }
+    await page.screenshot({ path: join(artifacts, 'graphiql-subscription.png') });
+    console.log('subscription ok: an item created over HTTP appeared in GraphiQL');
 
     const violations = await page.evaluate(() => window.__cspViolations);
     problems.push(...violations.map((v) => `CSP violation: ${v}`));

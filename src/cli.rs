@@ -17,9 +17,19 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// How `serve`'s values are written (shown under `authql serve --help`, as in the README).
+const SERVE_NOTES: &str =
+    "Every flag is also an environment variable (shown as [env: …]); a flag beats \
+the environment, which beats .env, which beats the default.
+BOOL values: true/false, yes/no, on/off or 1/0; a BOOL flag given without a value means true.
+Durations: 30s, 15m, 1h or 7d; a bare number means minutes.
+SQLite: sqlite://authql.db (relative) or sqlite:///var/lib/authql/authql.db (absolute); the \
+file is created when missing (add ?mode=rw to refuse that).";
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server (the default when no subcommand is given).
+    #[command(after_help = SERVE_NOTES)]
     Serve(Box<Config>),
     /// Print the SDL to stdout.
     Schema,
@@ -83,7 +93,7 @@ pub async fn create_user(
     admin: bool,
     database_url: &str,
     stdin: impl BufRead,
-) -> Result<(), CreateUserError> {
+) -> Result<entity::user::Model, CreateUserError> {
     let username = Username::parse(username).map_err(|e| CreateUserError::Input(e.reason))?;
     let mut line = String::new();
     let mut stdin = stdin;
@@ -94,9 +104,10 @@ pub async fn create_user(
     let raw = raw.strip_suffix('\r').unwrap_or(raw);
     let password =
         Password::parse(raw, "password").map_err(|e| CreateUserError::Input(e.reason))?;
-    let db = db::connect(database_url)
-        .await
-        .map_err(|e| CreateUserError::Other(format!("DATABASE_URL: cannot connect: {e}")))?;
+    let db = db::connect(database_url).await.map_err(|e| {
+        let why = db::explain(database_url, &e);
+        CreateUserError::Other(format!("DATABASE_URL: cannot connect: {why}"))
+    })?;
     db::migrate(&db)
         .await
         .map_err(|e| CreateUserError::Other(format!("DATABASE_URL: cannot migrate: {e}")))?;
@@ -109,7 +120,7 @@ pub async fn create_user(
     };
     let client = sessions::ClientInfo::default();
     match sessions::register(&db, Origin::OUTSIDE, &passwords, None, account, &client).await {
-        Ok(_) => Ok(()),
+        Ok((user, _)) => Ok(user),
         Err(ServiceError::UsernameTaken) => Err(CreateUserError::Taken),
         Err(e) => Err(CreateUserError::Other(e.to_string())),
     }

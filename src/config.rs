@@ -57,7 +57,7 @@ pub struct Config {
     #[arg(long, env = "JWT_AUDIENCE", value_delimiter = ',')]
     pub jwt_audience: Vec<String>,
 
-    /// Clock leeway on `exp` / `nbf`.
+    /// Clock leeway on `exp`, `nbf` and `iat` (jsonwebtoken's own 60 s default is not used).
     #[arg(long, env = "JWT_LEEWAY", default_value = "0s", value_parser = parse_duration)]
     pub jwt_leeway: Duration,
 
@@ -82,7 +82,7 @@ pub struct Config {
     pub jwt_cookie_samesite: SameSite,
 
     /// `Secure` cookies (default: on in production, off in development).
-    #[arg(long, env = "JWT_COOKIE_SECURE", value_parser = BoolishValueParser::new(), action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "JWT_COOKIE_SECURE", value_parser = BoolishValueParser::new(), hide_possible_values = true, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub jwt_cookie_secure: Option<bool>,
 
     /// `development` or `production`.
@@ -90,11 +90,11 @@ pub struct Config {
     pub app_env: AppEnv,
 
     /// Serve GraphiQL (default: on in development, off in production).
-    #[arg(long, env = "GRAPHIQL", value_parser = BoolishValueParser::new(), action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "GRAPHIQL", value_parser = BoolishValueParser::new(), hide_possible_values = true, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub graphiql: Option<bool>,
 
     /// Allow introspection (default: on in development, off in production).
-    #[arg(long, env = "GRAPHQL_INTROSPECTION", value_parser = BoolishValueParser::new(), action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "GRAPHQL_INTROSPECTION", value_parser = BoolishValueParser::new(), hide_possible_values = true, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub graphql_introspection: Option<bool>,
 
     /// Failed logins allowed per username and client address within the window.
@@ -123,7 +123,7 @@ pub struct Config {
 
     /// Take the client address from `X-Forwarded-For`, counting `TRUSTED_PROXY_HOPS`
     /// entries from the right (only behind proxies you control).
-    #[arg(long, env = "TRUST_PROXY_HEADERS", default_value = "false", value_parser = BoolishValueParser::new(), action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "TRUST_PROXY_HEADERS", default_value = "false", value_parser = BoolishValueParser::new(), hide_possible_values = true, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub trust_proxy_headers: bool,
 
     /// How many proxies you control sit in front of the server (with `TRUST_PROXY_HEADERS`).
@@ -160,7 +160,7 @@ pub struct Config {
 
     /// Answer repeated queries from memory while nothing they read has changed (`false`:
     /// every request executes).
-    #[arg(long, env = "RESPONSE_CACHE", default_value = "true", value_parser = BoolishValueParser::new(), action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "RESPONSE_CACHE", default_value = "true", value_parser = BoolishValueParser::new(), hide_possible_values = true, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub response_cache: bool,
 
     /// Comma-separated origins a browser app may call from.

@@ -15,15 +15,25 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
+        // A file of one's own (`sqlite:///var/lib/authql.db`) is created when missing, as
+        // the default URL's `mode=rwc` does; an explicit `mode=` is the operator's choice.
+        let create = !url.contains("mode=");
         // A connection to a local file cannot go stale: no ping before each use (sqlx's
         // default), which cost every statement a second trip to the connection's thread.
         options.test_before_acquire(false);
-        options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
-            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(30))
-                .foreign_keys(true)
-        });
+        options
+            .max_connections(8)
+            .map_sqlx_sqlite_opts(move |opts| {
+                let opts = if create {
+                    opts.create_if_missing(true)
+                } else {
+                    opts
+                };
+                opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(30))
+                    .foreign_keys(true)
+            });
     } else {
         // Ping only a connection idle long enough for a proxy or firewall to have dropped
         // it, not every checkout (a round trip per statement).
@@ -32,6 +42,19 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             .test_before_acquire_if_idle_for(Duration::from_secs(30));
     }
     Database::connect(options).await
+}
+
+/// Why `url` could not be opened, with a hint where SQLite's own words do not help.
+pub fn explain(url: &str, error: &DbErr) -> String {
+    let message = error.to_string();
+    if url.starts_with("sqlite:") && message.contains("unable to open database file") {
+        format!(
+            "{message} (does the file's directory exist, and may authql write there? \
+             SQLite URLs: sqlite://relative.db or sqlite:///absolute/path.db)"
+        )
+    } else {
+        message
+    }
 }
 
 /// Applies pending migrations.

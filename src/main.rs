@@ -51,7 +51,8 @@ async fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
-                    eprintln!("error: DATABASE_URL: {error}");
+                    let why = authql::db::explain(&database_url, &error);
+                    eprintln!("error: DATABASE_URL: {why}");
                     ExitCode::from(EXIT_CONFIG)
                 }
             }
@@ -63,7 +64,13 @@ async fn main() -> ExitCode {
         } => {
             let stdin = std::io::stdin().lock();
             match authql::cli::create_user(&username, admin, &database_url, stdin).await {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(user) => {
+                    println!(
+                        "created user {} (id {}, {})",
+                        user.username, user.id, user.role
+                    );
+                    ExitCode::SUCCESS
+                }
                 Err(error) => {
                     eprintln!("error: {error}");
                     ExitCode::FAILURE

@@ -45,9 +45,10 @@ impl Application {
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         let keys = JwtKeys::from_config(&config)?;
-        let mut db = db::connect(&config.database_url)
-            .await
-            .map_err(|e| ConfigError::new("DATABASE_URL", format!("cannot connect: {e}")))?;
+        let mut db = db::connect(&config.database_url).await.map_err(|e| {
+            let why = db::explain(&config.database_url, &e);
+            ConfigError::new("DATABASE_URL", format!("cannot connect: {why}"))
+        })?;
         // Set before the connection is cloned into anything.
         if let Some(hook) = on_statement {
             db.set_metric_callback(move |info| hook(&info.statement.sql));

@@ -12,7 +12,9 @@
     '# 1. Run `signup` (or `login`) and copy the accessToken from the result.',
     '# 2. Open the "Headers" tab below and enter:',
     '#      {"Authorization": "Bearer <accessToken>"}',
-    '# 3. Run queries that need a signed-in user, such as `{ me { username } }`.',
+    '# 3. Run queries that need a signed-in user, such as `{ me { username } }`,',
+    '#    or subscriptions, such as `subscription { itemEvents { kind item { name } } }`',
+    '#    (they run over the WebSocket at /graphql/ws with the same headers).',
     '',
     'mutation {',
     '  signup(input: { username: "alice", password: "correct horse battery" }) {',
@@ -24,8 +26,14 @@
     '',
   ].join('\n');
 
+  // Subscriptions go over graphql-ws at <endpoint>/ws on this host; GraphiQL puts the
+  // Headers tab's entries (the bearer token) into `connection_init`'s payload.
+  var socketUrl = new URL(endpoint.replace(/\/$/, '') + '/ws', window.location.href);
+  socketUrl.protocol = socketUrl.protocol === 'https:' ? 'wss:' : 'ws:';
+
   var fetcher = GraphiQL.createFetcher({
     url: endpoint,
+    subscriptionUrl: socketUrl.href,
     // The server answers plain JSON (no @defer/@stream), so no multipart Accept header.
     enableIncrementalDelivery: false,
   });

@@ -1,5 +1,5 @@
-/// What an audit event records (API.md Operations). The database stores [`Self::as_str`],
-/// which is also the GraphQL name.
+// The database stores `as_str()`, which is also the GraphQL name.
+/// What an audit event records.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuthEventKind {
     /// An account was created (by `signup`, or by an operator with `create-user`).

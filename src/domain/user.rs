@@ -136,7 +136,9 @@ mod tests {
     }
 }
 
-/// A user's role; the database stores `as_str()`.
+// The database stores `as_str()`.
+/// A user's role: USER (every signup) or ADMIN (made with `authql create-user --admin`, or
+/// by another admin with `setUserRole`).
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     User,

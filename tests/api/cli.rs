@@ -169,6 +169,11 @@ async fn create_user_makes_an_admin_and_refuses_taken_names_and_bad_passwords() 
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.starts_with("created user root (id ") && stdout.contains("ADMIN"),
+        "{stdout}"
+    );
     let output = create_user(&db, &["--username", "ROOT"], &format!("{PASSWORD}\n"));
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
@@ -227,4 +232,90 @@ fn dot_env_fills_gaps_but_the_environment_wins() {
     assert!(output.status.success());
     assert!(from_env.exists(), "the environment did not win");
     assert!(!from_file.exists(), ".env overrode the environment");
+}
+
+#[test]
+fn a_sqlite_path_of_ones_own_is_created_and_a_missing_directory_gets_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("own.sqlite");
+    // An absolute path, no `mode=`: as a user would write it.
+    let output = authql_command()
+        .env("DATABASE_URL", format!("sqlite://{}", file.display()))
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(file.exists());
+    let output = authql_command()
+        .env(
+            "DATABASE_URL",
+            format!(
+                "sqlite://{}",
+                dir.path().join("missing/own.sqlite").display()
+            ),
+        )
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("DATABASE_URL") && stderr.contains("directory exist"),
+        "{stderr}"
+    );
+}
+
+/// The README's configuration table: `VARIABLE` → its default, where it is one value.
+fn readme_defaults() -> std::collections::HashMap<String, String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    readme
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let (variable, default) = (cells.get(1)?, cells.get(2)?);
+            let variable = variable.strip_prefix('`')?.strip_suffix('`')?;
+            let default = default.strip_prefix('`')?.strip_suffix('`')?;
+            (!variable.contains('`') && !default.contains('`'))
+                .then(|| (variable.to_owned(), default.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn serve_help_and_the_readme_agree() {
+    let output = authql_command().args(["serve", "--help"]).output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    // Booleans are documented once, as the README has them.
+    assert!(!help.contains("possible values: true, false"), "{help}");
+    assert!(help.contains("yes/no, on/off"), "{help}");
+    let defaults = readme_defaults();
+    assert!(defaults.len() > 20, "{defaults:?}");
+    let mut compared = 0;
+    let mut env = None;
+    for line in help.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("[env: ") {
+            env = name.split('=').next().map(str::to_owned);
+        }
+        if let (Some(default), Some(name)) = (line.strip_prefix("[default: "), &env) {
+            let default = default.trim_end_matches(']');
+            if let Some(documented) = defaults.get(name) {
+                assert_eq!(documented, default, "{name}: README vs --help");
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 15, "only {compared} defaults compared");
+    for name in defaults.keys() {
+        assert!(
+            help.contains(&format!("[env: {name}=")) || name == "RUST_LOG",
+            "{name} is in the README but not in --help"
+        );
+    }
 }

@@ -94,3 +94,48 @@ fn guarded_fields_show_their_rule_in_the_sdl() {
         assert!(last_block.contains(rule), "{field}: {last_block}");
     }
 }
+
+#[test]
+fn descriptions_speak_to_api_users_not_to_rust_readers() {
+    let sdl = authql::graphql::schema::sdl();
+    for leak in [
+        "API.md",
+        "as_str",
+        "DateTime<Utc>",
+        "Self::",
+        "Implement the",
+        "crate::",
+    ] {
+        assert!(
+            !sdl.contains(leak),
+            "the schema's descriptions mention {leak:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn timestamps_are_rfc_3339_utc_with_milliseconds() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice").await;
+    let body = app
+        .gql_as(
+            &alice.access,
+            "{ me { createdAt } mySessions { createdAt lastUsedAt } }",
+            json!({}),
+        )
+        .await;
+    let stamps = [
+        &body["data"]["me"]["createdAt"],
+        &body["data"]["mySessions"][0]["createdAt"],
+        &body["data"]["mySessions"][0]["lastUsedAt"],
+    ];
+    for stamp in stamps {
+        let text = stamp.as_str().unwrap_or_else(|| panic!("{body}"));
+        // 2026-11-29T05:41:20.825Z
+        let shape: String = text
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '9' } else { c })
+            .collect();
+        assert_eq!(shape, "9999-99-99T99:99:99.999Z", "{text}");
+    }
+}

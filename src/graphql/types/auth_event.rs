@@ -1,11 +1,11 @@
 use async_graphql::{Context, ID, Object};
-use chrono::{DateTime, Utc};
 use entity::auth_event;
 
 use super::connection::{PageInfo, connection};
 use crate::domain::{AuthEventKind, CursorCodec, RecentPageArgs};
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::ApiResult;
+use crate::graphql::types::timestamp::DateTime;
 use crate::service::audit::{self, EventFilter};
 
 /// One entry of the audit trail (API.md Operations); admins read them with `auditEvents`.
@@ -25,8 +25,8 @@ impl AuthEvent {
             .ok_or_else(|| async_graphql::Error::new("Unknown event kind"))
     }
 
-    async fn at(&self) -> DateTime<Utc> {
-        audit::at(&self.0)
+    async fn at(&self) -> DateTime {
+        DateTime(audit::at(&self.0))
     }
 
     /// The user the event is about (for `ROLE_CHANGED` and `USER_DELETED`, the target);

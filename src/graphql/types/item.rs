@@ -1,7 +1,6 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::{Context, ID, Object};
-use chrono::{DateTime, Utc};
 use entity::{item, store, user};
 
 use super::connection::{PageInfo, connection};
@@ -11,6 +10,7 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::errors::{ApiError, ApiResult};
 use crate::graphql::guards::Authenticated;
 use crate::graphql::loaders::{Loaders, PageKey};
+use crate::graphql::types::timestamp::DateTime;
 use crate::service::items::{self, ItemFilter, Parent};
 use crate::service::stores;
 
@@ -132,12 +132,12 @@ impl Item {
         Ok(Store(store))
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.row.created_at
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.row.created_at)
     }
 
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.row.updated_at
+    async fn updated_at(&self) -> DateTime {
+        DateTime(self.row.updated_at)
     }
 
     /// The user who created the item.

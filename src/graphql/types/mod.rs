@@ -7,6 +7,7 @@ pub mod decimal;
 pub mod item;
 pub mod session;
 pub mod store;
+pub mod timestamp;
 pub mod user;
 
 pub use auth_event::{AuthEvent, AuthEventConnection};
@@ -15,4 +16,5 @@ pub use decimal::Decimal;
 pub use item::{Item, ItemConnection};
 pub use session::Session;
 pub use store::{Store, StoreConnection};
+pub use timestamp::DateTime;
 pub use user::{User, UserConnection};

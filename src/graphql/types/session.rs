@@ -1,14 +1,15 @@
 use async_graphql::{ID, SimpleObject};
-use chrono::{DateTime, Utc};
 
-/// A login and every token pair refreshed from it (API.md Sessions).
+use super::DateTime;
+
+/// A signed-in device: a login and every token pair refreshed from it.
 #[derive(SimpleObject)]
 pub struct Session {
     /// The `sid` of the session's tokens.
     pub id: ID,
-    pub created_at: DateTime<Utc>,
+    pub created_at: DateTime,
     /// The last login or refresh.
-    pub last_used_at: DateTime<Utc>,
+    pub last_used_at: DateTime,
     /// The user agent of the login.
     pub user_agent: Option<String>,
     /// The client address of the login.
@@ -22,8 +23,8 @@ impl Session {
         Self {
             current: current_sid == Some(row.id.as_str()),
             id: ID(row.id),
-            created_at: row.created_at,
-            last_used_at: row.last_used_at,
+            created_at: DateTime(row.created_at),
+            last_used_at: DateTime(row.last_used_at),
             user_agent: row.user_agent,
             ip_address: row.ip_address,
         }

@@ -1,11 +1,11 @@
 use async_graphql::{Context, ID, Object};
-use chrono::{DateTime, Utc};
 use entity::store;
 
 use super::connection::{PageInfo, connection};
 use super::item::ItemConnection;
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::ApiResult;
+use crate::graphql::types::timestamp::DateTime;
 use crate::service::{items::Parent, stores};
 
 /// A store; its items are public.
@@ -22,8 +22,8 @@ impl Store {
         &self.0.name
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at)
     }
 
     /// The store's items, oldest first.

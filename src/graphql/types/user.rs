@@ -1,5 +1,4 @@
 use async_graphql::{Context, ID, Object};
-use chrono::{DateTime, Utc};
 use entity::user;
 
 use super::ItemConnection;
@@ -8,6 +7,7 @@ use crate::domain::Role;
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::ApiResult;
 use crate::graphql::guards::SelfOrAdmin;
+use crate::graphql::types::timestamp::DateTime;
 use crate::service::items::Parent;
 use crate::service::users;
 
@@ -30,8 +30,8 @@ impl User {
         Role::from_db(&self.0.role)
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at)
     }
 
     /// The email address, if one was given.
