@@ -1,0 +1,514 @@
+// End-to-end test of the example app in headless Chromium (playwright-core, Debian's
+// /usr/bin/chromium or $CHROMIUM, no browser download). Run by ../run-e2e.sh after
+// `vite build`; needs $AUTHQL_BIN.
+//
+// Per mode (bearer tokens in memory; cookie mode, JWT_TOKEN_LOCATION=cookies) it starts an
+// authql server (own SQLite file, an admin made with `authql create-user --admin`, one
+// store and one item seeded), a `vite preview` in front of it (same origin, /graphql and
+// /graphql/ws proxied), and a third and fourth pair whose access tokens last 3 s. Then:
+//   catalogue   anonymous partial result, sign up, owners, log out/in, create, edit,
+//               FORBIDDEN on another user's item, FRESH_TOKEN_REQUIRED → password → retry
+//   live        an item created through the API by another user appears (itemEvents)
+//   sign-out    two contexts as one user: "sign out other devices" ends B through its
+//               socket (4403, no reconnect); revoking B2's session ends it on its next request
+//   expiry      after the 3 s token expires, "Reload all" (four queries, three needing the
+//               token) recovers with exactly one `refresh`
+// Screenshots go to e2e/artifacts/. Exits non-zero on any failure.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const web = join(dirname(fileURLToPath(import.meta.url)), '..');
+const artifacts = join(web, 'e2e', 'artifacts');
+const binary = process.env.AUTHQL_BIN;
+if (!binary) throw new Error('AUTHQL_BIN is not set (run-e2e.sh sets it)');
+const ADMIN_PASSWORD = 'root password for the e2e';
+const PASSWORD = 'correct horse battery staple';
+const TOKEN_LIFETIME_MS = 3000;
+
+const cleanups = [];
+async function cleanUp() {
+  while (cleanups.length > 0) {
+    await cleanups.pop()().catch((error) => console.error('cleanup:', error.message));
+  }
+}
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => void cleanUp().then(() => process.exit(130)));
+}
+
+// ---- processes --------------------------------------------------------------------------
+
+function track(child, name) {
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  process.once('exit', () => {
+    if (!exited()) child.kill('SIGKILL');
+  });
+  cleanups.push(async () => {
+    if (exited()) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await new Promise((resolve) => (exited() ? resolve() : child.once('exit', resolve)));
+    clearTimeout(timer);
+  });
+  child.once('exit', (code, signal) => {
+    if (code && !stopping) console.error(`${name} exited with ${code ?? signal}`);
+  });
+}
+let stopping = false;
+
+/** authql on a free port with its own SQLite file and an admin `root`. */
+async function startAuthql(name, env) {
+  const dir = mkdtempSync(join(tmpdir(), 'authql-web-e2e-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const base = {
+    PATH: process.env.PATH,
+    DATABASE_URL: `sqlite://${join(dir, 'e2e.db')}?mode=rwc`,
+    JWT_SECRET_KEY: 'web-e2e-secret-web-e2e-secret-web-e2e',
+    RUST_LOG: 'warn,authql=info',
+  };
+  const created = spawnSync(binary, ['create-user', '--username', 'root', '--admin'], {
+    env: base,
+    input: `${ADMIN_PASSWORD}\n`,
+    encoding: 'utf8',
+  });
+  if (created.status !== 0) throw new Error(`create-user: ${created.stderr || created.stdout}`);
+  const child = spawn(binary, ['serve'], {
+    env: { ...base, LISTEN_ADDR: '127.0.0.1:0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  track(child, `authql ${name}`);
+  child.stderr.on('data', (chunk) => process.env.E2E_VERBOSE && process.stderr.write(chunk));
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`authql ${name} did not start in 30 s`)), 30_000);
+    child.once('exit', (code) => reject(new Error(`authql ${name} exited with ${code}`)));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (process.env.E2E_VERBOSE) console.log(`[${name}] ${line}`);
+      const match = line.match(/listening on (http:\/\/\S+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+  });
+  return url;
+}
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** `vite preview` of dist/ with /graphql proxied to `authqlUrl`. */
+async function startPreview(name, authqlUrl) {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [join(web, 'node_modules', 'vite', 'bin', 'vite.js'), 'preview', '--host', '127.0.0.1', '--port', String(port), '--strictPort'],
+    { cwd: web, env: { ...process.env, AUTHQL_URL: authqlUrl }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  track(child, `vite preview ${name}`);
+  // (Its proxy logs ECONNRESET whenever authql closes a socket, e.g. with 4403.)
+  child.stderr.on('data', (chunk) => process.env.E2E_VERBOSE && process.stderr.write(`[preview ${name}] ${chunk}`));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`vite preview ${name} exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(url)).ok) return url;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`vite preview ${name} did not answer in 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+// ---- the API directly (the "other user") -------------------------------------------------
+
+/**
+ * Logs in as root straight to authql and returns `call(query, variables)` as root. In
+ * cookie mode the payload has no token: keep the cookies (Cookie header) and send the CSRF
+ * value, as a browser would.
+ */
+async function rootClient(url) {
+  const post = async (query, variables, headers = {}) => {
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = await response.json();
+    if (body.errors) throw new Error(`API: ${JSON.stringify(body.errors)}`);
+    return { body, response };
+  };
+  const { body, response } = await post(
+    'mutation($i: LoginInput!) { login(input: $i) { accessToken csrfToken } }',
+    { i: { username: 'root', password: ADMIN_PASSWORD } },
+  );
+  const { accessToken, csrfToken } = body.data.login;
+  const cookie = response.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
+  const headers = accessToken
+    ? { authorization: `Bearer ${accessToken}` }
+    : { cookie, 'x-csrf-token': csrfToken };
+  return async (query, variables = {}) => (await post(query, variables, headers)).body.data;
+}
+
+/** One store and one item owned by root. */
+async function seed(url) {
+  const call = await rootClient(url);
+  const { createStore } = await call('mutation { createStore(input: {name: "Main Street"}) { id } }');
+  await call('mutation($i: CreateItemInput!) { createItem(input: $i) { id } }', {
+    i: { storeId: createStore.id, name: 'Seed lamp', price: '9.99' },
+  });
+  return { call, storeId: createStore.id };
+}
+
+// ---- the browser ------------------------------------------------------------------------
+
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** A page whose /graphql POSTs (operation names) and WebSockets are recorded. */
+async function openPage(browser, url) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  const ops = [];
+  const responses = [];
+  const sockets = [];
+  page.on('request', (request) => {
+    if (request.method() !== 'POST' || new URL(request.url()).pathname !== '/graphql') return;
+    const body = request.postDataJSON();
+    ops.push(body.operationName ?? body.query.match(/^\s*(?:query|mutation)\s+(\w+)/)?.[1] ?? '?');
+  });
+  page.on('response', async (response) => {
+    if (response.request().method() !== 'POST' || new URL(response.url()).pathname !== '/graphql') return;
+    responses.push(await response.text().catch(() => ''));
+  });
+  page.on('websocket', (socket) => sockets.push(socket));
+  page.on('pageerror', (error) => console.error(`  page error: ${error.message}`));
+  await page.goto(url);
+  return { context, page, ops, responses, sockets };
+}
+
+const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+
+async function signUp(page, username) {
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByText(`Signed in as ${username}`).waitFor();
+}
+
+async function logIn(page, username) {
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByText(`Signed in as ${username}`).waitFor();
+}
+
+const tab = (page, name) => page.locator('nav').getByRole('button', { name }).click();
+const row = (page, name) => page.getByTestId(`item-${name}`);
+const notice = (page) => page.getByTestId('notice');
+
+function expect(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function expectText(locator, text) {
+  await locator.filter({ hasText: text }).first().waitFor();
+}
+
+// ---- scenarios --------------------------------------------------------------------------
+
+async function catalogue(browser, mode, env) {
+  const { context, page } = await openPage(browser, env.preview);
+  try {
+    const user = `alice-${mode}`;
+    // Anonymous: items, but owners are an error each: the partial result is shown as such.
+    await expectText(page.getByTestId('partial'), 'log in to see owners');
+    await expectText(row(page, 'Seed lamp'), 'log in to see owners');
+    await shot(page, `${mode}-1-catalogue-anonymous`);
+
+    await signUp(page, user);
+    await expectText(page.getByTestId('mode'), mode === 'bearer' ? 'bearer tokens in memory' : 'cookie mode');
+    await expectText(row(page, 'Seed lamp'), 'root');
+    expect((await page.getByTestId('partial').count()) === 0, 'partial notice still shown after login');
+    await shot(page, `${mode}-2-catalogue-signed-in`);
+
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByText('Not signed in').waitFor();
+    await logIn(page, user);
+
+    // Create and edit an own item.
+    await page.getByLabel('Name').fill(`Desk ${mode}`);
+    await page.getByLabel('Price', { exact: true }).fill('12.5');
+    await page.getByRole('button', { name: 'Create item' }).click();
+    await expectText(row(page, `Desk ${mode}`), '12.50');
+    await expectText(row(page, `Desk ${mode}`), user);
+    await row(page, `Desk ${mode}`).getByRole('button', { name: 'Edit' }).click();
+    await page.getByLabel(`Price of Desk ${mode}`).fill('15');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expectText(row(page, `Desk ${mode}`), '15.00');
+    await expectText(notice(page), `Saved Desk ${mode}`);
+
+    // Someone else's item: FORBIDDEN, explained.
+    await row(page, 'Seed lamp').getByRole('button', { name: 'Edit' }).click();
+    await page.getByLabel('Price of Seed lamp').fill('1');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expectText(notice(page), 'FORBIDDEN');
+    await shot(page, `${mode}-3-forbidden`);
+    await row(page, 'Seed lamp').getByRole('button', { name: 'Cancel' }).click();
+    await expectText(row(page, 'Seed lamp'), '9.99');
+
+    // Fresh after login: deleting works at once.
+    await row(page, `Desk ${mode}`).getByRole('button', { name: 'Delete' }).click();
+    await expectText(notice(page), `Deleted Desk ${mode}`);
+    await row(page, `Desk ${mode}`).waitFor({ state: 'detached' });
+
+    // After a refresh the token is no longer fresh: delete asks for the password again.
+    await page.getByLabel('Name').fill(`Chair ${mode}`);
+    await page.getByLabel('Price', { exact: true }).fill('30');
+    await page.getByRole('button', { name: 'Create item' }).click();
+    await expectText(row(page, `Chair ${mode}`), '30.00');
+    await tab(page, 'Account');
+    await page.getByRole('button', { name: 'Refresh token now' }).click();
+    await expectText(page.getByTestId('account-notice'), 'no longer fresh');
+    await tab(page, 'Catalogue');
+    await row(page, `Chair ${mode}`).getByRole('button', { name: 'Delete' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Re-enter your password' });
+    await dialog.waitFor();
+    await shot(page, `${mode}-4-fresh-token-prompt`);
+    await dialog.getByLabel('Password').fill('not my password');
+    await dialog.getByRole('button', { name: 'Confirm' }).click();
+    await expectText(dialog.getByRole('alert'), 'INVALID_CREDENTIALS');
+    await dialog.getByLabel('Password').fill(PASSWORD);
+    await dialog.getByRole('button', { name: 'Confirm' }).click();
+    await expectText(notice(page), `Deleted Chair ${mode}`);
+    await row(page, `Chair ${mode}`).waitFor({ state: 'detached' });
+    await shot(page, `${mode}-5-deleted-after-reauth`);
+
+    // The re-login ended the session it replaced, and this tab stayed signed in (its socket,
+    // closed with TOKEN_REVOKED for the *old* credential, reconnected instead).
+    await tab(page, 'Sessions');
+    await page.getByTestId('session-current').waitFor();
+    expect((await page.getByTestId('session-other').count()) === 0, 'the replaced session is still live');
+    await shot(page, `${mode}-6-sessions`);
+    await page.getByText(`Signed in as ${user}`).waitFor();
+
+    // Reload: cookie mode restores the session (one refresh), bearer mode forgets it.
+    await page.reload();
+    if (mode === 'cookie') await page.getByText(`Signed in as ${user}`).waitFor();
+    else await page.getByText('Not signed in').waitFor();
+  } finally {
+    await context.close();
+  }
+}
+
+async function live(browser, mode, env) {
+  const { context, page } = await openPage(browser, env.preview);
+  try {
+    await signUp(page, `bob-${mode}`);
+    await expectText(page.getByTestId('live'), 'connected');
+    // The other user acts through the API. A subscription is registered a moment after the
+    // socket says `connected`; if the first event raced it, create one more.
+    for (let attempt = 1; ; attempt += 1) {
+      const name = `Live lamp ${mode} ${attempt}`;
+      await env.root.call('mutation($i: CreateItemInput!) { createItem(input: $i) { id } }', {
+        i: { storeId: env.root.storeId, name, price: '5' },
+      });
+      try {
+        await row(page, name).waitFor({ timeout: 5000 });
+        await expectText(page.getByTestId('live'), `CREATED ${name}`);
+        break;
+      } catch (error) {
+        if (attempt === 3) throw error;
+        console.log(`  (live: event ${attempt} not seen in 5 s, creating another)`);
+      }
+    }
+    await shot(page, `${mode}-7-live-update`);
+  } finally {
+    await context.close();
+  }
+}
+
+async function signOutElsewhere(browser, mode, env) {
+  const user = `carol-${mode}`;
+  const a = await openPage(browser, env.preview);
+  const b = await openPage(browser, env.preview);
+  const b2 = await openPage(browser, env.preview);
+  try {
+    await signUp(a.page, user);
+    await logIn(b.page, user);
+    await expectText(b.page.getByTestId('live'), 'connected');
+    const socketsBefore = b.sockets.length;
+    const opsBefore = b.ops.length;
+
+    // A: "sign out other devices". B has an open subscription: its socket closes with 4403
+    // TOKEN_REVOKED and B shows the signed-out screen with no request of its own.
+    await tab(a.page, 'Sessions');
+    await a.page.getByRole('button', { name: 'Sign out other devices' }).click();
+    await expectText(a.page.getByTestId('sessions-notice'), 'Signed out every other device');
+    await expectText(b.page.getByTestId('signed-out'), 'TOKEN_REVOKED');
+    const closes = await b.page.evaluate(() => window.__authqlSocket.closes);
+    expect(
+      closes.some((c) => c.code === 4403 && c.reason === 'TOKEN_REVOKED'),
+      `B's socket did not close with 4403 TOKEN_REVOKED: ${JSON.stringify(closes)}`,
+    );
+    const opsUntilSignedOut = b.ops.slice(opsBefore);
+    expect(
+      opsUntilSignedOut.every((op) => op === 'Catalogue'),
+      `B sent ${opsUntilSignedOut} before showing signed out (expected the socket alone to do it)`,
+    );
+    await shot(b.page, `${mode}-8-signed-out-by-socket`);
+    // No silent reconnect loop: no new socket (our retryWait would reconnect within 1 s).
+    await b.page.waitForTimeout(2000);
+    expect(b.sockets.length === socketsBefore, `B opened ${b.sockets.length - socketsBefore} more sockets`);
+    await b.page.getByText('Not signed in').waitFor();
+
+    // B2 on the dashboard (no socket); A revokes B2's session from the list; B2's next
+    // request answers TOKEN_REVOKED and B2 is signed out.
+    await logIn(b2.page, user);
+    await tab(b2.page, 'Dashboard');
+    await expectText(b2.page.getByTestId('tile-me'), user);
+    await tab(a.page, 'Catalogue');
+    await tab(a.page, 'Sessions');
+    const other = a.page.getByTestId('session-other');
+    await other.waitFor();
+    expect((await other.count()) === 1, `expected one other session, saw ${await other.count()}`);
+    await shot(a.page, `${mode}-9-sessions-before-revoke`);
+    await other.getByRole('button', { name: 'Revoke' }).click();
+    await expectText(a.page.getByTestId('sessions-notice'), 'Session revoked');
+    await other.waitFor({ state: 'detached' });
+    await b2.page.getByRole('button', { name: 'Reload all' }).click();
+    await expectText(b2.page.getByTestId('signed-out'), 'TOKEN_REVOKED');
+    await shot(b2.page, `${mode}-10-signed-out-by-request`);
+    // A is untouched.
+    await a.page.getByText(`Signed in as ${user}`).waitFor();
+  } finally {
+    await a.context.close();
+    await b.context.close();
+    await b2.context.close();
+  }
+}
+
+async function expiry(browser, mode, env) {
+  const { context, page, ops, responses } = await openPage(browser, env.previewShort);
+  try {
+    const user = `dave-${mode}`;
+    await signUp(page, user);
+    await tab(page, 'Dashboard');
+    await expectText(page.getByTestId('tile-me'), user);
+    await expectText(page.getByTestId('tile-sessions'), '1 live sessions');
+    const from = ops.length;
+    const fromResponses = responses.length;
+    const counter = async () =>
+      Number((await page.getByTestId('refreshes').textContent()).match(/(\d+)$/)[1]);
+    const refreshesBefore = await counter();
+    // The one sleep of the test: outlive the 3 s access token. `exp` is in whole seconds
+    // (iat rounded down, plus 3) and still accepted during its own second, so a token can
+    // live up to a second longer than 3 s: wait 1.5 s more.
+    await page.waitForTimeout(TOKEN_LIFETIME_MS + 1500);
+    await page.getByRole('button', { name: 'Reload all' }).click();
+    await expectText(page.getByTestId('reloads'), 'Reloaded 1 times');
+    await expectText(page.getByTestId('tile-me'), user);
+    await expectText(page.getByTestId('tile-items'), '0 items');
+    await expectText(page.getByTestId('tile-sessions'), '1 live sessions');
+    await expectText(page.getByTestId('tile-stores'), '1 stores');
+    const sent = ops.slice(from);
+    const refreshes = sent.filter((op) => op === 'Refresh').length;
+    // Bearer: TOKEN_EXPIRED. Cookie mode: the access cookie expired with its token (Max-Age),
+    // so the browser sent none and the answer is AUTHORIZATION_REQUIRED.
+    const code = mode === 'bearer' ? 'TOKEN_EXPIRED' : 'AUTHORIZATION_REQUIRED';
+    const expired = responses.slice(fromResponses).filter((body) => body.includes(code)).length;
+    console.log(`  ${mode} expiry: requests ${sent.join(', ')}; ${expired} answered ${code}`);
+    expect(expired >= 2, `expected several ${code} answers at once, saw ${expired}`);
+    expect(refreshes === 1, `expected exactly one refresh, saw ${refreshes}`);
+    expect((await counter()) === refreshesBefore + 1, 'the page counted another number of refreshes');
+    await shot(page, `${mode}-11-dashboard-after-expiry`);
+  } finally {
+    await context.close();
+  }
+}
+
+// ---- main -------------------------------------------------------------------------------
+
+async function main() {
+  const started = Date.now();
+  mkdirSync(artifacts, { recursive: true });
+  const modes = {
+    bearer: {},
+    cookie: { JWT_TOKEN_LOCATION: 'cookies' },
+  };
+  const envs = {};
+  for (const [mode, extra] of Object.entries(modes)) {
+    const authql = await startAuthql(mode, extra);
+    const root = await seed(authql);
+    const preview = await startPreview(mode, authql);
+    const short = await startAuthql(`${mode}-3s`, { ...extra, JWT_ACCESS_TOKEN_EXPIRES: '3s' });
+    await seed(short);
+    const previewShort = await startPreview(`${mode}-3s`, short);
+    envs[mode] = { authql, root, preview, previewShort };
+    console.log(`${mode}: authql ${authql} (3 s tokens: ${short}), app ${preview} (${previewShort})`);
+  }
+  console.log(`servers ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ARGS });
+  cleanups.push(() => browser.close());
+  console.log(`browser: Chromium ${browser.version()}`);
+
+  const scenarios = [
+    ['catalogue, items, FORBIDDEN, FRESH_TOKEN_REQUIRED', catalogue],
+    ['live update through itemEvents', live],
+    ['sign out other devices / revoke a session', signOutElsewhere],
+    ['expired token: one refresh for several queries', expiry],
+  ];
+  let passed = 0;
+  let failed = 0;
+  for (const [title, run] of scenarios) {
+    for (const mode of Object.keys(modes)) {
+      const t0 = Date.now();
+      try {
+        await run(browser, mode, envs[mode]);
+        passed += 1;
+        console.log(`ok   ${mode}: ${title} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      } catch (error) {
+        failed += 1;
+        console.log(`FAIL ${mode}: ${title}: ${error.stack ?? error}`);
+      }
+    }
+  }
+  console.log(`screenshots in ${artifacts}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0;
+}
+
+let ok = false;
+try {
+  ok = await main();
+} catch (error) {
+  console.error(`FAIL: ${error.stack ?? error}`);
+} finally {
+  stopping = true;
+  await cleanUp();
+}
+process.exit(ok ? 0 : 1);

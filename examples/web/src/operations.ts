@@ -1,0 +1,189 @@
+// Every GraphQL operation of the app. `npm run codegen` reads them (and ../../schema.graphql)
+// and writes typed documents to src/gql/: `graphql(...)` then returns a TypedDocumentNode,
+// so `useQuery(CatalogueQuery)` knows the shape of `data` and of the variables.
+import { graphql } from './gql';
+
+export const AuthFields = graphql(`
+  fragment AuthFields on AuthPayload {
+    accessToken
+    refreshToken
+    csrfToken
+    refreshCsrfToken
+    expiresIn
+    user {
+      id
+      username
+      role
+    }
+  }
+`);
+
+export const SignupMutation = graphql(`
+  mutation Signup($input: SignupInput!) {
+    signup(input: $input) {
+      ...AuthFields
+    }
+  }
+`);
+
+export const LoginMutation = graphql(`
+  mutation Login($input: LoginInput!) {
+    login(input: $input) {
+      ...AuthFields
+    }
+  }
+`);
+
+/** Sent by src/auth.ts with fetch, outside Apollo's link chain (see refreshOnce). */
+export const RefreshMutation = graphql(`
+  mutation Refresh($refreshToken: String) {
+    refresh(refreshToken: $refreshToken) {
+      ...AuthFields
+    }
+  }
+`);
+
+export const LogoutMutation = graphql(`
+  mutation Logout($refreshToken: String, $scope: LogoutScope) {
+    logout(refreshToken: $refreshToken, scope: $scope)
+  }
+`);
+
+export const ItemFields = graphql(`
+  fragment ItemFields on Item {
+    id
+    name
+    description
+    price
+    updatedAt
+    store {
+      id
+      name
+    }
+    owner {
+      id
+      username
+    }
+  }
+`);
+
+/** `owner` requires an authenticated caller: anonymous callers get data *and* errors. */
+export const CatalogueQuery = graphql(`
+  query Catalogue {
+    stores(first: 50) {
+      nodes {
+        id
+        name
+      }
+    }
+    items(first: 100) {
+      totalCount
+      nodes {
+        ...ItemFields
+      }
+    }
+  }
+`);
+
+export const CreateItemMutation = graphql(`
+  mutation CreateItem($input: CreateItemInput!) {
+    createItem(input: $input) {
+      ...ItemFields
+    }
+  }
+`);
+
+export const UpdateItemMutation = graphql(`
+  mutation UpdateItem($id: ID!, $input: UpdateItemInput!) {
+    updateItem(id: $id, input: $input) {
+      ...ItemFields
+    }
+  }
+`);
+
+/** Requires a fresh token (schema.graphql: "Requires: a fresh token and the item's owner"). */
+export const DeleteItemMutation = graphql(`
+  mutation DeleteItem($id: ID!) {
+    deleteItem(id: $id)
+  }
+`);
+
+export const ItemEventsSubscription = graphql(`
+  subscription ItemEvents {
+    itemEvents {
+      kind
+      itemId
+      item {
+        ...ItemFields
+      }
+    }
+  }
+`);
+
+export const MeQuery = graphql(`
+  query Me {
+    me {
+      id
+      username
+      role
+      email
+      createdAt
+    }
+  }
+`);
+
+export const MyItemsQuery = graphql(`
+  query MyItems {
+    me {
+      id
+      items(first: 100) {
+        totalCount
+        nodes {
+          id
+          name
+          price
+        }
+      }
+    }
+  }
+`);
+
+export const StoresQuery = graphql(`
+  query Stores {
+    stores(first: 50) {
+      totalCount
+      nodes {
+        id
+        name
+      }
+    }
+  }
+`);
+
+export const MySessionsQuery = graphql(`
+  query MySessions {
+    mySessions {
+      id
+      createdAt
+      lastUsedAt
+      userAgent
+      ipAddress
+      current
+    }
+  }
+`);
+
+export const RevokeSessionMutation = graphql(`
+  mutation RevokeSession($id: ID!) {
+    revokeSession(id: $id)
+  }
+`);
+
+/** Requires a fresh token. */
+export const ChangePasswordMutation = graphql(`
+  mutation ChangePassword($input: ChangePasswordInput!) {
+    changePassword(input: $input) {
+      ...AuthFields
+    }
+  }
+`);
