@@ -190,24 +190,8 @@ pub async fn reserve(
             Refusals::Audited(client)
                 if !limited_since(&txn, key, now - limit.window()).await? =>
             {
-                // Still under the key's lock: no other refusal can be first as well. The
-                // place just taken becomes the marker, beside the event.
-                auth_attempt::Entity::update_many()
-                    .col_expr(
-                        auth_attempt::Column::Scope,
-                        Expr::value(key.limited_scope()),
-                    )
-                    .col_expr(auth_attempt::Column::Pending, Expr::value(false))
-                    .filter(auth_attempt::Column::Id.eq(id))
-                    .exec(&txn)
-                    .await?;
-                // The username is kept only when it names a user (API.md Operations).
-                let user = users::find_by_username(&txn, &key.subject).await?;
-                let mut event = Event::new(AuthEventKind::LoginRateLimited, client);
-                if let Some(user) = &user {
-                    event = event.about(user);
-                }
-                event.record(&txn).await?;
+                // Still under the key's lock: no other refusal can be first as well.
+                mark_limited(&txn, key, id, client).await?;
                 txn.commit().await?;
             }
             _ => txn.rollback().await?,
@@ -231,6 +215,31 @@ pub async fn reserve(
         db: db.clone(),
         settled: false,
     })
+}
+
+/// The first refusal of a key in a window: its place `id` becomes the key's marker, and a
+/// `LOGIN_RATE_LIMITED` event names the user when the username names one (API.md
+/// Operations: never a username typed by someone who has no account).
+async fn mark_limited(
+    db: &impl ConnectionTrait,
+    key: &AttemptKey,
+    id: i32,
+    client: &ClientInfo,
+) -> ServiceResult<()> {
+    auth_attempt::Entity::update_many()
+        .col_expr(
+            auth_attempt::Column::Scope,
+            Expr::value(key.limited_scope()),
+        )
+        .col_expr(auth_attempt::Column::Pending, Expr::value(false))
+        .filter(auth_attempt::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    let user = users::find_by_username(db, &key.subject).await?;
+    Event::new(AuthEventKind::LoginRateLimited, client)
+        .about_any(user.as_ref())
+        .record(db)
+        .await
 }
 
 /// Whether the key's logins were already refused by the limit since `since`.

@@ -51,6 +51,14 @@ impl<'a> Event<'a> {
         self
     }
 
+    /// The user the event is about, if there is one.
+    pub fn about_any(self, user: Option<&'a user::Model>) -> Self {
+        match user {
+            Some(user) => self.about(user),
+            None => self,
+        }
+    }
+
     /// The user who acted.
     pub fn by(mut self, actor_id: i32) -> Self {
         self.actor_id = Some(actor_id);

@@ -566,11 +566,7 @@ impl Sessions {
 /// A refused login's event: about the user only when the username names one — a password
 /// typed into the username box is never stored (API.md Operations).
 fn login_failed<'a>(client: &'a ClientInfo, user: Option<&'a user::Model>) -> Event<'a> {
-    let event = Event::new(AuthEventKind::LoginFailed, client);
-    match user {
-        Some(user) => event.about(user),
-        None => event,
-    }
+    Event::new(AuthEventKind::LoginFailed, client).about_any(user)
 }
 
 /// What `register` needs, already parsed.

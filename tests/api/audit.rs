@@ -627,3 +627,45 @@ async fn events_older_than_the_retention_are_deleted() {
     let kept = events(&second, &admin, json!({})).await;
     assert!(kinds(&kept).contains(&"LOGIN"), "{kept:?}");
 }
+
+#[tokio::test]
+async fn another_address_or_a_new_window_is_audited_anew() {
+    let app = TestApp::spawn_with(&[
+        ("login-max-failures", "1"),
+        ("login-failure-window", "2s"),
+        ("trust-proxy-headers", "true"),
+    ])
+    .await;
+    app.signup("bob").await;
+    let attempt = |address: &'static str| {
+        let request = app
+            .client
+            .post(app.url("/graphql"))
+            .header("x-forwarded-for", address)
+            .json(&login_operation("bob", "wrong guess"))
+            .send();
+        async move {
+            let body: Value = request.await.unwrap().json().await.unwrap();
+            code(&body).to_owned()
+        }
+    };
+    let from_a = [
+        attempt("10.0.0.1").await,
+        attempt("10.0.0.1").await,
+        attempt("10.0.0.1").await,
+    ];
+    assert_eq!(
+        from_a,
+        ["INVALID_CREDENTIALS", "RATE_LIMITED", "RATE_LIMITED"]
+    );
+    assert_eq!(count_kind(&app, "LOGIN_RATE_LIMITED").await, 1);
+    // The same username from another address is another key.
+    assert_eq!(attempt("10.0.0.2").await, "INVALID_CREDENTIALS");
+    assert_eq!(attempt("10.0.0.2").await, "RATE_LIMITED");
+    assert_eq!(count_kind(&app, "LOGIN_RATE_LIMITED").await, 2);
+    // Once the window has passed, the next refusal is a new event.
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    assert_eq!(attempt("10.0.0.1").await, "INVALID_CREDENTIALS");
+    assert_eq!(attempt("10.0.0.1").await, "RATE_LIMITED");
+    assert_eq!(count_kind(&app, "LOGIN_RATE_LIMITED").await, 3);
+}
