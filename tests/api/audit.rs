@@ -669,3 +669,29 @@ async fn another_address_or_a_new_window_is_audited_anew() {
     assert_eq!(attempt("10.0.0.1").await, "RATE_LIMITED");
     assert_eq!(count_kind(&app, "LOGIN_RATE_LIMITED").await, 3);
 }
+
+#[tokio::test]
+async fn a_session_ended_to_make_room_is_audited_by_the_login_that_ended_it() {
+    let app = TestApp::spawn_with(&[("max-sessions-per-user", "2")]).await;
+    let admin = app.admin("root").await;
+    let alice = app.signup("alice").await;
+    let first = events(
+        &app,
+        &admin,
+        json!({ "userId": alice.user_id, "kind": "SIGNUP" }),
+    )
+    .await;
+    let first_session = first[0]["sessionId"].clone();
+    app.login("alice", PASSWORD).await;
+    let none = events(&app, &admin, json!({ "kind": "SESSION_REVOKED" })).await;
+    assert!(none.is_empty(), "{none:?}");
+    // The third session ends the least recently used: the signup's.
+    app.login("alice", PASSWORD).await;
+    let revoked = events(&app, &admin, json!({ "kind": "SESSION_REVOKED" })).await;
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!(revoked[0]["sessionId"], first_session);
+    assert_eq!(revoked[0]["userId"], json!(alice.user_id));
+    assert_eq!(revoked[0]["actorId"], json!(alice.user_id));
+    let latest = events(&app, &admin, json!({ "userId": alice.user_id })).await;
+    assert_eq!(kinds(&latest)[..2], ["LOGIN", "SESSION_REVOKED"]);
+}
