@@ -486,16 +486,7 @@ async fn a_credential_stuffing_burst_writes_one_limited_event_per_username_and_a
     let batch: Vec<Value> = (0..10)
         .map(|_| login_operation("bob", "wrong guess"))
         .collect();
-    let answers: Vec<Value> = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&batch)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answers = app.batch(&batch).await;
     assert!(
         answers.iter().all(|a| code(a) == "RATE_LIMITED"),
         "{answers:?}"

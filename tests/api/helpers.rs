@@ -292,6 +292,20 @@ impl TestApp {
             .unwrap()
     }
 
+    /// POSTs a batch of operations (`{query, variables}` objects) as one request and
+    /// returns its answers, in order.
+    pub async fn batch(&self, operations: &[Value]) -> Vec<Value> {
+        self.client
+            .post(self.url("/graphql"))
+            .json(operations)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Signs up and returns the session.
     pub async fn signup(&self, username: &str) -> Session {
         self.signup_with(username, PASSWORD, None).await

@@ -47,16 +47,7 @@ async fn a_batch_of_guesses_gets_no_more_checks_than_the_limit() {
     let batch: Vec<Value> = (0..10)
         .map(|i| login_operation("alice", if i == 9 { PASSWORD } else { "wrong guess" }))
         .collect();
-    let responses: Vec<Value> = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&batch)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let responses = app.batch(&batch).await;
     let outcomes: Vec<String> = responses.iter().map(outcome).collect();
     let counts = tally(&outcomes);
     assert!(checked(&counts) <= 5, "{outcomes:?}");
