@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{password::Passwords, tokens::JwtKeys};
 use crate::config::{Config, ConfigError};
+use crate::db::{OnStatement, SqliteReads};
 use crate::domain::CursorCodec;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
@@ -49,8 +50,9 @@ impl Application {
             let why = db::explain(&config.database_url, &e);
             ConfigError::new("DATABASE_URL", format!("cannot connect: {why}"))
         })?;
+        let on_statement: Option<OnStatement> = on_statement.map(Arc::from);
         // Set before the connection is cloned into anything.
-        if let Some(hook) = on_statement {
+        if let Some(hook) = on_statement.clone() {
             db.set_metric_callback(move |info| hook(&info.statement.sql));
         }
         db::migrate(&db)
@@ -73,6 +75,9 @@ impl Application {
                     format!("cannot listen for revocations: {e}"),
                 )
             })?;
+        let sqlite_reads = SqliteReads::open(&db, on_statement)
+            .await
+            .map_err(|e| ConfigError::new("DATABASE_URL", format!("cannot open for reads: {e}")))?;
         let passwords = Passwords::new(config.password_hash_queue);
         let listener = TcpListener::bind(config.listen_addr).await.map_err(|e| {
             ConfigError::new(
@@ -101,6 +106,7 @@ impl Application {
         );
         let state = AppState::new(Services {
             db,
+            sqlite_reads,
             cursors: CursorCodec::new(keys.mac_key()),
             keys,
             passwords,

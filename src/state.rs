@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::{password::Passwords, tokens::JwtKeys};
 use crate::config::Config;
+use crate::db::SqliteReads;
 use crate::domain::CursorCodec;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
@@ -33,6 +34,8 @@ impl Deref for AppState {
 
 pub struct Services {
     pub db: DatabaseConnection,
+    /// Bounded reads of a SQLite file on the request's own thread (`None` otherwise).
+    pub sqlite_reads: Option<SqliteReads>,
     pub config: Arc<Config>,
     pub keys: Arc<JwtKeys>,
     pub passwords: Passwords,

@@ -7,13 +7,14 @@ use entity::{item, user};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, SqlErr, Statement,
     sea_query::{Expr, Func, LikeExpr},
 };
 
 use super::revocations::Revocations;
 use super::{ServiceError, ServiceResult, on_unique_violation};
+use crate::db::{ModelColumns, SqliteReads};
 use crate::domain::{Description, Name, PageArgs, Price};
 
 /// What the top-level `items` query filters on.
@@ -195,10 +196,17 @@ fn filtered(filter: &ItemFilter) -> sea_orm::Select<item::Entity> {
 /// One page of the filtered items in id order, plus whether more follow.
 pub async fn page(
     db: &impl ConnectionTrait,
+    reads: Option<&SqliteReads>,
     filter: &ItemFilter,
     args: PageArgs,
 ) -> ServiceResult<(Vec<item::Model>, bool)> {
-    let mut rows = paged(filter, args).all(db).await?;
+    let query = paged(filter, args);
+    let mut rows = match on_this_thread(reads, filter) {
+        Some(reads) => reads.all(&query.build(DatabaseBackend::Sqlite), |row| {
+            item::Model::read(row, 0)
+        })?,
+        None => query.all(db).await?,
+    };
     let has_next = rows.len() as u64 > args.first;
     rows.truncate(args.first as usize);
     Ok((rows, has_next))
@@ -208,16 +216,33 @@ pub async fn page(
 /// owners costs one statement, not two).
 pub async fn page_with_owners(
     db: &impl ConnectionTrait,
+    reads: Option<&SqliteReads>,
     filter: &ItemFilter,
     args: PageArgs,
 ) -> ServiceResult<(Vec<(item::Model, Option<user::Model>)>, bool)> {
-    let mut rows = paged(filter, args)
-        .find_also_related(user::Entity)
-        .all(db)
-        .await?;
+    let query = paged(filter, args).find_also_related(user::Entity);
+    let mut rows = match on_this_thread(reads, filter) {
+        Some(reads) => reads.all(&query.build(DatabaseBackend::Sqlite), |row| {
+            Ok((
+                item::Model::read(row, 0)?,
+                user::Model::read_optional(row, item::Model::WIDTH)?,
+            ))
+        })?,
+        None => query.all(db).await?,
+    };
     let has_next = rows.len() as u64 > args.first;
     rows.truncate(args.first as usize);
     Ok((rows, has_next))
+}
+
+/// The direct SQLite reads, for a page whose cost is bounded by its size: the unfiltered
+/// page is a range of the primary key, at most `first + 1` rows. A filtered page may scan
+/// a store's items or the whole table first, which belongs on the pool's threads.
+fn on_this_thread<'a>(
+    reads: Option<&'a SqliteReads>,
+    filter: &ItemFilter,
+) -> Option<&'a SqliteReads> {
+    reads.filter(|_| filter.store_id.is_none() && filter.search.is_none())
 }
 
 fn paged(filter: &ItemFilter, args: PageArgs) -> sea_orm::Select<item::Entity> {
@@ -309,4 +334,121 @@ pub async fn pages_by_parent(
         }
     }
     Ok(pages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Email, Role, Username};
+    use crate::service::{stores, users};
+
+    /// A file database with two owners (one with an email and a token cut-off), a store and
+    /// five items, one without a description.
+    async fn seeded() -> (tempfile::TempDir, DatabaseConnection) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("items.db").display());
+        let db = crate::db::connect(&url).await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let email = Email::parse("ann@example.com").unwrap();
+        let ann = users::create(
+            &db,
+            &Username::parse("ann").unwrap(),
+            Some(&email),
+            "hash-a".into(),
+            Role::Admin,
+        )
+        .await
+        .unwrap();
+        let mut ann: user::Model = ann;
+        let mut active: user::ActiveModel = ann.clone().into();
+        active.tokens_valid_after = Set(Some(Utc::now()));
+        ann = active.update(&db).await.unwrap();
+        let bob = users::create(
+            &db,
+            &Username::parse("bob").unwrap(),
+            None,
+            "hash-b".into(),
+            Role::User,
+        )
+        .await
+        .unwrap();
+        let store = stores::create(&db, &Name::parse("Shop").unwrap())
+            .await
+            .unwrap();
+        for n in 0..5 {
+            create(
+                &db,
+                NewItem {
+                    store_id: store.id,
+                    owner_id: if n % 2 == 0 { ann.id } else { bob.id },
+                    name: Name::parse(&format!("Item {n}")).unwrap(),
+                    description: (n != 3)
+                        .then(|| Description::parse(&format!("about {n}")).unwrap()),
+                    price: Price::from_cents(100 * n + 5),
+                },
+            )
+            .await
+            .unwrap();
+        }
+        (dir, db)
+    }
+
+    /// The direct reads decode exactly what sea-orm decodes, page by page.
+    #[tokio::test]
+    async fn direct_pages_equal_the_pools() {
+        let (_dir, db) = seeded().await;
+        let reads = SqliteReads::open(&db, None).await.unwrap().expect("a file");
+        let all = ItemFilter::default();
+        for after in [None, Some(1), Some(4), Some(5)] {
+            let args = PageArgs { first: 2, after };
+            let direct = page_with_owners(&db, Some(&reads), &all, args)
+                .await
+                .unwrap();
+            let pooled = page_with_owners(&db, None, &all, args).await.unwrap();
+            assert_eq!(direct, pooled, "after {after:?}");
+            assert!(direct.0.iter().all(|(_, owner)| owner.is_some()));
+            let direct = page(&db, Some(&reads), &all, args).await.unwrap();
+            assert_eq!(direct, page(&db, None, &all, args).await.unwrap());
+        }
+        let whole = page_with_owners(
+            &db,
+            Some(&reads),
+            &all,
+            PageArgs {
+                first: 10,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(whole.0.len(), 5);
+        assert!(!whole.1);
+        assert!(whole.0.iter().any(|(item, _)| item.description.is_none()));
+        assert!(whole.0.iter().any(|(_, owner)| {
+            owner
+                .as_ref()
+                .is_some_and(|o| o.email.is_some() && o.tokens_valid_after.is_some())
+        }));
+    }
+
+    /// A page read directly sees every commit that finished before it, and an open write
+    /// transaction neither blocks it nor shows through.
+    #[tokio::test]
+    async fn direct_pages_see_commits_at_once() {
+        use sea_orm::TransactionTrait;
+        let (_dir, db) = seeded().await;
+        let reads = SqliteReads::open(&db, None).await.unwrap().expect("a file");
+        let all = ItemFilter::default();
+        let args = PageArgs {
+            first: 100,
+            after: None,
+        };
+        let count = async || page(&db, Some(&reads), &all, args).await.unwrap().0.len();
+        assert_eq!(count().await, 5);
+        let txn = db.begin().await.unwrap();
+        delete(&txn, 1).await.unwrap();
+        assert_eq!(count().await, 5, "an uncommitted delete shows");
+        txn.commit().await.unwrap();
+        assert_eq!(count().await, 4, "a committed delete does not show");
+    }
 }

@@ -1,10 +1,15 @@
 //! Database connection: SQLite (WAL, busy timeout, foreign keys) or PostgreSQL, chosen by
-//! the `DATABASE_URL` scheme.
+//! the `DATABASE_URL` scheme; [`SqliteReads`] for the bounded reads that run on the
+//! request's own thread.
+
+mod sqlite_reads;
 
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+pub use sqlite_reads::{ModelColumns, OnStatement, SqliteReads};
 
 /// Opens a pool for `url`. SQLite gets WAL (readers do not block the writer), a busy
 /// timeout (writers queue instead of failing) and foreign keys (cascading deletes).

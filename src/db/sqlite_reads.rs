@@ -1,0 +1,262 @@
+//! Bounded SQLite reads on the calling thread, through connections of their own.
+//!
+//! sqlx gives every SQLite connection a worker thread: each statement is a command sent to
+//! it and rows sent back one message each, at least two context switches per statement, and
+//! every value copied on the way. For a page read that costs more CPU than the statement
+//! itself (docs/benchmarks.md, "cache-missed read"). The reads routed here are bounded — an
+//! indexed range of at most 101 rows, tens of microseconds — so they run where the request
+//! runs, like any other short computation, on connections to the same file that only read
+//! (`query_only`). WAL lets them run beside the pool's writer without waiting for it, and a
+//! read starts after every commit that finished before it: what a client wrote, it reads.
+//! Writes, transactions, and reads whose cost grows with the table (searches) stay on the
+//! pool, off the request threads.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use entity::{item, user};
+use rusqlite::types::{FromSqlError, Value as SqlValue, ValueRef};
+use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, Value as OrmValue,
+};
+
+/// Called with the SQL of each statement run (tests count statements).
+pub type OnStatement = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Read-only connections to the pool's SQLite file, taken and given back per statement.
+/// As many exist as statements ever ran at once: one per runtime thread at most, since a
+/// statement runs start to end without yielding.
+pub struct SqliteReads {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    on_statement: Option<OnStatement>,
+}
+
+impl SqliteReads {
+    /// Reads beside `pool`, when it is a SQLite database in a file; `None` for PostgreSQL
+    /// and for an in-memory database (another connection would see another database).
+    pub async fn open(
+        pool: &DatabaseConnection,
+        on_statement: Option<OnStatement>,
+    ) -> Result<Option<Self>, DbErr> {
+        if pool.get_database_backend() != DatabaseBackend::Sqlite {
+            return Ok(None);
+        }
+        let file: Option<String> = pool
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::Sqlite,
+                "SELECT file FROM pragma_database_list WHERE name = 'main'",
+            ))
+            .await?
+            .map(|row| row.try_get_by_index(0))
+            .transpose()?;
+        let Some(file) = file.filter(|file| !file.is_empty()) else {
+            return Ok(None);
+        };
+        let reads = Self {
+            path: PathBuf::from(file),
+            idle: Mutex::new(Vec::new()),
+            on_statement,
+        };
+        // Fails at start, with the reason, rather than on the first request.
+        let first = reads.connect().map_err(query_error)?;
+        reads.give_back(first);
+        Ok(Some(reads))
+    }
+
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // A reader waits only while another connection recovers the WAL after a crash.
+        connection.busy_timeout(Duration::from_secs(5))?;
+        connection.pragma_update(None, "query_only", true)?;
+        Ok(connection)
+    }
+
+    fn take(&self) -> rusqlite::Result<Connection> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match idle {
+            Some(connection) => Ok(connection),
+            None => self.connect(),
+        }
+    }
+
+    fn give_back(&self, connection: Connection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(connection);
+    }
+
+    /// Runs `statement` (built for SQLite) and reads each row with `read`.
+    pub fn all<T>(
+        &self,
+        statement: &Statement,
+        mut read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, DbErr> {
+        let values = match &statement.values {
+            Some(values) => values.0.iter().map(sql_value).collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
+        let connection = self.take().map_err(query_error)?;
+        let rows = (|| {
+            let mut prepared = connection.prepare_cached(&statement.sql)?;
+            let mut rows = prepared.query(params_from_iter(values.iter()))?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(read(row)?);
+            }
+            Ok(out)
+        })();
+        self.give_back(connection);
+        if let Some(on_statement) = &self.on_statement {
+            on_statement(&statement.sql);
+        }
+        rows.map_err(query_error)
+    }
+}
+
+fn query_error(error: rusqlite::Error) -> DbErr {
+    DbErr::Custom(format!("SQLite read: {error}"))
+}
+
+/// The values sea-query binds in the statements routed here.
+fn sql_value(value: &OrmValue) -> Result<SqlValue, DbErr> {
+    let integer = |v: Option<i64>| v.map_or(SqlValue::Null, SqlValue::Integer);
+    Ok(match value {
+        OrmValue::Bool(v) => integer(v.map(i64::from)),
+        OrmValue::TinyInt(v) => integer(v.map(i64::from)),
+        OrmValue::SmallInt(v) => integer(v.map(i64::from)),
+        OrmValue::Int(v) => integer(v.map(i64::from)),
+        OrmValue::BigInt(v) => integer(*v),
+        OrmValue::TinyUnsigned(v) => integer(v.map(i64::from)),
+        OrmValue::SmallUnsigned(v) => integer(v.map(i64::from)),
+        OrmValue::Unsigned(v) => integer(v.map(i64::from)),
+        OrmValue::BigUnsigned(v) => match v.map(i64::try_from).transpose() {
+            Ok(v) => integer(v),
+            Err(_) => return Err(DbErr::Custom("SQLite read: integer out of range".into())),
+        },
+        OrmValue::String(v) => v.clone().map_or(SqlValue::Null, SqlValue::Text),
+        other => {
+            return Err(DbErr::Custom(format!(
+                "SQLite read: no binding for {other:?}"
+            )));
+        }
+    })
+}
+
+/// A model read from consecutive columns starting at `at`, in the entity's column order
+/// (the order sea-orm selects them in).
+pub trait ModelColumns: Sized {
+    const WIDTH: usize;
+
+    fn read(row: &Row<'_>, at: usize) -> rusqlite::Result<Self>;
+
+    /// `None` when the first column is NULL: the missing side of a LEFT JOIN.
+    fn read_optional(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<Self>> {
+        match row.get_ref(at)? {
+            ValueRef::Null => Ok(None),
+            _ => Self::read(row, at).map(Some),
+        }
+    }
+}
+
+impl ModelColumns for item::Model {
+    const WIDTH: usize = 9;
+
+    fn read(row: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(at)?,
+            store_id: row.get(at + 1)?,
+            owner_id: row.get(at + 2)?,
+            name: row.get(at + 3)?,
+            name_lower: row.get(at + 4)?,
+            description: row.get(at + 5)?,
+            price_cents: row.get(at + 6)?,
+            created_at: timestamp(row, at + 7)?,
+            updated_at: timestamp(row, at + 8)?,
+        })
+    }
+}
+
+impl ModelColumns for user::Model {
+    const WIDTH: usize = 10;
+
+    fn read(row: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(at)?,
+            username: row.get(at + 1)?,
+            username_lower: row.get(at + 2)?,
+            email: row.get(at + 3)?,
+            email_lower: row.get(at + 4)?,
+            password_hash: row.get(at + 5)?,
+            role: row.get(at + 6)?,
+            tokens_valid_after: match row.get_ref(at + 7)? {
+                ValueRef::Null => None,
+                _ => Some(timestamp(row, at + 7)?),
+            },
+            created_at: timestamp(row, at + 8)?,
+            updated_at: timestamp(row, at + 9)?,
+        })
+    }
+}
+
+/// A timestamp as sqlx writes it (RFC 3339) or as SQLite's own functions do
+/// (`YYYY-MM-DD HH:MM:SS[.fff]`, UTC).
+fn timestamp(row: &Row<'_>, at: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text = row.get_ref(at)?.as_str()?;
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%F %T%.f").map(|time| time.and_utc()))
+        .map_err(|error| {
+            rusqlite::Error::FromSqlConversionFailure(
+                at,
+                rusqlite::types::Type::Text,
+                Box::new(FromSqlError::Other(Box::new(error))),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{DatabaseBackend, Statement};
+
+    use super::*;
+
+    /// Another connection to `sqlite::memory:` would open another, empty database.
+    #[tokio::test]
+    async fn an_in_memory_database_has_no_direct_reads() {
+        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        assert!(SqliteReads::open(&db, None).await.unwrap().is_none());
+    }
+
+    /// The connections only read, whatever statement reaches them; the statement hook
+    /// sees each statement, failed or not.
+    #[tokio::test]
+    async fn direct_connections_only_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("reads.db").display());
+        let db = crate::db::connect(&url).await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let log = seen.clone();
+        let hook: OnStatement = Arc::new(move |sql| log.lock().unwrap().push(sql.to_owned()));
+        let reads = SqliteReads::open(&db, Some(hook)).await.unwrap().unwrap();
+        let write = Statement::from_string(DatabaseBackend::Sqlite, "DELETE FROM users");
+        let error = reads.all(&write, |_| Ok(())).unwrap_err();
+        assert!(error.to_string().contains("readonly"), "{error}");
+        let missing = Statement::from_string(DatabaseBackend::Sqlite, "SELECT NULL");
+        let owner = reads.all(&missing, |row| user::Model::read_optional(row, 0));
+        assert_eq!(owner.unwrap(), vec![None]);
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+}
