@@ -79,13 +79,7 @@ impl Query {
         let state = ctx.state()?;
         let args = PageArgs::parse(first, after.as_deref(), "user", &state.cursors)?;
         let (rows, has_next) = users::page(&state.db, args).await?;
-        Ok(UserConnection::from_page(
-            rows,
-            has_next,
-            args,
-            &state.cursors,
-            UserCount,
-        ))
+        Ok(UserConnection::from_page(rows, has_next, args, UserCount))
     }
 
     /// A store by id; null when there is no such store. Public.
@@ -106,13 +100,7 @@ impl Query {
         let state = ctx.state()?;
         let args = PageArgs::parse(first, after.as_deref(), "store", &state.cursors)?;
         let (rows, has_next) = stores::page(&state.db, args).await?;
-        Ok(StoreConnection::from_page(
-            rows,
-            has_next,
-            args,
-            &state.cursors,
-            StoreCount,
-        ))
+        Ok(StoreConnection::from_page(rows, has_next, args, StoreCount))
     }
 
     /// An item by id; null when there is no such item. Public.
@@ -154,14 +142,13 @@ impl Query {
             (rows, Vec::new(), has_next)
         };
         let prefetched = Prefetched::for_page(ctx, &rows, wanted, owners).await?;
-        ItemConnection::new(
-            ctx,
+        Ok(ItemConnection::new(
             rows,
             has_next,
             args,
             ItemCount::Filter(filter),
             prefetched,
-        )
+        ))
     }
 
     /// The audit trail: auth events, newest first (by time, then id), of one user (the

@@ -1,7 +1,7 @@
 use async_graphql::{Context, ID, Object};
 use entity::auth_event;
 
-use super::connection::{PageInfo, connection};
+use super::connection::{PageCursors, PageInfo, connection};
 use crate::domain::{AuthEventKind, CursorCodec, RecentPageArgs};
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::ApiResult;
@@ -95,10 +95,11 @@ impl AuthEventConnection {
         filter: EventFilter,
     ) -> Self {
         Self {
-            cursors: rows
-                .iter()
-                .map(|row| cursors.encode_position(CURSOR_KIND, audit::position(row)))
-                .collect(),
+            cursors: PageCursors::Made(
+                rows.iter()
+                    .map(|row| cursors.encode_position(CURSOR_KIND, audit::position(row)))
+                    .collect(),
+            ),
             nodes: rows.into_iter().map(AuthEvent).collect(),
             has_next_page,
             has_previous_page: args.after.is_some(),

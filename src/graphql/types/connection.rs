@@ -1,7 +1,10 @@
 //! Relay connections (`edges { cursor node }`, `nodes`, `pageInfo`, `totalCount`). The
 //! count is resolved only when asked for, through the per-request loaders.
 
-use async_graphql::SimpleObject;
+use async_graphql::{Context, SimpleObject};
+
+use crate::graphql::context::ContextExt;
+use crate::graphql::errors::ApiResult;
 
 /// Relay `PageInfo`.
 #[derive(SimpleObject, Clone, Debug)]
@@ -13,12 +16,60 @@ pub struct PageInfo {
 }
 
 impl PageInfo {
-    pub fn new(cursors: &[String], has_next_page: bool, has_previous_page: bool) -> Self {
-        Self {
+    pub fn new(
+        ctx: &Context<'_>,
+        cursors: &PageCursors,
+        has_next_page: bool,
+        has_previous_page: bool,
+    ) -> ApiResult<Self> {
+        Ok(Self {
             has_next_page,
             has_previous_page,
-            start_cursor: cursors.first().cloned(),
-            end_cursor: cursors.last().cloned(),
+            start_cursor: cursors.at(ctx, 0)?,
+            end_cursor: match cursors.len() {
+                0 => None,
+                n => cursors.at(ctx, n - 1)?,
+            },
+        })
+    }
+}
+
+/// The cursors of a page's nodes, made only when a client asks for them: each is an HMAC,
+/// most clients page through `nodes` and `pageInfo`, and making all of them for every page
+/// took 5 % of the cache-missed read's CPU (docs/benchmarks.md).
+pub enum PageCursors {
+    /// Cursors of kind `kind` over the nodes' ids, for lists ordered by id.
+    Ids { kind: &'static str, ids: Vec<i32> },
+    /// Made already (the audit trail's places).
+    Made(Vec<String>),
+}
+
+impl PageCursors {
+    /// The cursor of the node at `index`.
+    fn at(&self, ctx: &Context<'_>, index: usize) -> ApiResult<Option<String>> {
+        Ok(match self {
+            Self::Ids { kind, ids } => match ids.get(index) {
+                Some(id) => Some(ctx.state()?.cursors.encode(kind, *id)),
+                None => None,
+            },
+            Self::Made(cursors) => cursors.get(index).cloned(),
+        })
+    }
+
+    pub fn all(&self, ctx: &Context<'_>) -> ApiResult<Vec<String>> {
+        Ok(match self {
+            Self::Ids { kind, ids } => {
+                let codec = &ctx.state()?.cursors;
+                ids.iter().map(|id| codec.encode(kind, *id)).collect()
+            }
+            Self::Made(cursors) => cursors.clone(),
+        })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Ids { ids, .. } => ids.len(),
+            Self::Made(cursors) => cursors.len(),
         }
     }
 }
@@ -36,14 +87,13 @@ macro_rules! connection {
                 rows: Vec<$row>,
                 has_next_page: bool,
                 args: crate::domain::PageArgs,
-                cursors: &crate::domain::CursorCodec,
                 count: $count,
             ) -> Self {
                 Self {
-                    cursors: rows
-                        .iter()
-                        .map(|row| cursors.encode($kind, row.id))
-                        .collect(),
+                    cursors: $crate::graphql::types::connection::PageCursors::Ids {
+                        kind: $kind,
+                        ids: rows.iter().map(|row| row.id).collect(),
+                    },
                     nodes: rows.into_iter().map($wrap).collect(),
                     has_next_page,
                     has_previous_page: args.after.is_some(),
@@ -56,7 +106,7 @@ macro_rules! connection {
         /// A page of nodes with Relay cursors.
         pub struct $connection {
             pub nodes: Vec<$node>,
-            pub cursors: Vec<String>,
+            pub cursors: $crate::graphql::types::connection::PageCursors,
             pub has_next_page: bool,
             pub has_previous_page: bool,
             pub count: $count,
@@ -81,23 +131,35 @@ macro_rules! connection {
 
         #[async_graphql::Object]
         impl $connection {
-            async fn edges(&self) -> Vec<$edge> {
-                self.nodes
+            async fn edges(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> crate::graphql::errors::ApiResult<Vec<$edge>> {
+                Ok(self
+                    .nodes
                     .iter()
-                    .zip(&self.cursors)
+                    .zip(self.cursors.all(ctx)?)
                     .map(|(node, cursor)| $edge {
                         node: node.clone(),
-                        cursor: cursor.clone(),
+                        cursor,
                     })
-                    .collect()
+                    .collect())
             }
 
             async fn nodes(&self) -> &[$node] {
                 &self.nodes
             }
 
-            async fn page_info(&self) -> PageInfo {
-                PageInfo::new(&self.cursors, self.has_next_page, self.has_previous_page)
+            async fn page_info(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> crate::graphql::errors::ApiResult<PageInfo> {
+                PageInfo::new(
+                    ctx,
+                    &self.cursors,
+                    self.has_next_page,
+                    self.has_previous_page,
+                )
             }
 
             /// How many nodes the filters match, across all pages.

@@ -3,7 +3,7 @@ use std::{collections::HashMap, sync::Arc};
 use async_graphql::{Context, ID, Object};
 use entity::{item, store, user};
 
-use super::connection::{PageInfo, connection};
+use super::connection::{PageCursors, PageInfo, connection};
 use super::{Decimal, Store, User};
 use crate::domain::{PageArgs, Price};
 use crate::graphql::context::ContextExt;
@@ -180,16 +180,17 @@ connection!(ItemConnection, ItemEdge, Item, ItemCount);
 impl ItemConnection {
     /// A connection over `rows` with cursors from this server.
     pub fn new(
-        ctx: &Context<'_>,
         rows: Vec<item::Model>,
         has_next_page: bool,
         args: PageArgs,
         count: ItemCount,
         prefetched: Option<Arc<Prefetched>>,
-    ) -> ApiResult<Self> {
-        let cursors = &ctx.state()?.cursors;
-        Ok(Self {
-            cursors: rows.iter().map(|i| cursors.encode("item", i.id)).collect(),
+    ) -> Self {
+        Self {
+            cursors: PageCursors::Ids {
+                kind: "item",
+                ids: rows.iter().map(|row| row.id).collect(),
+            },
             nodes: rows
                 .into_iter()
                 .map(|row| Item {
@@ -200,7 +201,7 @@ impl ItemConnection {
             has_next_page,
             has_previous_page: args.after.is_some(),
             count,
-        })
+        }
     }
 
     /// `Store.items` / `User.items`: batched across the parents of a page.
@@ -220,6 +221,12 @@ impl ItemConnection {
             })
             .await?
             .unwrap_or_default();
-        Self::new(ctx, rows, has_next, args, ItemCount::Parent(parent), None)
+        Ok(Self::new(
+            rows,
+            has_next,
+            args,
+            ItemCount::Parent(parent),
+            None,
+        ))
     }
 }
