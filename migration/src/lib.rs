@@ -6,6 +6,7 @@ mod m20261123_000001_create_tables;
 mod m20261128_000001_create_auth_attempts;
 mod m20261129_000001_create_sessions;
 mod m20261130_000001_create_auth_events;
+mod m20261201_000001_index_live_sessions;
 
 /// Every migration in order; `Migrator::up` runs at server start and in `authql migrate`.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_auth_attempts::Migration),
             Box::new(m20261129_000001_create_sessions::Migration),
             Box::new(m20261130_000001_create_auth_events::Migration),
+            Box::new(m20261201_000001_index_live_sessions::Migration),
         ]
     }
 }

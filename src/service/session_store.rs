@@ -88,10 +88,7 @@ pub async fn touch(
 
 /// The user's live sessions (not ended, refresh token not expired), newest first.
 pub async fn live(db: &impl ConnectionTrait, user_id: i32) -> ServiceResult<Vec<session::Model>> {
-    Ok(session::Entity::find()
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::EndedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(Utc::now()))
+    Ok(live_of(user_id)
         .order_by_desc(session::Column::CreatedAt)
         .order_by_desc(session::Column::Id)
         .all(db)
@@ -147,10 +144,7 @@ pub async fn make_room(
     user_id: i32,
     max: u64,
 ) -> ServiceResult<Vec<String>> {
-    let live = session::Entity::find()
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::EndedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(Utc::now()));
+    let live = live_of(user_id);
     let count = live.clone().count(db).await?;
     let Some(excess) = (count + 1).checked_sub(max.max(1)).filter(|n| *n > 0) else {
         return Ok(Vec::new());
@@ -167,6 +161,15 @@ pub async fn make_room(
     end(db, user_id, &oldest).await
 }
 
+/// The user's live sessions. `sessions_user_live_idx` (user, ended, last use) finds them
+/// without reading the ended ones, however many logins the user has behind them.
+fn live_of(user_id: i32) -> sea_orm::Select<session::Entity> {
+    session::Entity::find()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::EndedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(Utc::now()))
+}
+
 /// Deletes sessions none of whose tokens can be accepted any more.
 pub async fn prune(db: &impl ConnectionTrait, before: DateTime<Utc>) -> ServiceResult<u64> {
     Ok(session::Entity::delete_many()
@@ -174,4 +177,35 @@ pub async fn prune(db: &impl ConnectionTrait, before: DateTime<Utc>) -> ServiceR
         .exec(db)
         .await?
         .rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, QueryTrait, Statement};
+
+    /// A login's count of live sessions reads the live ones only: SQLite searches the
+    /// index by user *and* `ended_at`, not every session of the user.
+    #[tokio::test]
+    async fn live_sessions_are_found_without_reading_ended_ones() {
+        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let query = super::live_of(1).build(DatabaseBackend::Sqlite);
+        let plan = db
+            .query_all_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Sqlite,
+                format!("EXPLAIN QUERY PLAN {}", query.sql),
+                query.values.map(|values| values.0).unwrap_or_default(),
+            ))
+            .await
+            .unwrap();
+        let plan: Vec<String> = plan
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(3).unwrap())
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("(user_id=? AND ended_at=?)")),
+            "{plan:?}"
+        );
+    }
 }
