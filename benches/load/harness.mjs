@@ -18,11 +18,12 @@
 //
 // PROFILE=read (or read-missed, anonymous, login) records authql with `perf record -g`
 // during that scenario's first measured round, into PROFILE_OUT (default perf.data).
-// ONLY=missed runs the cache-missed read alone. Each round also reports how busy the
+// ONLY=missed runs the cache-missed read alone; ONLY=login the two logins, with their
+// ratio. Each round also reports how busy the
 // server's CPU was (from /proc): below 100 % it waited rather than computed.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -171,6 +172,22 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** CPU seconds of `pid`'s threads so far, split into Argon2 hashing and everything else. */
+function threadCpu(pid) {
+  const split = { hashing: 0, other: 0 };
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+      const fields = stat.split(') ')[1].split(' ');
+      const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+      split[stat.includes('(authql-argon2') ? 'hashing' : 'other'] += seconds;
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return split;
+}
+
 /** A warm-up, then ROUNDS measured runs. */
 async function scenario(name, url, options) {
   await wrk(url, { ...options, seconds: 2 });
@@ -196,6 +213,8 @@ async function scenario(name, url, options) {
 }
 
 const body = (query, variables) => JSON.stringify({ query, variables });
+const best = (runs, key = 'rps') => Math.max(...runs.map((r) => r[key]));
+const pct = (a, b) => `${((100 * a) / b).toFixed(1)} %`;
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'authql-load-'));
@@ -290,6 +309,24 @@ async function main() {
     env: { BODY: loginBody, EXPECT: 'accessToken', PATHNAME: '/login' },
   });
   await limit.stop();
+  if (process.env.ONLY === 'login') {
+    const logins = await scenario('authql login', authql.url, {
+      key: 'login',
+      pid: authql.pid,
+      connections: 8,
+      env: { BODY: loginBody, EXPECT: 'accessToken' },
+    });
+    console.log(`authql login vs the limit: ${pct(best(logins), best(limitLogin))}`);
+    // Less noisy than the ratio on a VM whose speed drifts: the CPU a login costs besides
+    // its hash.
+    const before = threadCpu(authql.pid);
+    const run = await wrk(authql.url, { connections: 8, env: { BODY: loginBody, EXPECT: 'accessToken' } });
+    const after = threadCpu(authql.pid);
+    const per = (key) => ((1000 * (after[key] - before[key])) / run.ok).toFixed(2);
+    console.log(`authql CPU per login: hashing ${per('hashing')} ms, everything else ${per('other')} ms`);
+    await authql.stop();
+    return;
+  }
 
   // authql as shipped.
   const read = await scenario('authql read', authql.url, {
@@ -318,8 +355,6 @@ async function main() {
   const shipped = memory(authql.pid);
   const [missed, missedMemory] = await runMissed();
 
-  const best = (runs, key = 'rps') => Math.max(...runs.map((r) => r[key]));
-  const pct = (a, b) => `${((100 * a) / b).toFixed(1)} %`;
   const figures = (runs) => runs.map((r) => r.rps.toFixed(0)).join(' / ');
   const p99s = (runs) => runs.map((r) => r.p99.toFixed(2)).join(' / ');
   const lines = [
