@@ -359,10 +359,9 @@ mod tests {
         )
         .await
         .unwrap();
-        let mut ann: user::Model = ann;
-        let mut active: user::ActiveModel = ann.clone().into();
+        let mut active: user::ActiveModel = ann.into();
         active.tokens_valid_after = Set(Some(Utc::now()));
-        ann = active.update(&db).await.unwrap();
+        let ann = active.update(&db).await.unwrap();
         let bob = users::create(
             &db,
             &Username::parse("bob").unwrap(),
