@@ -77,7 +77,8 @@ impl Application {
             })?;
         let sqlite_reads = SqliteReads::open(&db, on_statement)
             .await
-            .map_err(|e| ConfigError::new("DATABASE_URL", format!("cannot open for reads: {e}")))?;
+            .map_err(|e| ConfigError::new("DATABASE_URL", format!("cannot open for reads: {e}")))?
+            .map(Arc::new);
         let passwords = Passwords::new(config.password_hash_queue);
         let listener = TcpListener::bind(config.listen_addr).await.map_err(|e| {
             ConfigError::new(
@@ -102,6 +103,7 @@ impl Application {
             passwords.clone(),
             revocations.clone(),
             metrics.clone(),
+            sqlite_reads.clone(),
             &config,
         );
         let state = AppState::new(Services {

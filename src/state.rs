@@ -35,7 +35,7 @@ impl Deref for AppState {
 pub struct Services {
     pub db: DatabaseConnection,
     /// Bounded reads of a SQLite file on the request's own thread (`None` otherwise).
-    pub sqlite_reads: Option<SqliteReads>,
+    pub sqlite_reads: Option<Arc<SqliteReads>>,
     pub config: Arc<Config>,
     pub keys: Arc<JwtKeys>,
     pub passwords: Passwords,

@@ -151,6 +151,18 @@ pub async fn reserve(
     refusals: Refusals<'_>,
 ) -> ServiceResult<Attempt> {
     let now = Utc::now();
+    if db.get_database_backend() == DatabaseBackend::Sqlite
+        && let Some(id) = take_free_place(db, key, limit, now).await?
+    {
+        return Ok(Attempt {
+            id,
+            key: key.clone(),
+            db: db.clone(),
+            settled: false,
+        });
+    }
+    // PostgreSQL, or a refusal on SQLite: the place is counted in a transaction that can
+    // also leave the refusal's marker and work out when a place frees.
     let txn = db.begin().await?;
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
@@ -215,6 +227,39 @@ pub async fn reserve(
         db: db.clone(),
         settled: false,
     })
+}
+
+/// SQLite: takes a place in one statement when the window has one free, `None` when it
+/// has not. One statement is atomic under the database write lock it takes before reading
+/// the count, so two attempts cannot both take the last place — what the transaction in
+/// [`reserve`] does in four statements, each a trip to the connection's thread.
+async fn take_free_place(
+    db: &DatabaseConnection,
+    key: &AttemptKey,
+    limit: AttemptLimit,
+    now: DateTime<Utc>,
+) -> ServiceResult<Option<i32>> {
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            "INSERT INTO auth_attempts (scope, subject, client_addr, attempted_at, pending) \
+             SELECT ?1, ?2, ?3, ?4, ?5 \
+             WHERE (SELECT COUNT(*) FROM auth_attempts \
+                    WHERE scope = ?1 AND subject = ?2 AND client_addr = ?3 \
+                      AND attempted_at > ?6) < ?7 \
+             RETURNING id",
+            [
+                key.scope.into(),
+                key.subject.clone().into(),
+                key.client_addr.clone().into(),
+                now.into(),
+                true.into(),
+                (now - limit.window()).into(),
+                i64::from(limit.max).into(),
+            ],
+        ))
+        .await?;
+    Ok(row.map(|row| row.try_get::<i32>("", "id")).transpose()?)
 }
 
 /// The first refusal of a key in a window: its place `id` becomes the key's marker, and a

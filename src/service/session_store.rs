@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use entity::session;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -139,22 +139,21 @@ pub async fn end_all(
 
 /// API.md `MAX_SESSIONS_PER_USER`: before a new session starts, ends the least recently
 /// used ones so that at most `max - 1` stay live. Returns the ended ones.
+///
+/// One read finds them: the live sessions past the `max - 1` most recently used.
 pub async fn make_room(
     db: &impl ConnectionTrait,
     user_id: i32,
     max: u64,
 ) -> ServiceResult<Vec<String>> {
-    let live = live_of(user_id);
-    let count = live.clone().count(db).await?;
-    let Some(excess) = (count + 1).checked_sub(max.max(1)).filter(|n| *n > 0) else {
-        return Ok(Vec::new());
-    };
-    let oldest: Vec<String> = live
+    let oldest: Vec<String> = live_of(user_id)
         .select_only()
         .column(session::Column::Id)
-        .order_by_asc(session::Column::LastUsedAt)
-        .order_by_asc(session::Column::Id)
-        .limit(excess)
+        .order_by_desc(session::Column::LastUsedAt)
+        .order_by_desc(session::Column::Id)
+        // SQLite takes no OFFSET without a LIMIT; the driver binds both as i64.
+        .limit(i64::MAX as u64)
+        .offset((max.max(1) - 1).min(i64::MAX as u64))
         .into_tuple()
         .all(db)
         .await?;

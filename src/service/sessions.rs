@@ -5,7 +5,7 @@
 //! a [`ServiceError`]; resolvers only parse, call and map.
 //!
 //! Every workflow that issues tokens for an existing user first locks the user's row
-//! ([`users::lock`]) inside its transaction, and so do the ones that revoke: a login or a
+//! ([`users::begin_locked`]), and so do the ones that revoke: a login or a
 //! refresh racing with `changePassword` or a logout is therefore either entirely before it
 //! (and its tokens are revoked by it) or entirely after it (and sees the new password
 //! hash, or its refresh token revoked) — no token issued before a revocation commits
@@ -28,6 +28,7 @@ use crate::auth::error::messages;
 use crate::auth::password::{Overloaded, Passwords};
 use crate::auth::tokens::{Claims, JwtKeys};
 use crate::config::Config;
+use crate::db::SqliteReads;
 use crate::domain::{AuthEventKind, Email, Password, Role, Username};
 use crate::metrics::Metrics;
 
@@ -103,6 +104,8 @@ pub struct Sessions {
     passwords: Passwords,
     revocations: Revocations,
     metrics: Metrics,
+    /// SQLite's direct reads, for the lookup before a password check.
+    reads: Option<Arc<SqliteReads>>,
     attempt_limit: AttemptLimit,
     /// `MAX_SESSIONS_PER_USER`.
     max_sessions: u64,
@@ -117,6 +120,7 @@ impl Sessions {
         passwords: Passwords,
         revocations: Revocations,
         metrics: Metrics,
+        reads: Option<Arc<SqliteReads>>,
         config: &Config,
     ) -> Self {
         Self {
@@ -125,6 +129,7 @@ impl Sessions {
             passwords,
             revocations,
             metrics,
+            reads,
             attempt_limit: AttemptLimit {
                 max: config.login_max_failures,
                 window: config.login_failure_window,
@@ -196,7 +201,7 @@ impl Sessions {
         )
         .await?;
         let permit = self.passwords.admit()?;
-        let user = users::find_by_username(&self.db, username.as_str()).await?;
+        let user = users::find_to_check(&self.db, self.reads.as_deref(), username.as_str()).await?;
         let hash = user.as_ref().map(|u| u.password_hash.as_str());
         let matches = permit.verify(password, hash).await?;
         let Some(user) = user.as_ref().filter(|_| matches) else {
@@ -233,11 +238,8 @@ impl Sessions {
         attempt: Attempt,
         failed: Option<Event<'_>>,
     ) -> ServiceResult<(DatabaseTransaction, user::Model, Attempt)> {
-        let txn = self.db.begin().await?;
-        match users::lock(&txn, checked.id)
-            .await?
-            .filter(|current| current.password_hash == checked.password_hash)
-        {
+        let (txn, locked) = users::begin_locked(&self.db, checked.id).await?;
+        match locked.filter(|current| current.password_hash == checked.password_hash) {
             Some(locked) => Ok((txn, locked, attempt)),
             None => {
                 txn.rollback().await?;
@@ -296,10 +298,8 @@ impl Sessions {
     /// record (minted elsewhere) starts a session.
     pub async fn refresh(&self, claims: &Claims, client: &ClientInfo) -> ServiceResult<Issued> {
         let user_id = user_id(claims)?;
-        let txn = self.db.begin().await?;
-        let user = users::lock(&txn, user_id)
-            .await?
-            .ok_or_else(|| unknown_user(claims))?;
+        let (txn, user) = users::begin_locked(&self.db, user_id).await?;
+        let user = user.ok_or_else(|| unknown_user(claims))?;
         let outcome = self.rotate(&txn, &user, claims, client).await?;
         let event = match &outcome {
             Outcome::Issued { sid, .. } => Event::new(AuthEventKind::Refresh, client)
@@ -413,10 +413,8 @@ impl Sessions {
             return Err(AuthError::Missing(messages::MISSING_HEADER).into());
         };
         let user_id = user_id(claims)?;
-        let txn = self.db.begin().await?;
-        let user = users::lock(&txn, user_id)
-            .await?
-            .ok_or_else(|| unknown_user(claims))?;
+        let (txn, user) = users::begin_locked(&self.db, user_id).await?;
+        let user = user.ok_or_else(|| unknown_user(claims))?;
         if refresh.is_some_and(|c| c.sub != claims.sub) {
             return Err(AuthError::invalid("The refresh token belongs to another user").into());
         }
@@ -491,10 +489,8 @@ impl Sessions {
         sid: &str,
         client: &ClientInfo,
     ) -> ServiceResult<()> {
-        let txn = self.db.begin().await?;
-        let user = users::lock(&txn, caller.user_id)
-            .await?
-            .ok_or_else(|| unknown_user(&caller.claims))?;
+        let (txn, user) = users::begin_locked(&self.db, caller.user_id).await?;
+        let user = user.ok_or_else(|| unknown_user(&caller.claims))?;
         let ended = session_store::end(&txn, caller.user_id, &[sid.to_owned()]).await?;
         if ended.is_empty() {
             return Err(ServiceError::NotFound("Session"));

@@ -3,8 +3,9 @@
 use chrono::Utc;
 use entity::{item, user};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend,
+    DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sea_query::Expr,
 };
 
@@ -13,6 +14,7 @@ use super::items::{self, Parent};
 use super::revocations::{Notice, Revocations, publish};
 use super::session_store::ClientInfo;
 use super::{ServiceError, ServiceResult, on_unique_violation};
+use crate::db::{ModelColumns, SqliteReads};
 use crate::domain::{AuthEventKind, Email, PageArgs, Role, Username};
 
 /// Inserts a user; a taken username or email (ignoring case) is a client error decided by
@@ -42,14 +44,38 @@ pub async fn create(
     .map_err(on_unique_violation)
 }
 
-/// Locks the user's row until the transaction ends and returns it (`None`: no such user).
-/// A no-op `UPDATE … RETURNING` rather than `SELECT … FOR UPDATE`, because SQLite has no
-/// row locks: there the write takes the database write lock, which serializes just as well.
-pub async fn lock(db: &impl ConnectionTrait, id: i32) -> ServiceResult<Option<user::Model>> {
+/// Begins a transaction holding the user's row locked until it ends, and returns it with
+/// the row (`None`: no such user). On SQLite the transaction begins `IMMEDIATE`: it holds
+/// the database write lock from its start, which serializes as a row lock would, so the
+/// row is read, not rewritten as [`lock`] must.
+pub async fn begin_locked(
+    db: &DatabaseConnection,
+    id: i32,
+) -> ServiceResult<(DatabaseTransaction, Option<user::Model>)> {
+    if db.get_database_backend() == DatabaseBackend::Sqlite {
+        let txn = db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
+        let user = find(&txn, id).await?;
+        return Ok((txn, user));
+    }
+    let txn = db.begin().await?;
+    let user = lock(&txn, id).await?;
+    Ok((txn, user))
+}
+
+/// Locks the user's row until the open transaction `txn` ends and returns it (`None`: no
+/// such user). A no-op `UPDATE … RETURNING` rather than `SELECT … FOR UPDATE`, because
+/// SQLite has no row locks: there the write takes the database write lock, which
+/// serializes just as well.
+pub async fn lock(txn: &DatabaseTransaction, id: i32) -> ServiceResult<Option<user::Model>> {
     Ok(user::Entity::update_many()
         .col_expr(user::Column::Id, Expr::col(user::Column::Id))
         .filter(user::Column::Id.eq(id))
-        .exec_with_returning(db)
+        .exec_with_returning(txn)
         .await?
         .into_iter()
         .next())
@@ -59,15 +85,36 @@ pub async fn find(db: &impl ConnectionTrait, id: i32) -> ServiceResult<Option<us
     Ok(user::Entity::find_by_id(id).one(db).await?)
 }
 
+/// A login's lookup, before its password is checked (the transaction that acts on the
+/// check reads the row again, locked): on SQLite read on the request's own thread, not
+/// a trip to the pool's.
+pub async fn find_to_check(
+    db: &DatabaseConnection,
+    reads: Option<&SqliteReads>,
+    username: &str,
+) -> ServiceResult<Option<user::Model>> {
+    let Some(reads) = reads else {
+        return find_by_username(db, username).await;
+    };
+    let query = by_username(username)
+        .limit(1)
+        .build(DatabaseBackend::Sqlite);
+    Ok(reads
+        .all(&query, |row| user::Model::read(row, 0))?
+        .into_iter()
+        .next())
+}
+
 /// Login matches the username ignoring case.
 pub async fn find_by_username(
     db: &impl ConnectionTrait,
     username: &str,
 ) -> ServiceResult<Option<user::Model>> {
-    Ok(user::Entity::find()
-        .filter(user::Column::UsernameLower.eq(username.to_ascii_lowercase()))
-        .one(db)
-        .await?)
+    Ok(by_username(username).one(db).await?)
+}
+
+fn by_username(username: &str) -> sea_orm::Select<user::Entity> {
+    user::Entity::find().filter(user::Column::UsernameLower.eq(username.to_ascii_lowercase()))
 }
 
 /// Users by id, for the DataLoader.
@@ -107,10 +154,8 @@ pub async fn set_role(
     actor_id: i32,
     client: &ClientInfo,
 ) -> ServiceResult<user::Model> {
-    let txn = db.begin().await?;
-    let user = lock(&txn, id)
-        .await?
-        .ok_or(ServiceError::NotFound("User"))?;
+    let (txn, user) = begin_locked(db, id).await?;
+    let user = user.ok_or(ServiceError::NotFound("User"))?;
     let mut active: user::ActiveModel = user.into();
     active.role = Set(role.as_str().to_owned());
     active.updated_at = Set(Utc::now());
