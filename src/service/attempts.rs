@@ -7,8 +7,7 @@
 //! more checks than the limit allows nor learn which guess was right: once the places are
 //! taken every answer is `RATE_LIMITED`. The place is taken under a lock on the key — on
 //! PostgreSQL a transaction-scoped advisory lock, on SQLite the database write lock that
-//! the transaction's first statement (the insert) takes — so two attempts can never both
-//! count the same free place.
+//! the taking statement holds — so two attempts can never both count the same free place.
 
 use std::time::Duration;
 

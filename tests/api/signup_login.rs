@@ -327,3 +327,27 @@ async fn with_two_trusted_hops_the_client_is_the_second_entry_from_the_right() {
     let short = login_from(&app, "10.0.0.2", PASSWORD).await;
     assert!(short["data"]["login"].is_object(), "{short}");
 }
+
+/// A login's database work is fixed (`BEGIN`/`COMMIT` are not counted): on SQLite the
+/// limiter's place (one statement), the lookup before the hash, and the login transaction
+/// (the user's row, clearing the key's failures, the sessions past the limit, the session,
+/// its refresh token, the event); PostgreSQL takes the place under an advisory lock, in a
+/// transaction that also counts the places taken.
+#[tokio::test]
+async fn a_login_costs_a_fixed_number_of_statements() {
+    let app = TestApp::spawn().await;
+    app.signup("alice").await;
+    let mut costs = Vec::new();
+    for _ in 0..3 {
+        let before = app.statement_count();
+        let body = app.login("alice", PASSWORD).await;
+        assert!(body["data"]["login"]["accessToken"].is_string(), "{body}");
+        costs.push(app.statement_count() - before);
+    }
+    let expected = if app.database_url.starts_with("postgres") {
+        10
+    } else {
+        8
+    };
+    assert_eq!(costs, [expected; 3], "statements per login");
+}
