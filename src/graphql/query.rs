@@ -131,11 +131,7 @@ impl Query {
         };
         let wanted = Prefetched::wanted(ctx);
         let (rows, owners, has_next) = if wanted.owners {
-            let (joined, has_next) =
-                items::page_with_owners(&state.db, state.sqlite_reads.as_deref(), &filter, args)
-                    .await?;
-            let (rows, owners): (Vec<_>, Vec<_>) = joined.into_iter().unzip();
-            (rows, owners.into_iter().flatten().collect(), has_next)
+            items::page_with_owners(&state.db, state.sqlite_reads.as_deref(), &filter, args).await?
         } else {
             let (rows, has_next) =
                 items::page(&state.db, state.sqlite_reads.as_deref(), &filter, args).await?;

@@ -212,27 +212,43 @@ pub async fn page(
     Ok((rows, has_next))
 }
 
-/// [`page`] with each item's owner, joined in the same statement (a page that shows
-/// owners costs one statement, not two).
+/// [`page`] with the items' owners, joined in the same statement (a page that shows
+/// owners costs one statement, not two): the items, then each owner once, then whether
+/// more follow. A page repeats few owners many times; each is decoded once.
 pub async fn page_with_owners(
     db: &impl ConnectionTrait,
     reads: Option<&SqliteReads>,
     filter: &ItemFilter,
     args: PageArgs,
-) -> ServiceResult<(Vec<(item::Model, Option<user::Model>)>, bool)> {
+) -> ServiceResult<(Vec<item::Model>, Vec<user::Model>, bool)> {
     let query = paged(filter, args).find_also_related(user::Entity);
+    let mut owners: Vec<user::Model> = Vec::new();
     let mut rows = match on_this_thread(reads, filter) {
         Some(reads) => reads.all(&query.build(DatabaseBackend::Sqlite), |row| {
-            Ok((
-                item::Model::read(row, 0)?,
-                user::Model::read_optional(row, item::Model::WIDTH)?,
-            ))
+            let item = item::Model::read(row, 0)?;
+            if !owners.iter().any(|owner| owner.id == item.owner_id)
+                && let Some(owner) = user::Model::read_optional(row, item::Model::WIDTH)?
+            {
+                owners.push(owner);
+            }
+            Ok(item)
         })?,
-        None => query.all(db).await?,
+        None => query
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|(item, owner)| {
+                if let Some(owner) = owner.filter(|o| !owners.iter().any(|s| s.id == o.id)) {
+                    owners.push(owner);
+                }
+                item
+            })
+            .collect(),
     };
     let has_next = rows.len() as u64 > args.first;
     rows.truncate(args.first as usize);
-    Ok((rows, has_next))
+    owners.retain(|owner| rows.iter().any(|row| row.owner_id == owner.id));
+    Ok((rows, owners, has_next))
 }
 
 /// The direct SQLite reads, for a page whose cost is bounded by its size: the unfiltered
@@ -405,7 +421,13 @@ mod tests {
                 .unwrap();
             let pooled = page_with_owners(&db, None, &all, args).await.unwrap();
             assert_eq!(direct, pooled, "after {after:?}");
-            assert!(direct.0.iter().all(|(_, owner)| owner.is_some()));
+            // Each item's owner, once (the seed alternates two owners).
+            let mut owner_ids: Vec<i32> = direct.0.iter().map(|item| item.owner_id).collect();
+            owner_ids.sort_unstable();
+            owner_ids.dedup();
+            let mut shown: Vec<i32> = direct.1.iter().map(|owner| owner.id).collect();
+            shown.sort_unstable();
+            assert_eq!(shown, owner_ids, "after {after:?}");
             let direct = page(&db, Some(&reads), &all, args).await.unwrap();
             assert_eq!(direct, page(&db, None, &all, args).await.unwrap());
         }
@@ -421,13 +443,15 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(whole.0.len(), 5);
-        assert!(!whole.1);
-        assert!(whole.0.iter().any(|(item, _)| item.description.is_none()));
-        assert!(whole.0.iter().any(|(_, owner)| {
-            owner
-                .as_ref()
-                .is_some_and(|o| o.email.is_some() && o.tokens_valid_after.is_some())
-        }));
+        assert_eq!(whole.1.len(), 2);
+        assert!(!whole.2);
+        assert!(whole.0.iter().any(|item| item.description.is_none()));
+        assert!(
+            whole
+                .1
+                .iter()
+                .any(|o| o.email.is_some() && o.tokens_valid_after.is_some())
+        );
     }
 
     /// A page read directly sees every commit that finished before it, and an open write
