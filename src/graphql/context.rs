@@ -90,7 +90,10 @@ impl AuthContext {
         {
             return principal.clone();
         }
-        let principal = self.resolve().await;
+        // Boxed: the verification and a first load of the user's facts are a large future,
+        // and every guarded field's future would otherwise carry its size (moved and
+        // allocated per field, though the memo answers all but the first).
+        let principal = Box::pin(self.resolve()).await;
         *memo = Some((version, principal.clone()));
         principal
     }

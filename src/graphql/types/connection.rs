@@ -167,7 +167,9 @@ macro_rules! connection {
                 &self,
                 ctx: &async_graphql::Context<'_>,
             ) -> crate::graphql::errors::ApiResult<i64> {
-                self.count.total(ctx).await
+                // Boxed: a database count inline would size every field's future of the
+                // connection (`nodes` included) for it.
+                Box::pin(self.count.total(ctx)).await
             }
         }
     };

@@ -124,9 +124,8 @@ impl Item {
         if let Some(store) = prefetched.and_then(|p| p.stores.get(&self.row.store_id)) {
             return Ok(Store(store.clone()));
         }
-        let store = loaders(ctx)?
-            .stores
-            .load_one(self.row.store_id)
+        // Boxed, like the owner's: see `owner`.
+        let store = Box::pin(loaders(ctx)?.stores.load_one(self.row.store_id))
             .await?
             .ok_or(ApiError::NotFound("Store"))?;
         Ok(Store(store))
@@ -147,9 +146,9 @@ impl Item {
         if let Some(owner) = prefetched.and_then(|p| p.owners.get(&self.row.owner_id)) {
             return Ok(Some(User(owner.clone())));
         }
-        Ok(loaders(ctx)?
-            .users
-            .load_one(self.row.owner_id)
+        // Boxed: async-graphql runs every field of an item as one future sized for its
+        // largest field; a DataLoader's await inline would make `id` and `name` as large.
+        Ok(Box::pin(loaders(ctx)?.users.load_one(self.row.owner_id))
             .await?
             .map(User))
     }

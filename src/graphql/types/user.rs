@@ -47,7 +47,14 @@ impl User {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<ItemConnection> {
-        ItemConnection::nested(ctx, Parent::Owner(self.0.id), first, after).await
+        // Boxed: see `Item.owner`.
+        Box::pin(ItemConnection::nested(
+            ctx,
+            Parent::Owner(self.0.id),
+            first,
+            after,
+        ))
+        .await
     }
 }
 
