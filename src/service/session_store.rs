@@ -146,18 +146,23 @@ pub async fn make_room(
     user_id: i32,
     max: u64,
 ) -> ServiceResult<Vec<String>> {
-    let oldest: Vec<String> = live_of(user_id)
+    let oldest: Vec<String> = past_the_newest(user_id, max.max(1) - 1)
+        .into_tuple()
+        .all(db)
+        .await?;
+    end(db, user_id, &oldest).await
+}
+
+/// Ids of the user's live sessions but the `keep` most recently used.
+fn past_the_newest(user_id: i32, keep: u64) -> sea_orm::Select<session::Entity> {
+    live_of(user_id)
         .select_only()
         .column(session::Column::Id)
         .order_by_desc(session::Column::LastUsedAt)
         .order_by_desc(session::Column::Id)
         // SQLite takes no OFFSET without a LIMIT; the driver binds both as i64.
         .limit(i64::MAX as u64)
-        .offset((max.max(1) - 1).min(i64::MAX as u64))
-        .into_tuple()
-        .all(db)
-        .await?;
-    end(db, user_id, &oldest).await
+        .offset(keep.min(i64::MAX as u64))
 }
 
 /// The user's live sessions. `sessions_user_live_idx` (user, ended, last use) finds them
@@ -182,13 +187,13 @@ pub async fn prune(db: &impl ConnectionTrait, before: DateTime<Utc>) -> ServiceR
 mod tests {
     use sea_orm::{ConnectionTrait, DatabaseBackend, QueryTrait, Statement};
 
-    /// A login's count of live sessions reads the live ones only: SQLite searches the
-    /// index by user *and* `ended_at`, not every session of the user.
+    /// A login's read of the sessions past the limit reads the live ones only: SQLite
+    /// searches the index by user *and* `ended_at`, not every session of the user.
     #[tokio::test]
     async fn live_sessions_are_found_without_reading_ended_ones() {
         let db = crate::db::connect("sqlite::memory:").await.unwrap();
         crate::db::migrate(&db).await.unwrap();
-        let query = super::live_of(1).build(DatabaseBackend::Sqlite);
+        let query = super::past_the_newest(1, 99).build(DatabaseBackend::Sqlite);
         let plan = db
             .query_all_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Sqlite,
