@@ -180,6 +180,10 @@ impl ResponseCache {
 
     /// The public answer to `request`, or whether one for a principal may be kept.
     pub fn lookup(&self, request: &RequestKey) -> Lookup {
+        if !self.view.trusted() {
+            // Other instances' writes may go unheard: nothing kept can be trusted.
+            return Lookup::Miss;
+        }
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         inner.lookup(self.view.data_version(), request)
     }
@@ -193,6 +197,9 @@ impl ResponseCache {
     /// Keeps `answer` for `request` and `class`, unless data changed since `version` was
     /// read (the answer may predate the change).
     pub fn put(&self, request: RequestKey, class: Class, version: u64, answer: Answer) {
+        if !self.view.trusted() {
+            return;
+        }
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         // Read under the lock: a change after this clears what is put now at its next use.
         let current = self.view.data_version();

@@ -16,9 +16,12 @@
 //! - notices may be missed — a `LISTEN` connection lost and re-established, a half-open
 //!   connection that delivers nothing, change-log rows pruned before a suspended process
 //!   read them — so each instance checks that its channel works: on PostgreSQL it sends
-//!   itself a heartbeat notice every 500 ms and, while one is overdue, keeps nothing
-//!   (every check reloads) until the channel is back; on SQLite a gap in the change log's
-//!   ids or a failed read drops the whole view.
+//!   itself a heartbeat notice every 500 ms. From the moment the listener loses its
+//!   connection (or a heartbeat is overdue) the view is *distrusted*: it keeps nothing,
+//!   every check reads the database, the response cache neither answers nor keeps. Only
+//!   when the instance's own heartbeat arrives again — proof that it is listening — is
+//!   the view trusted again, starting empty, so nothing loaded during the gap survives
+//!   it. On SQLite a gap in the change log's ids or a failed read drops the whole view.
 //!
 //! The same notices carry changes of data that answers show (stores, items, users): they
 //! move [`Revocations::data_version`], which the response cache (`http::response_cache`)
@@ -34,7 +37,7 @@ use std::{
     collections::{HashMap, HashSet},
     sync::{
         Arc, RwLock,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -135,6 +138,9 @@ struct Inner {
     version: AtomicU64,
     /// Bumped on every data notice (and whenever notices may have been missed).
     data_version: AtomicU64,
+    /// False while notices may be going astray (PostgreSQL's listener lost its connection,
+    /// or its heartbeat is overdue): nothing may be kept then.
+    trusted: AtomicBool,
     changes: broadcast::Sender<Change>,
 }
 
@@ -155,6 +161,7 @@ impl Revocations {
                 users: RwLock::new(HashMap::new()),
                 version: AtomicU64::new(0),
                 data_version: AtomicU64::new(0),
+                trusted: AtomicBool::new(true),
                 changes,
             }),
         };
@@ -180,6 +187,10 @@ impl Revocations {
 
     /// The user's facts as of the last change seen: `None` when there is no such user.
     pub async fn facts(&self, user_id: i32) -> ServiceResult<Option<Arc<UserFacts>>> {
+        if !self.trusted() {
+            // Changes may go unheard: what is read now cannot be kept.
+            return load(&self.inner, user_id).await;
+        }
         let entry = {
             let users = self.inner.users.read().unwrap_or_else(|e| e.into_inner());
             users.get(&user_id).cloned()
@@ -237,6 +248,27 @@ impl Revocations {
         txn.commit().await?;
         self.data_changed();
         Ok(written)
+    }
+
+    /// False while this instance may be missing other instances' notices: then nothing
+    /// read may be kept (the response cache neither answers nor keeps).
+    pub fn trusted(&self) -> bool {
+        self.inner.trusted.load(Ordering::Acquire)
+    }
+
+    /// Notices may be going astray from now on: keep nothing until [`trust`](Self::trust).
+    fn distrust(&self) {
+        self.inner.trusted.store(false, Ordering::Release);
+        self.reset();
+    }
+
+    /// Notices are heard again (this instance's own heartbeat came through): start over
+    /// from an empty view, and keep what is read from now on.
+    fn trust(&self) {
+        self.reset();
+        self.inner.trusted.store(true, Ordering::Release);
+        // Sockets re-check against what the database says now.
+        self.reset();
     }
 
     /// Forget everything (notices may have been missed).
@@ -326,12 +358,13 @@ async fn send_heartbeats(inner: std::sync::Weak<Inner>) {
     }
 }
 
-/// PostgreSQL: applies other instances' notices; while this instance's own heartbeat is
-/// overdue, notices may be going astray, so nothing is kept (the view is dropped at every
-/// tick) until heartbeats arrive again — and once more then, for what was loaded meanwhile.
+/// PostgreSQL: applies other instances' notices. When the listener loses its connection
+/// (sqlx reconnects it on the next receive) or this instance's own heartbeat is overdue,
+/// the view is distrusted at once; it is trusted again, from empty, only when the own
+/// heartbeat arrives through the listener — after it is listening again, so no revocation
+/// committed during the gap can hide behind something loaded before it.
 async fn listen(inner: std::sync::Weak<Inner>, mut listener: sea_orm::sqlx::postgres::PgListener) {
     let mut last_heartbeat = tokio::time::Instant::now();
-    let mut degraded = false;
     let mut watchdog = tokio::time::interval(HEARTBEAT_EVERY);
     loop {
         tokio::select! {
@@ -345,10 +378,9 @@ async fn listen(inner: std::sync::Weak<Inner>, mut listener: sea_orm::sqlx::post
                         match what {
                             HEARTBEAT if own => {
                                 last_heartbeat = tokio::time::Instant::now();
-                                if degraded {
-                                    degraded = false;
-                                    tracing::info!("auth change notices flow again: view reset");
-                                    view.reset();
+                                if !view.trusted() {
+                                    tracing::info!("auth change notices flow again: view trusted, from empty");
+                                    view.trust();
                                 }
                             }
                             _ if own => {}
@@ -361,24 +393,28 @@ async fn listen(inner: std::sync::Weak<Inner>, mut listener: sea_orm::sqlx::post
                         }
                     }
                     Ok(None) => {
-                        tracing::warn!("auth change listener reconnected: view reset");
-                        view.reset();
+                        tracing::warn!("auth change listener lost its connection: keeping nothing until it listens again");
+                        view.distrust();
                     }
                     Err(error) => {
-                        tracing::warn!(%error, "auth change listener error: view reset");
-                        view.reset();
+                        tracing::warn!(%error, "auth change listener error: keeping nothing until it listens again");
+                        view.distrust();
                         tokio::time::sleep(Duration::from_millis(250)).await;
                     }
                 }
             }
             _ = watchdog.tick() => {
                 let Some(inner) = inner.upgrade() else { return };
+                let view = Revocations { inner };
                 if last_heartbeat.elapsed() > HEARTBEAT_OVERDUE {
-                    if !degraded {
+                    if view.trusted() {
                         tracing::warn!("auth change heartbeat overdue: keeping nothing until it is back");
                     }
-                    degraded = true;
-                    Revocations { inner }.reset();
+                    // Also tells the sockets, every tick, to re-check against the database.
+                    view.distrust();
+                } else if !view.trusted() {
+                    // Distrusted since a reconnect: sockets re-check each tick until then.
+                    view.reset();
                 }
             }
         }

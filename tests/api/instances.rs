@@ -144,3 +144,87 @@ async fn a_user_deleted_on_one_instance_loses_the_socket_on_the_other() {
         Err((4403, "INVALID_TOKEN".to_owned()))
     );
 }
+
+/// Runs `sql` on the PostgreSQL server of `TEST_DATABASE_URL` (its admin database).
+async fn on_postgres_server(sql: &str) {
+    use sea_orm::ConnectionTrait;
+    let admin = std::env::var("TEST_DATABASE_URL").unwrap();
+    let db = sea_orm::Database::connect(&admin).await.unwrap();
+    db.execute_unprepared(sql).await.unwrap();
+    db.close().await.ok();
+}
+
+/// A short outage of the listener alone (its backend terminated, and reconnecting fails
+/// for a while): what another instance revokes or writes during the gap must still reach
+/// this instance within a second — even what it loaded during the gap is not kept.
+#[tokio::test]
+async fn a_listener_outage_on_postgres_loses_no_revocation_and_no_write() {
+    if !std::env::var("TEST_DATABASE_URL").is_ok_and(|url| url.starts_with("postgres")) {
+        return; // SQLite instances read the change log; there is no listener to lose.
+    }
+    let (a, b) = two_instances().await;
+    let laptop = a.signup("alice").await;
+    let phone = a.login("alice", PASSWORD).await;
+    let phone = Session::from_payload(&phone["data"]["login"]).unwrap();
+    let admin = a.admin("root").await;
+    let store = a.store(&admin, "Shop").await;
+    let count = "{ items(first: 1) { totalCount } }";
+    assert_eq!(
+        b.gql(count, json!({})).await["data"]["items"]["totalCount"],
+        0
+    );
+    let database = a.database_url.rsplit('/').next().unwrap().to_owned();
+
+    // The listeners lose their connections, and their first reconnect fails.
+    on_postgres_server(&format!(
+        "ALTER DATABASE \"{database}\" WITH ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{database}' AND query LIKE 'LISTEN%'"
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    on_postgres_server(&format!(
+        "ALTER DATABASE \"{database}\" WITH ALLOW_CONNECTIONS true"
+    ))
+    .await;
+    // Before B listens again, it loads what it needs, and A revokes and writes.
+    assert_eq!(
+        b.gql_as(&phone.access, ME, json!({})).await["data"]["me"]["username"],
+        "alice"
+    );
+    assert_eq!(
+        b.gql(count, json!({})).await["data"]["items"]["totalCount"],
+        0
+    );
+    let revoked = a
+        .gql_as(
+            &laptop.access,
+            REVOKE_SESSION,
+            json!({ "id": sid(&phone.access) }),
+        )
+        .await;
+    assert_eq!(revoked["data"]["revokeSession"], true, "{revoked}");
+    a.item(&admin, &store, "during the gap", "1").await;
+    let changed = Instant::now();
+
+    within(
+        OTHER_INSTANCES.saturating_sub(changed.elapsed()),
+        "the revocation on B",
+        || async {
+            b.gql_as(&phone.access, ME, json!({})).await["errors"][0]["extensions"]["code"]
+                == "TOKEN_REVOKED"
+        },
+    )
+    .await;
+    within(Duration::from_secs(1), "the write on B", || async {
+        b.gql(count, json!({})).await["data"]["items"]["totalCount"] == 1
+    })
+    .await;
+    // And once B listens again, it keeps working from notices.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    a.item(&admin, &store, "after the gap", "1").await;
+    within(OTHER_INSTANCES, "a later write on B", || async {
+        b.gql(count, json!({})).await["data"]["items"]["totalCount"] == 2
+    })
+    .await;
+}
