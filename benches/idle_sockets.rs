@@ -57,7 +57,11 @@ async fn main() {
     let hook: authql::startup::StatementHook = Box::new(move |_| {
         counter.fetch_add(1, Ordering::Relaxed);
     });
-    let app = Application::build_observed(config, Some(hook))
+    let hooks = authql::startup::Hooks {
+        on_statement: Some(hook),
+        ..Default::default()
+    };
+    let app = Application::build_with(config, hooks)
         .await
         .expect("server builds");
     let addr = app.local_addr();

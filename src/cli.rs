@@ -104,10 +104,9 @@ pub async fn create_user(
     let raw = raw.strip_suffix('\r').unwrap_or(raw);
     let password =
         Password::parse(raw, "password").map_err(|e| CreateUserError::Input(e.reason))?;
-    let db = db::connect(database_url).await.map_err(|e| {
-        let why = db::explain(database_url, &e);
-        CreateUserError::Other(format!("DATABASE_URL: cannot connect: {why}"))
-    })?;
+    let db = db::connect(database_url, &Default::default())
+        .await
+        .map_err(|why| CreateUserError::Other(format!("DATABASE_URL: {why}")))?;
     db::migrate(&db)
         .await
         .map_err(|e| CreateUserError::Other(format!("DATABASE_URL: cannot migrate: {e}")))?;

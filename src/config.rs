@@ -183,6 +183,42 @@ pub struct Config {
     /// How long auth events are kept; older ones are deleted (at start, then hourly).
     #[arg(long, env = "AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration)]
     pub audit_retention: Duration,
+
+    /// Failed logins allowed per username from all addresses together within the window.
+    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 100)]
+    pub login_max_failures_per_account: u32,
+
+    /// Open client connections (HTTP and WebSocket); beyond it new ones are closed at once.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// An idle keep-alive HTTP connection is closed after this.
+    #[arg(long, env = "KEEP_ALIVE_TIMEOUT", default_value = "75s", value_parser = parse_duration)]
+    pub keep_alive_timeout: Duration,
+
+    /// How long a statement waits for another process's database lock (and a request for
+    /// a free connection) before it is answered `SERVICE_UNAVAILABLE`.
+    #[arg(long, env = "DB_BUSY_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub db_busy_timeout: Duration,
+
+    /// SQLite durability: `normal` survives a process crash, `full` also a power loss.
+    #[arg(
+        long,
+        env = "DATABASE_SYNCHRONOUS",
+        value_enum,
+        default_value = "normal"
+    )]
+    pub database_synchronous: Synchronous,
+}
+
+/// SQLite's `synchronous` in WAL mode (`DATABASE_SYNCHRONOUS`): `normal` keeps every
+/// commit across a process crash but may lose the last ones on power loss; `full` waits
+/// for the disk at each commit and loses nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Synchronous {
+    #[default]
+    Normal,
+    Full,
 }
 
 /// How log lines are written.
@@ -259,6 +295,9 @@ impl Config {
         if self.max_body_bytes == 0 {
             return Err(ConfigError::new("MAX_BODY_BYTES", "must be at least 1"));
         }
+        if self.max_connections == 0 {
+            return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 1"));
+        }
         if self.trusted_proxy_hops == 0 {
             return Err(ConfigError::new("TRUSTED_PROXY_HOPS", "must be at least 1"));
         }
@@ -266,6 +305,8 @@ impl Config {
             ("REQUEST_TIMEOUT", self.request_timeout),
             ("REQUEST_HEAD_TIMEOUT", self.request_head_timeout),
             ("WS_INIT_TIMEOUT", self.ws_init_timeout),
+            ("KEEP_ALIVE_TIMEOUT", self.keep_alive_timeout),
+            ("DB_BUSY_TIMEOUT", self.db_busy_timeout),
         ] {
             if duration.is_zero() {
                 return Err(ConfigError::new(variable, "must be longer than zero"));

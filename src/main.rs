@@ -41,8 +41,10 @@ async fn main() -> ExitCode {
         Command::Migrate { database_url } => {
             let _log = authql::telemetry::init("info", Default::default());
             let result = async {
-                let db = authql::db::connect(&database_url).await?;
-                authql::db::migrate(&db).await
+                let db = authql::db::connect(&database_url, &Default::default()).await?;
+                authql::db::migrate(&db)
+                    .await
+                    .map_err(|e| authql::db::explain(&database_url, &e))
             }
             .await;
             match result {
@@ -50,8 +52,7 @@ async fn main() -> ExitCode {
                     println!("migrations applied");
                     ExitCode::SUCCESS
                 }
-                Err(error) => {
-                    let why = authql::db::explain(&database_url, &error);
+                Err(why) => {
                     eprintln!("error: DATABASE_URL: {why}");
                     ExitCode::from(EXIT_CONFIG)
                 }

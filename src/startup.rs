@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{password::Passwords, tokens::JwtKeys};
 use crate::config::{Config, ConfigError};
-use crate::db::{OnStatement, SqliteReads};
+use crate::db::{DbSettings, Health, OnStatement, SqliteReads};
 use crate::domain::CursorCodec;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
@@ -22,6 +22,18 @@ use crate::{db, graphql, http};
 /// Called with the SQL of every statement the server runs.
 pub type StatementHook = Box<dyn Fn(&str) + Send + Sync>;
 
+/// What tests and benches may attach to a server they build in-process.
+#[derive(Default)]
+pub struct Hooks {
+    /// Called after every SQL statement the server runs, its background work included
+    /// (tests count statements to prove there is no N+1, benches measure the database
+    /// work of idle sockets).
+    pub on_statement: Option<StatementHook>,
+    /// `PRAGMA`s for every SQLite connection of the pool (tests bound the file with
+    /// `max_page_count` to meet a full disk).
+    pub sqlite_pragmas: Vec<(String, String)>,
+}
+
 /// A built, not yet running server.
 pub struct Application {
     listener: TcpListener,
@@ -34,23 +46,37 @@ pub struct Application {
 impl Application {
     /// Everything that can fail at start fails here, with the variable to blame.
     pub async fn build(config: Config) -> Result<Self, ConfigError> {
-        Self::build_observed(config, None).await
+        Self::build_with(config, Hooks::default()).await
     }
 
-    /// Like [`build`](Self::build), calling `on_statement` after every SQL statement the
-    /// server runs, its background work included (tests count statements to prove there
-    /// is no N+1, benches to measure the database work of idle sockets).
-    pub async fn build_observed(
-        config: Config,
-        on_statement: Option<StatementHook>,
-    ) -> Result<Self, ConfigError> {
+    /// Like [`build`](Self::build), with [`Hooks`] attached.
+    pub async fn build_with(config: Config, hooks: Hooks) -> Result<Self, ConfigError> {
         config.validate()?;
         let keys = JwtKeys::from_config(&config)?;
-        let mut db = db::connect(&config.database_url).await.map_err(|e| {
-            let why = db::explain(&config.database_url, &e);
-            ConfigError::new("DATABASE_URL", format!("cannot connect: {why}"))
+        // The addresses first: a port in use is reported before any database work.
+        let listener = TcpListener::bind(config.listen_addr).await.map_err(|e| {
+            ConfigError::new(
+                "LISTEN_ADDR",
+                format!("cannot bind {}: {e}", config.listen_addr),
+            )
         })?;
-        let on_statement: Option<OnStatement> = on_statement.map(Arc::from);
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ConfigError::new("LISTEN_ADDR", e.to_string()))?;
+        let metrics_listener = match config.metrics_addr {
+            Some(metrics_addr) => Some(TcpListener::bind(metrics_addr).await.map_err(|e| {
+                ConfigError::new("METRICS_ADDR", format!("cannot bind {metrics_addr}: {e}"))
+            })?),
+            None => None,
+        };
+        let settings = DbSettings {
+            sqlite_pragmas: hooks.sqlite_pragmas,
+            ..DbSettings::from_config(&config)
+        };
+        let mut db = db::connect(&config.database_url, &settings)
+            .await
+            .map_err(|why| ConfigError::new("DATABASE_URL", why))?;
+        let on_statement: Option<OnStatement> = hooks.on_statement.map(Arc::from);
         // Set before the connection is cloned into anything.
         if let Some(hook) = on_statement.clone() {
             db.set_metric_callback(move |info| hook(&info.statement.sql));
@@ -58,6 +84,11 @@ impl Application {
         db::migrate(&db)
             .await
             .map_err(|e| ConfigError::new("DATABASE_URL", format!("cannot migrate: {e}")))?;
+        // A database that cannot be written (a read-only file, `mode=ro`, a full disk)
+        // would serve reads and fail every write: refuse to start instead.
+        db::probe_write(&db)
+            .await
+            .map_err(|e| ConfigError::new("DATABASE_URL", format!("cannot write: {e}")))?;
         let events = EventBus::start(&db, &config.database_url)
             .await
             .map_err(|e| {
@@ -80,21 +111,6 @@ impl Application {
             .map_err(|e| ConfigError::new("DATABASE_URL", format!("cannot open for reads: {e}")))?
             .map(Arc::new);
         let passwords = Passwords::new(config.password_hash_queue);
-        let listener = TcpListener::bind(config.listen_addr).await.map_err(|e| {
-            ConfigError::new(
-                "LISTEN_ADDR",
-                format!("cannot bind {}: {e}", config.listen_addr),
-            )
-        })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| ConfigError::new("LISTEN_ADDR", e.to_string()))?;
-        let metrics_listener = match config.metrics_addr {
-            Some(metrics_addr) => Some(TcpListener::bind(metrics_addr).await.map_err(|e| {
-                ConfigError::new("METRICS_ADDR", format!("cannot bind {metrics_addr}: {e}"))
-            })?),
-            None => None,
-        };
         let keys = Arc::new(keys);
         let metrics = Metrics::new();
         let sessions = Sessions::new(
@@ -107,6 +123,7 @@ impl Application {
             &config,
         );
         let state = AppState::new(Services {
+            health: Arc::new(Health::new(db.clone())),
             db,
             sqlite_reads,
             cursors: CursorCodec::new(keys.mac_key()),

@@ -7,7 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::{password::Passwords, tokens::JwtKeys};
 use crate::config::Config;
-use crate::db::SqliteReads;
+use crate::db::{Health, SqliteReads};
 use crate::domain::CursorCodec;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
@@ -34,6 +34,8 @@ impl Deref for AppState {
 
 pub struct Services {
     pub db: DatabaseConnection,
+    /// Whether the database can take writes (`/healthz`).
+    pub health: Arc<Health>,
     /// Bounded reads of a SQLite file on the request's own thread (`None` otherwise).
     pub sqlite_reads: Option<Arc<SqliteReads>>,
     pub config: Arc<Config>,

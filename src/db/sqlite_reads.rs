@@ -72,8 +72,10 @@ impl SqliteReads {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        // A reader waits only while another connection recovers the WAL after a crash.
-        connection.busy_timeout(Duration::from_secs(5))?;
+        // Never wait for a lock on the request's thread: a busy database (another process
+        // holding the WAL locks, a recovery) hands the read to the pool, whose threads
+        // may wait (`DB_BUSY_TIMEOUT`).
+        connection.busy_timeout(Duration::ZERO)?;
         connection.pragma_update(None, "query_only", true)?;
         Ok(connection)
     }
@@ -97,12 +99,13 @@ impl SqliteReads {
             .push(connection);
     }
 
-    /// Runs `statement` (built for SQLite) and reads each row with `read`.
+    /// Runs `statement` (built for SQLite) and reads each row with `read`; `None` when the
+    /// database is locked: the caller reads through the pool instead.
     pub fn all<T>(
         &self,
         statement: &Statement,
         mut read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>, DbErr> {
+    ) -> Result<Option<Vec<T>>, DbErr> {
         let values = match &statement.values {
             Some(values) => values.0.iter().map(sql_value).collect::<Result<_, _>>()?,
             None => Vec::new(),
@@ -121,12 +124,33 @@ impl SqliteReads {
         if let Some(on_statement) = &self.on_statement {
             on_statement(&statement.sql);
         }
-        rows.map_err(query_error)
+        match rows {
+            Ok(rows) => Ok(Some(rows)),
+            Err(error) if unavailable(&error) == Some(super::Unavailable::Busy) => Ok(None),
+            Err(error) => Err(query_error(error)),
+        }
     }
 }
 
+/// Why the database could not run the read now, if that is why it failed.
+fn unavailable(error: &rusqlite::Error) -> Option<super::Unavailable> {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _) => {
+            super::Unavailable::of_sqlite_code(failure.extended_code)
+        }
+        _ => None,
+    }
+}
+
+/// A failed read: a connection error when the database cannot be read now (so it is
+/// answered `SERVICE_UNAVAILABLE`), a query error otherwise.
 fn query_error(error: rusqlite::Error) -> DbErr {
-    DbErr::Custom(format!("SQLite read: {error}"))
+    let message = format!("SQLite read: {error}");
+    if unavailable(&error).is_some() {
+        DbErr::Conn(sea_orm::RuntimeErr::Internal(message))
+    } else {
+        DbErr::Custom(message)
+    }
 }
 
 /// The values sea-query binds in the statements routed here.
@@ -273,7 +297,9 @@ mod tests {
     /// Another connection to `sqlite::memory:` would open another, empty database.
     #[tokio::test]
     async fn an_in_memory_database_has_no_direct_reads() {
-        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        let db = crate::db::connect("sqlite::memory:", &Default::default())
+            .await
+            .unwrap();
         assert!(SqliteReads::open(&db, None).await.unwrap().is_none());
     }
 
@@ -314,7 +340,7 @@ mod tests {
     async fn direct_connections_only_read() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("reads.db").display());
-        let db = crate::db::connect(&url).await.unwrap();
+        let db = crate::db::connect(&url, &Default::default()).await.unwrap();
         crate::db::migrate(&db).await.unwrap();
         let seen = Arc::new(Mutex::new(Vec::<String>::new()));
         let log = seen.clone();
@@ -325,7 +351,7 @@ mod tests {
         assert!(error.to_string().contains("readonly"), "{error}");
         let missing = Statement::from_string(DatabaseBackend::Sqlite, "SELECT NULL");
         let owner = reads.all(&missing, |row| user::Model::read_optional(row, 0));
-        assert_eq!(owner.unwrap(), vec![None]);
+        assert_eq!(owner.unwrap(), Some(vec![None]));
         assert_eq!(seen.lock().unwrap().len(), 2);
     }
 }

@@ -17,6 +17,7 @@ use async_graphql_value::Value;
 pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 const INTERNAL: &str = "INTERNAL_SERVER_ERROR";
 
 /// The error's `extensions.code`, if it has one.

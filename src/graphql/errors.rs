@@ -27,6 +27,10 @@ pub enum ApiError {
         retry_after: u64,
     },
     CsrfFailed(&'static str),
+    /// The database cannot take the request now; nothing was written.
+    ServiceUnavailable {
+        retry_after: u64,
+    },
     Internal,
 }
 
@@ -46,6 +50,7 @@ impl ApiError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::CsrfFailed(_) => "CSRF_FAILED",
+            Self::ServiceUnavailable { .. } => "SERVICE_UNAVAILABLE",
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -68,6 +73,9 @@ impl ApiError {
             Self::RateLimited { retry_after } => {
                 format!("Too many requests; try again in {retry_after} seconds")
             }
+            Self::ServiceUnavailable { retry_after } => format!(
+                "The service cannot take this request now; try again in {retry_after} seconds"
+            ),
             Self::Internal => "Internal server error".to_owned(),
         }
     }
@@ -94,13 +102,28 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Logs why the database cannot take the request (a warning: the operator's to fix,
+    /// not a bug) and answers `SERVICE_UNAVAILABLE`.
+    pub fn unavailable(error: &sea_orm::DbErr) -> Self {
+        let cause = crate::db::Unavailable::of(error).unwrap_or(crate::db::Unavailable::Down);
+        tracing::warn!(%error, "database unavailable");
+        Self::ServiceUnavailable {
+            retry_after: cause.retry_after(),
+        }
+    }
+}
+
 impl From<ApiError> for async_graphql::Error {
     fn from(error: ApiError) -> Self {
         async_graphql::Error::new(error.message()).extend_with(|_, ext| {
             ext.set("code", error.code());
             match &error {
                 ApiError::BadUserInput { field, .. } => ext.set("field", *field),
-                ApiError::RateLimited { retry_after } => ext.set("retryAfter", *retry_after),
+                ApiError::RateLimited { retry_after }
+                | ApiError::ServiceUnavailable { retry_after } => {
+                    ext.set("retryAfter", *retry_after)
+                }
                 _ => {}
             }
         })
@@ -116,6 +139,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidCredentials => Self::InvalidCredentials,
             ServiceError::RateLimited { retry_after } => Self::RateLimited { retry_after },
             ServiceError::Auth(error) => error.into(),
+            ServiceError::Unavailable(error) => Self::unavailable(&error),
             ServiceError::Database(error) => Self::internal(&error),
             ServiceError::Password(error) => Self::internal(&error),
             ServiceError::Token(error) => Self::internal(&error),

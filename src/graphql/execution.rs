@@ -8,9 +8,12 @@ use async_graphql::parser::types as parser;
 use async_graphql::{Request, Response, ServerError, futures_util::stream::BoxStream};
 use futures_util::{StreamExt, stream::FuturesOrdered};
 
+use crate::db::Health;
 use crate::graphql::cacheable;
 use crate::graphql::documents::Documents;
-use crate::graphql::error_codes::{VariableArguments, code_errors, code_of, parse_error};
+use crate::graphql::error_codes::{
+    SERVICE_UNAVAILABLE, VariableArguments, code_errors, code_of, parse_error,
+};
 use crate::graphql::limits::{Cost, Limits};
 use crate::graphql::schema::{self, AppSchema};
 use crate::metrics::{Metrics, OperationType};
@@ -24,6 +27,7 @@ pub struct Executor {
     limits: Arc<Limits>,
     documents: Arc<Documents>,
     metrics: Metrics,
+    health: Arc<Health>,
 }
 
 /// A request that parsed and is within its own limits.
@@ -53,6 +57,7 @@ impl Executor {
         let limits = Limits::new(&state.config, &schema::sdl());
         Self {
             metrics: state.metrics.clone(),
+            health: state.health.clone(),
             schema: schema::build(state),
             limits: Arc::new(limits),
             documents: Arc::default(),
@@ -92,7 +97,20 @@ impl Executor {
         let mut response = self.schema.execute(prepared.request).await;
         code_errors(&mut response, &prepared.variables);
         self.count(prepared.r#type, &response);
+        self.note_unavailable(&response);
         response
+    }
+
+    /// A response that says the database could not take it marks the database unfit for
+    /// writes until a probe proves otherwise (`/healthz`).
+    fn note_unavailable(&self, response: &Response) {
+        if response
+            .errors
+            .iter()
+            .any(|error| code_of(error) == Some(SERVICE_UNAVAILABLE))
+        {
+            self.health.failed();
+        }
     }
 
     /// An operation's outcome, for the metrics (API.md Operations).
@@ -202,6 +220,7 @@ impl Executor {
                             executor.count(r#type, &response);
                         }
                         executor.count_auth_failures([&response]);
+                        executor.note_unavailable(&response);
                         response
                     })
                     .boxed()

@@ -21,7 +21,7 @@ use super::response_cache::{Answer, Class, Lookup, RequestKey, ResponseCache};
 use super::{WireResponse, error_response};
 use crate::auth::credentials::{Presented, RefreshCookie};
 use crate::graphql::context::AuthContext;
-use crate::graphql::error_codes::failed_before_execution;
+use crate::graphql::error_codes::{SERVICE_UNAVAILABLE, code_of, failed_before_execution};
 use crate::graphql::execution::Executed;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -364,8 +364,23 @@ fn respond(headers: &HeaderMap, response: BatchResponse) -> Response {
         BatchResponse::Single(response) => std::slice::from_ref(response),
         BatchResponse::Batch(responses) => responses,
     };
+    // API.md Data safety: the database could not take the request: 503, whatever the
+    // media type, with the wait in `Retry-After` as in `extensions.retryAfter`.
+    let retry_after = responses
+        .iter()
+        .flat_map(|response| &response.errors)
+        .filter(|error| code_of(error) == Some(SERVICE_UNAVAILABLE))
+        .filter_map(
+            |error| match error.extensions.as_ref()?.get("retryAfter")? {
+                async_graphql::Value::Number(n) => n.as_u64(),
+                _ => None,
+            },
+        )
+        .max();
     // A batch refused whole (over its budget) is a failure before execution too.
-    let status = if graphql_response && responses.iter().all(failed_before_execution) {
+    let status = if retry_after.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else if graphql_response && responses.iter().all(failed_before_execution) {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -381,6 +396,10 @@ fn respond(headers: &HeaderMap, response: BatchResponse) -> Response {
         br#"{"errors":[{"message":"Internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#.to_vec()
     });
     let mut http = answer(headers, status, Bytes::from(body));
+    if let Some(seconds) = retry_after {
+        http.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     // Only `Set-Cookie` is taken from the operations, every one appended: a batch with two
     // cookie-setting operations keeps all of them (the last one wins in the browser).
     for response in responses {

@@ -1,4 +1,4 @@
-//! `/healthz` and `/schema.graphql`.
+//! `/livez`, `/readyz` = `/healthz`, and `/schema.graphql`.
 
 use axum::{
     Json,
@@ -9,9 +9,16 @@ use axum::{
 
 use super::HttpState;
 
-/// 200 `{"status":"ok"}` when the database answers, 503 otherwise.
+/// 200 while the process serves: a liveness probe must not restart a server that still
+/// answers reads because its disk is full.
+pub async fn livez() -> impl IntoResponse {
+    (StatusCode::OK, Json(serde_json::json!({ "status": "ok" })))
+}
+
+/// 200 `{"status":"ok"}` when the database answers and can take writes, 503 otherwise
+/// (`db::Health`: no write per call).
 pub async fn healthz(State(app): State<HttpState>) -> impl IntoResponse {
-    if crate::db::ping(&app.state.db).await {
+    if app.state.health.can_write().await {
         (StatusCode::OK, Json(serde_json::json!({ "status": "ok" })))
     } else {
         (

@@ -41,6 +41,8 @@ pub fn router(state: AppState, executor: Executor) -> Router {
         .route("/graphiql/{file}", get(graphiql::asset))
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::healthz))
         .route("/healthz", get(health::healthz))
         .route("/.well-known/jwks.json", get(jwks::jwks));
     // The SDL tells as much as introspection does (API.md HTTP surface).

@@ -201,10 +201,14 @@ pub async fn page(
     args: PageArgs,
 ) -> ServiceResult<(Vec<item::Model>, bool)> {
     let query = paged(filter, args);
-    let mut rows = match on_this_thread(reads, filter) {
+    let direct = match on_this_thread(reads, filter) {
         Some(reads) => reads.all(&query.build(DatabaseBackend::Sqlite), |row| {
             item::Model::read(row, 0)
         })?,
+        None => None,
+    };
+    let mut rows = match direct {
+        Some(rows) => rows,
         None => query.all(db).await?,
     };
     let has_next = rows.len() as u64 > args.first;
@@ -223,7 +227,7 @@ pub async fn page_with_owners(
 ) -> ServiceResult<(Vec<item::Model>, Vec<user::Model>, bool)> {
     let query = paged(filter, args).find_also_related(user::Entity);
     let mut owners: Vec<user::Model> = Vec::new();
-    let mut rows = match on_this_thread(reads, filter) {
+    let direct = match on_this_thread(reads, filter) {
         Some(reads) => reads.all(&query.build(DatabaseBackend::Sqlite), |row| {
             let item = item::Model::read(row, 0)?;
             if !owners.iter().any(|owner| owner.id == item.owner_id)
@@ -233,6 +237,10 @@ pub async fn page_with_owners(
             }
             Ok(item)
         })?,
+        None => None,
+    };
+    let mut rows = match direct {
+        Some(rows) => rows,
         None => query
             .all(db)
             .await?
@@ -363,7 +371,7 @@ mod tests {
     async fn seeded() -> (tempfile::TempDir, DatabaseConnection) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("items.db").display());
-        let db = crate::db::connect(&url).await.unwrap();
+        let db = crate::db::connect(&url, &Default::default()).await.unwrap();
         crate::db::migrate(&db).await.unwrap();
         let email = Email::parse("ann@example.com").unwrap();
         let ann = users::create(

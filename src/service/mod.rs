@@ -35,12 +35,26 @@ pub enum ServiceError {
     /// A credential refused (expired, invalid, revoked …).
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// The database cannot take the statement now (locked, full, read-only, unreachable):
+    /// nothing was written, and the client may try again.
+    #[error("database unavailable")]
+    Unavailable(#[source] DbErr),
     #[error("database error")]
-    Database(#[from] DbErr),
+    Database(#[source] DbErr),
     #[error("password hashing error")]
     Password(#[from] PasswordError),
     #[error("token signing error")]
     Token(#[from] jsonwebtoken::errors::Error),
+}
+
+impl From<DbErr> for ServiceError {
+    fn from(error: DbErr) -> Self {
+        if crate::db::unavailable(&error) {
+            Self::Unavailable(error)
+        } else {
+            Self::Database(error)
+        }
+    }
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
@@ -49,7 +63,7 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 /// contain the guarded column, and SQLite reports the column): no racy check-then-insert.
 pub(crate) fn on_unique_violation(error: DbErr) -> ServiceError {
     let Some(SqlErr::UniqueConstraintViolation(message)) = error.sql_err() else {
-        return ServiceError::Database(error);
+        return error.into();
     };
     if message.contains("username_lower") {
         ServiceError::UsernameTaken
@@ -69,6 +83,6 @@ pub(crate) fn on_unique_violation(error: DbErr) -> ServiceError {
             message: "An item with this name already exists in this store",
         }
     } else {
-        ServiceError::Database(error)
+        error.into()
     }
 }

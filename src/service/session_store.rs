@@ -191,7 +191,9 @@ mod tests {
     /// searches the index by user *and* `ended_at`, not every session of the user.
     #[tokio::test]
     async fn live_sessions_are_found_without_reading_ended_ones() {
-        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        let db = crate::db::connect("sqlite::memory:", &Default::default())
+            .await
+            .unwrap();
         crate::db::migrate(&db).await.unwrap();
         let query = super::past_the_newest(1, 99).build(DatabaseBackend::Sqlite);
         let plan = db

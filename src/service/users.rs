@@ -99,10 +99,10 @@ pub async fn find_to_check(
     let query = by_username(username)
         .limit(1)
         .build(DatabaseBackend::Sqlite);
-    Ok(reads
-        .all(&query, |row| user::Model::read(row, 0))?
-        .into_iter()
-        .next())
+    match reads.all(&query, |row| user::Model::read(row, 0))? {
+        Some(rows) => Ok(rows.into_iter().next()),
+        None => find_by_username(db, username).await,
+    }
 }
 
 /// Login matches the username ignoring case.

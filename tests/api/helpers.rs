@@ -42,6 +42,13 @@ pub enum TestDatabase {
     Postgres { admin_url: String, name: String },
 }
 
+impl TestDatabase {
+    /// Owns nothing: for a second server on a database another value owns.
+    pub fn none() -> Self {
+        Self::Sqlite(tempfile::tempdir().expect("temp dir"))
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let TestDatabase::Postgres { admin_url, name } = self {
@@ -150,6 +157,17 @@ impl TestApp {
         db: TestDatabase,
         overrides: &[(&str, &str)],
     ) -> Self {
+        Self::spawn_with_pragmas(database_url, db, overrides, Vec::new()).await
+    }
+
+    /// [`spawn_on`](Self::spawn_on), with `PRAGMA`s run on every SQLite connection of the
+    /// server's pool (`max_page_count` meets a full disk without mounting one).
+    pub async fn spawn_with_pragmas(
+        database_url: String,
+        db: TestDatabase,
+        overrides: &[(&str, &str)],
+        sqlite_pragmas: Vec<(String, String)>,
+    ) -> Self {
         let statements = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = statements.clone();
         let show = std::env::var("TEST_SQL").is_ok();
@@ -167,7 +185,11 @@ impl TestApp {
                 eprintln!("SQL: {}", &sql[..sql.len().min(150)]);
             }
         });
-        let app = Application::build_observed(config(&database_url, overrides), Some(hook))
+        let hooks = authql::startup::Hooks {
+            on_statement: Some(hook),
+            sqlite_pragmas,
+        };
+        let app = Application::build_with(config(&database_url, overrides), hooks)
             .await
             .expect("server starts");
         let addr = app.local_addr();

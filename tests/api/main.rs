@@ -5,6 +5,7 @@ mod helpers;
 mod audit;
 mod cli;
 mod cookies_csrf;
+mod data_safety;
 mod guards;
 mod http_surface;
 mod instances;
