@@ -172,9 +172,15 @@ impl Application {
             Some(listener) => Some(http::metrics::serve(listener, self.state.clone())?),
             None => None,
         };
+        http::server::raise_open_file_limit(self.state.config.max_connections);
         tracing::info!("listening on http://{}", self.addr);
-        let head_timeout = self.state.config.request_head_timeout;
-        http::server::serve(self.listener, app, head_timeout, shutdown).await;
+        let config = &self.state.config;
+        let limits = http::server::Limits {
+            max_connections: config.max_connections,
+            head_timeout: config.request_head_timeout,
+            keep_alive_timeout: config.keep_alive_timeout,
+        };
+        http::server::serve(self.listener, app, limits, shutdown).await;
         pruner.abort();
         if let Some(metrics) = metrics {
             metrics.abort();

@@ -49,9 +49,13 @@ pub fn router(state: AppState, executor: Executor) -> Router {
     if config.introspection_enabled() {
         router = router.route("/schema.graphql", get(health::schema_sdl));
     }
+    let max_body = config.max_body_bytes;
     let mut router = router
         .with_state(app)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            refuse_oversized(max_body, request, next)
+        }))
         // A request still running after REQUEST_TIMEOUT (a slow body included: the body
         // is read inside the handler) is dropped — an open transaction rolls back — and
         // answered 408; the body says so with the REQUEST_TIMEOUT code.
@@ -127,6 +131,28 @@ async fn drop_unusable_request_id<B>(mut request: Request<B>) -> Request<B> {
         request.headers_mut().remove(REQUEST_ID);
     }
     request
+}
+
+/// A request whose `Content-Length` says its body is over `MAX_BODY_BYTES` is answered
+/// 413 at once, before a byte of the body is read (the body limit catches the rest).
+async fn refuse_oversized(
+    max_body: usize,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max_body as u64) {
+        return super::error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            &format!("The request body is over {max_body} bytes"),
+        );
+    }
+    next.run(request).await
 }
 
 /// The 408 of the timeout layer gets a GraphQL-shaped body with its code.

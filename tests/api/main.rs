@@ -4,6 +4,7 @@ mod helpers;
 
 mod audit;
 mod cli;
+mod connections;
 mod cookies_csrf;
 mod data_safety;
 mod guards;
