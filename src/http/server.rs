@@ -355,7 +355,7 @@ pub fn raise_open_file_limit(max_connections: usize) {
             && limit.current.is_some_and(|soft| soft < hard)
         {
             limit.current = Some(hard);
-            if let Err(error) = setrlimit(Resource::Nofile, limit.clone()) {
+            if let Err(error) = setrlimit(Resource::Nofile, limit) {
                 tracing::warn!(%error, "cannot raise the open-file limit");
             }
         }
