@@ -48,6 +48,15 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// The user the token names: `sub` exactly as the server writes ids (`"1"`; `"01"`,
+    /// `"+1"` or `" 1"` name nobody, API.md Tokens).
+    pub fn user_id(&self) -> Option<i32> {
+        let canonical = !self.sub.is_empty()
+            && self.sub.bytes().all(|b| b.is_ascii_digit())
+            && !self.sub.starts_with('0');
+        canonical.then(|| self.sub.parse().ok()).flatten()
+    }
+
     pub fn expires_at(&self) -> DateTime<Utc> {
         DateTime::from_timestamp(self.exp, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
@@ -198,11 +207,6 @@ impl JwtKeys {
     /// Refresh token lifetime (a session lives as long as its newest refresh token).
     pub fn refresh_ttl(&self) -> chrono::Duration {
         self.refresh_ttl
-    }
-
-    /// The leeway `exp` is checked with.
-    pub fn leeway_secs(&self) -> i64 {
-        self.leeway
     }
 
     /// Key material for MACs the server keeps to itself (never the public key).
@@ -373,6 +377,11 @@ impl JwtKeys {
             .as_ref()
             .and_then(Value::as_i64)
             .ok_or_else(|| AuthError::invalid("Token is missing the \"exp\" claim"))?;
+        // jsonwebtoken refuses `exp < now - leeway`; RFC 7519 §4.1.4 makes the token
+        // expired from the second `exp` names ("on or after"), so `exp == now` is expired.
+        if exp <= Utc::now().timestamp() - self.leeway {
+            return Err(AuthError::Expired);
+        }
         let iat = match raw.iat {
             Some(value) => value
                 .as_i64()

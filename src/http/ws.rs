@@ -416,9 +416,7 @@ impl Connection {
     }
 
     fn user_id(&self) -> Option<i32> {
-        self.live
-            .as_ref()
-            .and_then(|claims| claims.sub.parse().ok())
+        self.live.as_ref().and_then(Claims::user_id)
     }
 
     async fn start(

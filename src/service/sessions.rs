@@ -88,7 +88,7 @@ fn unheard_of(facts: &UserFacts, claims: &Claims) -> bool {
 }
 
 fn user_id(claims: &Claims) -> ServiceResult<i32> {
-    claims.sub.parse().map_err(|_| unknown_user(claims))
+    claims.user_id().ok_or_else(|| unknown_user(claims))
 }
 
 /// Flask-JWT-Extended's user-lookup error: the token names no (longer) existing user.
@@ -340,6 +340,11 @@ impl Sessions {
         let keys = &self.keys;
         let revoked = || Err(AuthError::Revoked.into());
         let Some(record) = tokens::find_record(txn, &claims.jti).await? else {
+            // A token naming a session was issued here: its record is gone because it
+            // ended and was pruned, never a reason for a new session (API.md Tokens).
+            if claims.sid.is_some() {
+                return revoked();
+            }
             // Minted elsewhere: good unless issued before the user's last revoke-all.
             if tokens::before_cutoff(user.tokens_valid_after.map(|t| t.timestamp()), claims) {
                 return revoked();

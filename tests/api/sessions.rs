@@ -372,6 +372,36 @@ async fn tokens_minted_elsewhere_work_and_a_sessionless_refresh_token_starts_a_s
     assert!(me_works(&app, &alice.access).await);
 }
 
+/// A refresh token whose records the pruner deleted (its session ended long ago) names a
+/// session the server no longer knows: `TOKEN_REVOKED`, never a new 30-day session as if
+/// it had been minted elsewhere.
+#[tokio::test]
+async fn a_refresh_token_of_a_pruned_session_is_revoked_not_a_new_session() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice").await;
+    let phone =
+        Session::from_payload(&app.login("alice", PASSWORD).await["data"]["login"]).unwrap();
+    let phone_sid = sid(&phone.access);
+    {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+        for sql in [
+            format!("DELETE FROM tokens WHERE session_id = '{phone_sid}'"),
+            format!("DELETE FROM sessions WHERE id = '{phone_sid}'"),
+        ] {
+            db.execute_unprepared(&sql).await.unwrap();
+        }
+        db.close().await.ok();
+    }
+    assert!(is_revoked(&refresh(&app, &phone.refresh).await));
+    let body = app.gql_as(&alice.access, MY_SESSIONS, json!({})).await;
+    assert_eq!(
+        body["data"]["mySessions"].as_array().unwrap().len(),
+        1,
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn no_token_from_a_refresh_racing_a_password_change_survives_it() {
     let app = TestApp::spawn_with(&[("login-max-failures", "100")]).await;

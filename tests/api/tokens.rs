@@ -198,6 +198,35 @@ async fn an_expired_token_returns_token_expired() {
     assert_token_error(&body, "TOKEN_EXPIRED", "Token has expired");
 }
 
+/// RFC 7519 §4.1.4: expired "on or after" `exp` — a token is expired from the second its
+/// `exp` names.
+#[tokio::test]
+async fn a_token_is_expired_from_the_second_its_exp_names() {
+    let app = TestApp::spawn().await;
+    let session = app.signup("alice").await;
+    let mut claims = fje_claims(&session.user_id);
+    claims["iat"] = json!(now() - 100);
+    claims["nbf"] = json!(now() - 100);
+    claims["exp"] = json!(now());
+    let body = me_with(&app, &mint(&claims, SECRET)).await;
+    assert_token_error(&body, "TOKEN_EXPIRED", "Token has expired");
+}
+
+/// `sub` is the user id exactly as the server writes it: `"01"` or `"+1"` is not user 1.
+#[tokio::test]
+async fn a_subject_not_in_its_canonical_form_is_invalid() {
+    let app = TestApp::spawn().await;
+    let session = app.signup("alice").await;
+    assert_eq!(session.user_id, "1");
+    for sub in ["01", "+1", " 1", "1 ", "1.0", "0x1", "0"] {
+        let body = me_with(&app, &mint(&fje_claims(sub), SECRET)).await;
+        assert_code(&body, "INVALID_TOKEN");
+        assert!(body["data"].is_null(), "{sub:?}: {body}");
+    }
+    let body = me_with(&app, &mint(&fje_claims("1"), SECRET)).await;
+    assert_eq!(body["data"]["me"]["username"], "alice", "{body}");
+}
+
 #[tokio::test]
 async fn an_access_token_expires_after_its_configured_lifetime() {
     let app = TestApp::spawn_with(&[("jwt-access-token-expires", "1s")]).await;
