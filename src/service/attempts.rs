@@ -1,13 +1,16 @@
 //! Password-check limiting (API.md "Login limiting"): `LOGIN_MAX_FAILURES` per
-//! (scope, subject, client address) within a sliding `LOGIN_FAILURE_WINDOW`, counted in the
-//! database so the limit holds across instances.
+//! (scope, subject, client address) within a sliding `LOGIN_FAILURE_WINDOW`, and for logins
+//! also `LOGIN_MAX_FAILURES_PER_ACCOUNT` per username from all addresses together (so a
+//! botnet cannot guess without bound), counted in the database so the limits hold across
+//! instances.
 //!
 //! An attempt takes its place in the count *before* the password is checked, so a burst of
 //! concurrent guesses (a batch, aliases, one WebSocket, several instances) can neither get
 //! more checks than the limit allows nor learn which guess was right: once the places are
-//! taken every answer is `RATE_LIMITED`. The place is taken under a lock on the key — on
-//! PostgreSQL a transaction-scoped advisory lock, on SQLite the database write lock that
-//! the taking statement holds — so two attempts can never both count the same free place.
+//! taken every answer is `RATE_LIMITED`. The place is taken under a lock on the subject —
+//! on PostgreSQL a transaction-scoped advisory lock, on SQLite the database write lock that
+//! the taking statement holds — so two attempts can never both count the same free place,
+//! from one address or from several.
 
 use std::time::Duration;
 
@@ -53,15 +56,21 @@ impl AttemptKey {
         }
     }
 
+    /// The advisory lock attempts on one subject take, whatever their address: the
+    /// per-account count spans addresses.
     fn lock_name(&self) -> String {
-        format!(
-            "{}\u{1f}{}\u{1f}{}",
-            self.scope, self.subject, self.client_addr
-        )
+        format!("{}\u{1f}{}", self.scope, self.subject)
     }
 
     fn matches(&self) -> Condition {
         self.matches_scope(self.scope)
+    }
+
+    /// Every address's attempts on the subject.
+    fn matches_account(&self) -> Condition {
+        Condition::all()
+            .add(auth_attempt::Column::Scope.eq(self.scope))
+            .add(auth_attempt::Column::Subject.eq(self.subject.clone()))
     }
 
     /// The marker a key's first audited refusal in a window leaves (never counted as an
@@ -88,11 +97,14 @@ pub enum Refusals<'a> {
     Audited(&'a ClientInfo),
 }
 
-/// `LOGIN_MAX_FAILURES` within `LOGIN_FAILURE_WINDOW`.
+/// `LOGIN_MAX_FAILURES` within `LOGIN_FAILURE_WINDOW`, and for logins
+/// `LOGIN_MAX_FAILURES_PER_ACCOUNT`.
 #[derive(Debug, Clone, Copy)]
 pub struct AttemptLimit {
     pub max: u32,
     pub window: Duration,
+    /// Attempts on one subject from all addresses together; `None`: no such bound.
+    pub max_per_account: Option<u32>,
 }
 
 impl AttemptLimit {
@@ -195,7 +207,29 @@ pub async fn reserve(
         .into_tuple()
         .all(&txn)
         .await?;
+    let account: Vec<(DateTime<Utc>, bool)> = match limit.max_per_account {
+        Some(_) => {
+            auth_attempt::Entity::find()
+                .select_only()
+                .column(auth_attempt::Column::AttemptedAt)
+                .column(auth_attempt::Column::Pending)
+                .filter(key.matches_account())
+                .filter(auth_attempt::Column::AttemptedAt.gt(now - limit.window()))
+                .filter(auth_attempt::Column::Id.ne(id))
+                .order_by_asc(auth_attempt::Column::AttemptedAt)
+                .into_tuple()
+                .all(&txn)
+                .await?
+        }
+        None => Vec::new(),
+    };
     let allowed = limit.max as usize;
+    let account_allowed = limit.max_per_account.map_or(usize::MAX, |max| max as usize);
+    let (others, allowed) = if account.len() >= account_allowed {
+        (account, account_allowed)
+    } else {
+        (others, allowed)
+    };
     if others.len() >= allowed {
         match refusals {
             Refusals::Audited(client)
@@ -246,6 +280,8 @@ async fn take_free_place(
              WHERE (SELECT COUNT(*) FROM auth_attempts \
                     WHERE scope = ?1 AND subject = ?2 AND client_addr = ?3 \
                       AND attempted_at > ?6) < ?7 \
+               AND (SELECT COUNT(*) FROM auth_attempts \
+                    WHERE scope = ?1 AND subject = ?2 AND attempted_at > ?6) < ?8 \
              RETURNING id",
             [
                 key.scope.into(),
@@ -255,6 +291,7 @@ async fn take_free_place(
                 true.into(),
                 (now - limit.window()).into(),
                 i64::from(limit.max).into(),
+                limit.max_per_account.map_or(i64::MAX, i64::from).into(),
             ],
         ))
         .await?;

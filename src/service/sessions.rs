@@ -133,6 +133,7 @@ impl Sessions {
             attempt_limit: AttemptLimit {
                 max: config.login_max_failures,
                 window: config.login_failure_window,
+                max_per_account: Some(config.login_max_failures_per_account),
             },
             max_sessions: config.max_sessions_per_user,
             reuse_grace: chrono::Duration::from_std(config.jwt_refresh_reuse_grace)

@@ -292,3 +292,48 @@ async fn a_login_storm_beyond_the_hash_queue_is_shed_at_once_and_not_counted() {
         counts.get("INVALID_CREDENTIALS").copied().unwrap_or(0)
     );
 }
+
+/// NIST SP 800-63B §5.2.2: many addresses together get at most
+/// `LOGIN_MAX_FAILURES_PER_ACCOUNT` password checks on one account per window — sent
+/// concurrently from 20 addresses too — and past it every address, a new one with the
+/// right password included, is `RATE_LIMITED`; other accounts are untouched.
+#[tokio::test]
+async fn many_addresses_together_get_no_more_checks_than_the_per_account_limit() {
+    let app = TestApp::spawn_with(&[
+        ("login-max-failures", "5"),
+        ("login-max-failures-per-account", "12"),
+        ("trust-proxy-headers", "true"),
+    ])
+    .await;
+    app.signup("alice").await;
+    app.signup("bob").await;
+    let login_from = |address: String, username: &'static str, password: &'static str| {
+        let request = app
+            .client
+            .post(app.url("/graphql"))
+            .header("x-forwarded-for", address)
+            .json(&login_operation(username, password));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let guesses = (0..20).flat_map(|address| {
+        (0..3).map(move |_| (format!("10.0.0.{address}"), "alice", "wrong guess"))
+    });
+    let answers = futures_util::future::join_all(
+        guesses.map(|(address, user, password)| login_from(address, user, password)),
+    )
+    .await;
+    let outcomes: Vec<String> = answers.iter().map(outcome).collect();
+    let counts = tally(&outcomes);
+    assert_eq!(checked(&counts), 12, "{counts:?}");
+    assert_eq!(counts.get("RATE_LIMITED"), Some(&48), "{counts:?}");
+    let fresh = login_from("10.9.9.9".into(), "alice", PASSWORD).await;
+    assert_code(&fresh, "RATE_LIMITED");
+    assert!(
+        fresh["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    let bob = login_from("10.0.0.1".into(), "bob", PASSWORD).await;
+    assert_eq!(outcome(&bob), "ok", "{bob}");
+}
