@@ -6,7 +6,7 @@ use async_graphql::{Context, ID, Object};
 use crate::domain::{AuthEventKind, PageArgs, RecentPageArgs, Role};
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::{ApiError, ApiResult};
-use crate::graphql::guards::{Authenticated, HasRole, principal};
+use crate::graphql::guards::{Authenticated, HasRole, SelfOrAdmin, principal};
 use crate::graphql::types::auth_event::CURSOR_KIND as EVENT_CURSOR;
 use crate::graphql::types::item::{ItemCount, Prefetched};
 use crate::graphql::types::store::StoreCount;
@@ -58,8 +58,10 @@ impl Query {
             .collect())
     }
 
-    /// A user by id; null when there is no such user.
-    #[auth(Authenticated)]
+    /// A user by id: the caller themself, or anyone for an ADMIN (null when there is no
+    /// such user). A USER asking for another id — an unknown one too — is refused, so
+    /// nobody can walk the ids to list users and roles.
+    #[auth(SelfOrAdmin::new(&id))]
     async fn user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<User>> {
         let Some(id) = parse_id(&id) else {
             return Ok(None);

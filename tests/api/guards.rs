@@ -22,16 +22,25 @@ async fn guards_hold_through_aliases_and_fragments() {
     }
     // A field guarded for others, reached through a fragment on the type itself.
     let bob = app.signup("bob").await;
+    let admin = app.admin("root").await;
+    let store = app.store(&admin, "Shop").await;
+    app.item(&alice, &store, "Lamp", "1").await;
     let body = app
         .gql_as(
             &bob.access,
-            "query($id: ID!) { user(id: $id) { ...U } } fragment U on User { username secret: email }",
-            json!({ "id": alice.user_id }),
+            "{ items { nodes { owner { ...U } } } } fragment U on User { username secret: email }",
+            json!({}),
         )
         .await;
     assert_code(&body, "FORBIDDEN");
-    assert_eq!(body["errors"][0]["path"], json!(["user", "secret"]));
-    assert_eq!(body["data"]["user"]["username"], "alice");
+    assert_eq!(
+        body["errors"][0]["path"],
+        json!(["items", "nodes", 0, "owner", "secret"])
+    );
+    assert_eq!(
+        body["data"]["items"]["nodes"][0]["owner"]["username"],
+        "alice"
+    );
 }
 
 #[tokio::test]

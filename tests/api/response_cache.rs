@@ -168,13 +168,19 @@ async fn two_users_sending_the_same_query_each_get_their_own_answer() {
         assert_eq!(body["data"]["me"]["email"], "bob@example.com");
         assert_code(&app.gql(query, json!({})).await, "AUTHORIZATION_REQUIRED");
     }
-    // One user's answer through another user's object: `user(id)` with email.
-    let query = format!("{{ user(id: \"{}\") {{ username email }} }}", alice.user_id);
-    let body = app.gql_as(&alice.access, &query, json!({})).await;
-    assert_eq!(body["data"]["user"]["email"], "alice@example.com");
-    let body = app.gql_as(&bob.access, &query, json!({})).await;
+    // One user's answer through another user's object: the owner's email on an item.
+    let admin = app.admin("root").await;
+    let store = app.store(&admin, "Shop").await;
+    app.item(&alice, &store, "Lamp", "1").await;
+    let query = "{ items { nodes { owner { username email } } } }";
+    let body = app.gql_as(&alice.access, query, json!({})).await;
     assert_eq!(
-        body["data"]["user"].get("email"),
+        body["data"]["items"]["nodes"][0]["owner"]["email"],
+        "alice@example.com"
+    );
+    let body = app.gql_as(&bob.access, query, json!({})).await;
+    assert_eq!(
+        body["data"]["items"]["nodes"][0]["owner"].get("email"),
         Some(&Value::Null),
         "{body}"
     );

@@ -143,16 +143,59 @@ async fn email_is_visible_to_the_user_and_admins_and_nulls_only_itself_for_other
         .gql_as(&admin.access, query, json!({ "id": alice.user_id }))
         .await;
     assert_eq!(by_admin["data"]["user"]["email"], "alice@example.com");
-    // Another user: email is null with FORBIDDEN at its path; its siblings and the rest of
-    // the response still resolve (async-graphql #1532 would null `user` and `data`).
+    // Another user, through an item's owner: email is null with FORBIDDEN at its path;
+    // its siblings and the rest of the response still resolve (async-graphql #1532 would
+    // null `owner` and `data`).
+    let store = app.store(&admin, "Shop").await;
+    app.item(&alice, &store, "Lamp", "1").await;
     let by_bob = app
-        .gql_as(&bob.access, query, json!({ "id": alice.user_id }))
+        .gql_as(
+            &bob.access,
+            "{ items { nodes { owner { id username email } } } me { username } }",
+            json!({}),
+        )
         .await;
     assert_code(&by_bob, "FORBIDDEN");
-    assert_eq!(by_bob["errors"][0]["path"], json!(["user", "email"]));
-    assert_eq!(by_bob["data"]["user"]["username"], "alice", "{by_bob}");
-    assert!(by_bob["data"]["user"]["email"].is_null());
+    let owner = &by_bob["data"]["items"]["nodes"][0]["owner"];
+    assert_eq!(
+        by_bob["errors"][0]["path"],
+        json!(["items", "nodes", 0, "owner", "email"])
+    );
+    assert_eq!(owner["username"], "alice", "{by_bob}");
+    assert!(owner["email"].is_null());
     assert_eq!(by_bob["data"]["me"]["username"], "bob");
+}
+
+/// API.md Schema: `user(id)` is the caller themself or, for an ADMIN, anyone. A USER
+/// asking any other id — an existing, unknown or malformed one alike, so the answer tells
+/// nothing — is `FORBIDDEN`, and nobody can walk the ids to list users and their roles.
+#[tokio::test]
+async fn a_user_cannot_walk_other_users_by_id() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    let admin = app.admin("root").await;
+    let query = "query($id: ID!) { user(id: $id) { username role } me { username } }";
+    for id in [alice.user_id.as_str(), "999", "x", "0"] {
+        let body = app.gql_as(&bob.access, query, json!({ "id": id })).await;
+        assert_code(&body, "FORBIDDEN");
+        assert_eq!(body["errors"][0]["path"], json!(["user"]), "{body}");
+        assert!(body["data"]["user"].is_null(), "{id}: {body}");
+        assert_eq!(body["data"]["me"]["username"], "bob", "{body}");
+    }
+    let own = app
+        .gql_as(&bob.access, query, json!({ "id": bob.user_id }))
+        .await;
+    assert_eq!(own["data"]["user"]["username"], "bob", "{own}");
+    let by_admin = app
+        .gql_as(&admin.access, query, json!({ "id": alice.user_id }))
+        .await;
+    assert_eq!(by_admin["data"]["user"]["username"], "alice", "{by_admin}");
+    let unknown = app
+        .gql_as(&admin.access, query, json!({ "id": "999" }))
+        .await;
+    assert!(unknown["errors"].is_null(), "{unknown}");
+    assert!(unknown["data"]["user"].is_null());
 }
 
 #[tokio::test]
@@ -172,13 +215,13 @@ async fn user_needs_a_token_but_fails_only_its_own_field() {
 }
 
 #[tokio::test]
-async fn user_with_an_unknown_or_malformed_id_is_null() {
+async fn user_with_an_unknown_or_malformed_id_is_null_for_an_admin() {
     let app = TestApp::spawn().await;
-    let alice = app.signup("alice").await;
+    let admin = app.admin("root").await;
     for id in ["99999", "abc", ""] {
         let body = app
             .gql_as(
-                &alice.access,
+                &admin.access,
                 "query($id: ID!) { user(id: $id) { username } }",
                 json!({ "id": id }),
             )
