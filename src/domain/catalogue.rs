@@ -1,6 +1,6 @@
 use rust_decimal::{Decimal, prelude::ToPrimitive};
 
-use super::InputError;
+use super::{InputError, without_nul};
 
 /// A store or item name: trimmed (Unicode whitespace), then 1–80 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,7 +8,7 @@ pub struct Name(String);
 
 impl Name {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
-        let name = raw.trim();
+        let name = without_nul(raw, "name")?.trim();
         let len = name.chars().count();
         if !(1..=80).contains(&len) {
             return Err(InputError::new(
@@ -35,13 +35,35 @@ pub struct Description(String);
 
 impl Description {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
-        if raw.chars().count() > 2000 {
+        if without_nul(raw, "description")?.chars().count() > 2000 {
             return Err(InputError::new(
                 "description",
                 "Description must be at most 2000 characters long",
             ));
         }
         Ok(Self(raw.to_owned()))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// An item search: a case-insensitive substring of the name, at most 100 characters
+/// (a longer one matches no name an item may have, and costs the database a scan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search(String);
+
+impl Search {
+    /// `None` for an empty search: no filter.
+    pub fn parse(raw: &str) -> Result<Option<Self>, InputError> {
+        if without_nul(raw, "search")?.chars().count() > 100 {
+            return Err(InputError::new(
+                "search",
+                "Search must be at most 100 characters long",
+            ));
+        }
+        Ok((!raw.is_empty()).then(|| Self(raw.to_owned())))
     }
 
     pub fn into_inner(self) -> String {

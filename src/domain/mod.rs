@@ -7,7 +7,7 @@ mod page;
 mod user;
 
 pub use auth_event::AuthEventKind;
-pub use catalogue::{Description, Name, Price};
+pub use catalogue::{Description, Name, Price, Search};
 pub use page::{CursorCodec, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageArgs, Position, RecentPageArgs};
 pub use user::{Email, Password, Role, Username};
 
@@ -25,5 +25,15 @@ impl InputError {
             field,
             reason: reason.into(),
         }
+    }
+}
+
+/// API.md Input rules: no string input may contain NUL (U+0000) — PostgreSQL cannot store
+/// it, and no honest client sends it. `raw` back when it holds none.
+pub fn without_nul<'a>(raw: &'a str, field: &'static str) -> Result<&'a str, InputError> {
+    if raw.contains('\0') {
+        Err(InputError::new(field, "Must not contain NUL characters"))
+    } else {
+        Ok(raw)
     }
 }

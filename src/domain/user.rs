@@ -1,4 +1,4 @@
-use super::InputError;
+use super::{InputError, without_nul};
 
 /// 3–32 characters of `A–Z a–z 0–9 _ . -`; compared ignoring case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,7 @@ impl std::fmt::Debug for Password {
 impl Password {
     /// `field` names the input field in the error (`password`, `newPassword`).
     pub fn parse(raw: &str, field: &'static str) -> Result<Self, InputError> {
-        let len = raw.chars().count();
+        let len = without_nul(raw, field)?.chars().count();
         if !(8..=128).contains(&len) {
             return Err(InputError::new(
                 field,
@@ -69,7 +69,7 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
-        let email = raw.trim();
+        let email = without_nul(raw, "email")?.trim();
         let invalid = || InputError::new("email", "Email address is not valid");
         if email.chars().count() > 254 || email.chars().any(char::is_whitespace) {
             return Err(invalid());

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, MaybeUndefined, Object};
 
 use crate::auth::credentials::{Presented, check_csrf, missing};
 use crate::auth::tokens::{Claims, TokenKind};
-use crate::domain::{Description, Email, Name, Password, Price, Role, Username};
+use crate::domain::{Description, Email, Name, Password, Price, Role, Username, without_nul};
 use crate::events::ItemEvent;
 use crate::graphql::context::ContextExt;
 use crate::graphql::cookies;
@@ -93,7 +93,10 @@ fn given_refresh(
     let auth = ctx.auth()?;
     let cookie_client = !matches!(auth.presented(), Presented::Bearer(_));
     let (token, cookie_csrf) = match (argument, auth.refresh_cookie()) {
-        (Some(token), _) => (token, None),
+        (Some(token), _) => {
+            without_nul(&token, "refreshToken")?;
+            (token, None)
+        }
         (None, Some(cookie)) if cookie_client => {
             (cookie.token.clone(), Some(cookie.csrf_header.clone()))
         }
@@ -194,6 +197,8 @@ impl Mutation {
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> ApiResult<AuthPayload> {
         let state = ctx.state()?;
         let client = ctx.client();
+        // No password can hold NUL: refused as input, before anything is counted.
+        without_nul(&input.password, "password")?;
         let issued = state
             .sessions
             .login(&input.username, &input.password, &client)
@@ -262,6 +267,10 @@ impl Mutation {
     async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         let state = ctx.state()?;
         let caller = principal(ctx).await?;
+        // A session id with NUL is malformed: it names no session.
+        if id.contains('\0') {
+            return Err(ApiError::NotFound("Session"));
+        }
         state
             .sessions
             .revoke_session(&caller, &id, &ctx.client())
@@ -279,6 +288,7 @@ impl Mutation {
     ) -> ApiResult<AuthPayload> {
         let state = ctx.state()?;
         let caller = principal(ctx).await?;
+        without_nul(&input.current_password, "currentPassword")?;
         let new_password = Password::parse(&input.new_password, "newPassword")?;
         let client = ctx.client();
         let issued = state

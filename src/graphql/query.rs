@@ -3,7 +3,7 @@
 
 use async_graphql::{Context, ID, Object};
 
-use crate::domain::{AuthEventKind, PageArgs, RecentPageArgs, Role};
+use crate::domain::{AuthEventKind, PageArgs, RecentPageArgs, Role, Search};
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::{ApiError, ApiResult};
 use crate::graphql::guards::{Authenticated, HasRole, SelfOrAdmin, principal};
@@ -126,10 +126,14 @@ impl Query {
     ) -> ApiResult<ItemConnection> {
         let state = ctx.state()?;
         let args = PageArgs::parse(first, after.as_deref(), "item", &state.cursors)?;
+        let search = match search {
+            Some(raw) => Search::parse(&raw)?.map(Search::into_inner),
+            None => None,
+        };
         let filter = ItemFilter {
             // A malformed store id matches no store.
             store_id: store_id.map(|id| parse_id(&id).unwrap_or(-1)),
-            search: search.filter(|s| !s.is_empty()),
+            search,
         };
         let wanted = Prefetched::wanted(ctx);
         let (rows, owners, has_next) = if wanted.owners {

@@ -9,6 +9,7 @@ mod cookies_csrf;
 mod data_safety;
 mod guards;
 mod http_surface;
+mod input_rules;
 mod instances;
 mod items;
 mod keys;
