@@ -20,6 +20,9 @@ fn refusal(body: &Value) -> (String, Option<String>) {
     )
 }
 
+/// Token, query, variables, expected code, expected field.
+type Case<'a> = (Option<&'a str>, &'a str, Value, &'a str, Option<&'a str>);
+
 #[tokio::test]
 async fn a_nul_in_any_string_input_is_refused_by_field_and_writes_nothing() {
     let app = TestApp::spawn().await;
@@ -28,8 +31,7 @@ async fn a_nul_in_any_string_input_is_refused_by_field_and_writes_nothing() {
     let store = app.store(&admin, "Shop").await;
     let item = app.item(&alice, &store, "Lamp", "1").await;
     let nul_password = format!("{PASSWORD}\u{0}");
-    // (token, query, variables, expected code, expected field)
-    let cases: Vec<(Option<&str>, &str, Value, &str, Option<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             None,
             SIGNUP,
