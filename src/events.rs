@@ -5,12 +5,14 @@
 
 use chrono::{DateTime, Utc};
 use entity::item;
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, Statement};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// The PostgreSQL channel events travel on.
 const CHANNEL: &str = "authql_item_events";
+/// The largest payload sent whole: `NOTIFY` refuses 8,000 bytes and more.
+const MAX_PAYLOAD: usize = 7_900;
 /// Events a slow subscriber may fall behind by before it skips ahead.
 const CAPACITY: usize = 1024;
 
@@ -103,6 +105,51 @@ impl ItemEvent {
     }
 }
 
+/// An event as a `NOTIFY` payload. One that would not fit (a 2,000-character description
+/// alone may take 8,000 bytes) travels without its item, marked `reread`: each instance
+/// then reads the item once from the database before fanning the event out.
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    #[serde(flatten)]
+    event: ItemEvent,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    reread: bool,
+}
+
+impl Payload {
+    fn encode(event: ItemEvent) -> serde_json::Result<String> {
+        let whole = serde_json::to_string(&Payload {
+            event,
+            reread: false,
+        })?;
+        if whole.len() <= MAX_PAYLOAD {
+            return Ok(whole);
+        }
+        let Payload { mut event, .. } = serde_json::from_str(&whole)?;
+        event.item = None;
+        serde_json::to_string(&Payload {
+            event,
+            reread: true,
+        })
+    }
+
+    /// The event whole: a reread item is read now (it may have changed since; a deleted
+    /// one leaves the event without its item).
+    async fn decode(text: &str, db: &DatabaseConnection) -> Result<ItemEvent, String> {
+        let Payload { mut event, reread } =
+            serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if reread {
+            event.item = item::Entity::find_by_id(event.item_id)
+                .one(db)
+                .await
+                .map_err(|e| e.to_string())?
+                .as_ref()
+                .map(EventItem::from);
+        }
+        Ok(event)
+    }
+}
+
 /// Publishes and fans out item events; cheap to clone.
 #[derive(Clone)]
 pub struct EventBus {
@@ -127,15 +174,18 @@ impl EventBus {
         let mut listener = sea_orm::sqlx::postgres::PgListener::connect(database_url).await?;
         listener.listen(CHANNEL).await?;
         let fan_out = sender.clone();
+        let reader = db.clone();
         tokio::spawn(async move {
             loop {
                 match listener.recv().await {
-                    Ok(notification) => match serde_json::from_str(notification.payload()) {
-                        Ok(event) => {
-                            let _ = fan_out.send(event);
+                    Ok(notification) => {
+                        match Payload::decode(notification.payload(), &reader).await {
+                            Ok(event) => {
+                                let _ = fan_out.send(event);
+                            }
+                            Err(error) => tracing::warn!(%error, "unreadable item event"),
                         }
-                        Err(error) => tracing::warn!(%error, "unreadable item event"),
-                    },
+                    }
                     // PgListener reconnects by itself on the next recv.
                     Err(error) => {
                         tracing::warn!(%error, "item event listener error");
@@ -159,7 +209,7 @@ impl EventBus {
                     let _ = self.sender.send(event);
                 }
                 Some(db) => {
-                    let payload = match serde_json::to_string(&event) {
+                    let payload = match Payload::encode(event) {
                         Ok(payload) => payload,
                         Err(error) => {
                             tracing::error!(%error, "cannot serialize item event");

@@ -293,3 +293,37 @@ async fn a_live_subscriptions_events_are_resolved_with_the_role_of_the_moment() 
         "{second}"
     );
 }
+
+/// `NOTIFY` payloads stop at 8,000 bytes; an item with a 2,000-character description
+/// (4 bytes each in UTF-8) still reaches subscribers on every instance, whole.
+#[tokio::test]
+async fn an_event_too_big_for_notify_still_reaches_other_instances_whole() {
+    let first = TestApp::spawn().await;
+    if !first.database_url.starts_with("postgres") {
+        return;
+    }
+    let second = TestApp::spawn_on(first.database_url.clone(), TestDatabase::none(), &[]).await;
+    let admin = first.admin("root").await;
+    let store = first.store(&admin, "Shop").await;
+    let mut socket = open(&second, Some(&admin.access)).await;
+    send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { itemEvents { kind itemId item { name description } } }" } })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let description = "😀".repeat(2000);
+    let body = first
+        .gql_as(
+            &admin.access,
+            CREATE_ITEM,
+            json!({ "input": { "storeId": store, "name": "Smile", "description": description, "price": "1" } }),
+        )
+        .await;
+    let id = body["data"]["createItem"]["id"].clone();
+    assert!(id.is_string(), "{body}");
+    let event = next_event(&mut socket).await;
+    assert_eq!(event["kind"], "CREATED");
+    assert_eq!(event["itemId"], id);
+    assert_eq!(event["item"]["description"], json!(description));
+    // A small event after it still arrives, in order.
+    first.item(&admin, &store, "Apple", "1").await;
+    let event = next_event(&mut socket).await;
+    assert_eq!(event["item"]["name"], "Apple");
+}
