@@ -60,7 +60,39 @@ struct OutcomeLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CloseLabel {
-    code: u16,
+    code: CloseCode,
+}
+
+/// A close code as the `code` label has it: the number when the protocol defines it
+/// (1000–1015) or this contract does (`WS_CLOSE_CODES`), else `other` — a client chooses
+/// the code of its own close frame, and must not grow the label set without bound.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+enum CloseCode {
+    Known(u16),
+    Other,
+}
+
+impl CloseCode {
+    fn of(code: u16) -> Self {
+        if (1000..=1015).contains(&code) || WS_CLOSE_CODES.contains(&code) {
+            Self::Known(code)
+        } else {
+            Self::Other
+        }
+    }
+}
+
+impl prometheus_client::encoding::EncodeLabelValue for CloseCode {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        match self {
+            Self::Known(code) => write!(encoder, "{code}"),
+            Self::Other => encoder.write_str("other"),
+        }
+    }
 }
 
 /// A GraphQL operation's type, as the `type` label has it.
@@ -202,8 +234,13 @@ impl Metrics {
             });
         }
         for &code in WS_CLOSE_CODES {
-            let _ = ws_closed.get_or_create(&CloseLabel { code });
+            let _ = ws_closed.get_or_create(&CloseLabel {
+                code: CloseCode::Known(code),
+            });
         }
+        let _ = ws_closed.get_or_create(&CloseLabel {
+            code: CloseCode::Other,
+        });
         for status in [200, 400, 401, 403, 404, 405, 408, 413, 415, 500] {
             let _ = http_requests.get_or_create(&StatusLabel { status });
         }
@@ -275,9 +312,15 @@ impl Metrics {
         self.0.ws_connections.inc();
     }
 
+    /// A WebSocket closed with `code` (the server's, or the client's close frame's).
     pub fn ws_closed(&self, code: u16) {
         self.0.ws_connections.dec();
-        self.0.ws_closed.get_or_create(&CloseLabel { code }).inc();
+        self.0
+            .ws_closed
+            .get_or_create(&CloseLabel {
+                code: CloseCode::of(code),
+            })
+            .inc();
     }
 
     /// The exposition, with the gauges read at this moment.

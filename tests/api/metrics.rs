@@ -249,6 +249,37 @@ async fn open_sockets_are_a_gauge_and_closes_count_by_code() {
     .await;
 }
 
+/// A client chooses the code of its close frame: codes neither the protocol nor this
+/// contract defines all count as `other`, so clients cannot grow the label set.
+#[tokio::test]
+async fn client_chosen_close_codes_count_as_other() {
+    let app = metrics_app(&[]).await;
+    let alice = app.signup("alice").await;
+    let before = scrape(&app).await;
+    for code in [3000u16, 3999, 4000, 4999, 4123] {
+        let mut socket = open(&app, Some(&alice.access)).await;
+        socket
+            .send(Message::Close(Some(CloseFrame {
+                code: CloseCode::from(code),
+                reason: "bye".into(),
+            })))
+            .await
+            .unwrap();
+    }
+    within(WAIT, "five closes counted as other", || async {
+        let text = scrape(&app).await;
+        moved(&before, &text, r#"authql_ws_closed_total{code="other"}"#) == 5.0
+    })
+    .await;
+    let text = scrape(&app).await;
+    for code in ["3000", "3999", "4000", "4999", "4123"] {
+        assert!(
+            !text.contains(&format!("authql_ws_closed_total{{code=\"{code}\"}}")),
+            "{code} became a label:\n{text}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn every_metric_the_operations_guide_and_dashboard_name_is_served() {
     let app = metrics_app(&[]).await;
