@@ -254,11 +254,17 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.jwt_algorithm == JwtAlgorithm::HS256 {
             let secret_len = self.jwt_secret_key.as_ref().map_or(0, |s| s.0.len());
-            if self.is_production() && secret_len < 32 {
-                return Err(ConfigError::new(
-                    "JWT_SECRET_KEY",
-                    "APP_ENV=production needs JWT_SECRET_KEY of at least 32 bytes",
-                ));
+            if self.is_production() {
+                let secret = self.jwt_secret_key.as_ref().map_or("", |s| s.0.as_str());
+                if let Some(why) = weak_secret(secret) {
+                    return Err(ConfigError::new(
+                        "JWT_SECRET_KEY",
+                        format!(
+                            "APP_ENV=production needs a good secret: {why} \
+                             (make one with `openssl rand -base64 48`)"
+                        ),
+                    ));
+                }
             }
             if self.jwt_secret_key.is_some() && secret_len == 0 {
                 return Err(ConfigError::new("JWT_SECRET_KEY", "must not be empty"));
@@ -365,6 +371,51 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.jwt_cookie_secure.unwrap_or(self.is_production())
     }
+}
+
+/// Secrets that look like one but are not: what documentation and examples suggest
+/// (compared ignoring case, as prefixes).
+const PLACEHOLDER_SECRETS: &[&str] = &[
+    "changeme",
+    "change-me",
+    "change_me",
+    "change-this",
+    "changethis",
+    "secret",
+    "mysecret",
+    "my-secret",
+    "supersecret",
+    "super-secret",
+    "your-secret",
+    "your_secret",
+    "yoursecret",
+    "replace-me",
+    "replaceme",
+    "placeholder",
+    "example",
+    "jwt-secret",
+    "jwt_secret",
+];
+
+/// Why `secret` is not good enough for production, if it is not: shorter than 32 bytes,
+/// fewer than 8 distinct byte values (40 spaces, `aaaa…`; a hex secret has 16 symbols and
+/// passes), or a known placeholder.
+pub fn weak_secret(secret: &str) -> Option<&'static str> {
+    if secret.len() < 32 {
+        return Some("JWT_SECRET_KEY must be at least 32 bytes");
+    }
+    let distinct = secret
+        .bytes()
+        .collect::<std::collections::HashSet<u8>>()
+        .len();
+    if distinct < 8 {
+        return Some("JWT_SECRET_KEY must use at least 8 different characters");
+    }
+    let lower = secret.to_ascii_lowercase();
+    if PLACEHOLDER_SECRETS.iter().any(|p| lower.starts_with(p)) {
+        return Some("JWT_SECRET_KEY is a placeholder, not a secret");
+    }
+    None
 }
 
 /// `APP_ENV`.
@@ -568,6 +619,27 @@ mod tests {
             Some(false)
         );
         assert!(parse(&["--graphiql", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn weak_production_secrets_are_named_and_random_ones_pass() {
+        for weak in [
+            "short",
+            &" ".repeat(40),
+            &"ab".repeat(20),
+            "changeme-changeme-changeme-changeme",
+            "SECRET-0123456789-abcdefghijklmnop",
+            "your-secret-key-goes-here-0123456789",
+        ] {
+            assert!(weak_secret(weak).is_some(), "{weak:?} passed");
+        }
+        // `openssl rand -hex 32` (16 symbols) and `-base64 48`.
+        for good in [
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "q3Zr8m0vYw1T9bHkPj2xL4cN7eD5fA6gS0uV1iR3oW8yX2zB4nM6kJ8hG0tF9dE7",
+        ] {
+            assert_eq!(weak_secret(good), None, "{good}");
+        }
     }
 
     #[test]

@@ -66,7 +66,13 @@ fn a_bad_value_stops_the_start_with_exit_2_and_one_line_naming_the_variable() {
 fn production_refuses_to_start_without_a_long_secret() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    for secret in [None, Some("short-secret")] {
+    let spaces = " ".repeat(40);
+    for secret in [
+        None,
+        Some("short-secret"),
+        Some(spaces.as_str()),
+        Some("changeme-changeme-changeme-changeme!"),
+    ] {
         let mut command = authql_command();
         command
             .env("DATABASE_URL", &db)
