@@ -438,12 +438,7 @@ impl Connection {
         if self.operations.len() >= self.app.state.config.ws_max_operations {
             let refused = async_graphql::Error::from(ApiError::RateLimited { retry_after: 1 });
             let errors = [refused.into_server_error(async_graphql::Pos::default())];
-            let errors = serde_json::to_value(errors).unwrap_or_default();
-            return send(
-                sink,
-                json!({ "type": "error", "id": id, "payload": errors }),
-            )
-            .await;
+            return send_errors(sink, &id, &errors).await;
         }
         let state = self.app.state.clone();
         let request = request
@@ -515,12 +510,7 @@ impl Connection {
                     if let Some(running) = self.operations.remove(&id) {
                         running.task.abort();
                     }
-                    let errors = serde_json::to_value(&response.errors).unwrap_or_default();
-                    return send(
-                        sink,
-                        json!({ "type": "error", "id": id, "payload": errors }),
-                    )
-                    .await;
+                    return send_errors(sink, &id, &response.errors).await;
                 }
                 let message = ServerMessage {
                     kind: self.protocol.next(),
@@ -601,6 +591,35 @@ struct ServerMessage<'a> {
     kind: &'static str,
     id: &'a str,
     payload: WireResponse<'a>,
+}
+
+/// An `error` message; each error's fields in GraphQL's order (`message` first), which a
+/// detour through `serde_json::Value` would sort.
+#[derive(serde::Serialize)]
+struct ErrorMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    payload: &'a [async_graphql::ServerError],
+}
+
+async fn send_errors(
+    sink: &mut Sink,
+    id: &str,
+    errors: &[async_graphql::ServerError],
+) -> Result<(), Option<Close>> {
+    let message = ErrorMessage {
+        kind: "error",
+        id,
+        payload: errors,
+    };
+    match serde_json::to_string(&message) {
+        Ok(text) => send_text(sink, text).await,
+        Err(error) => {
+            tracing::error!(%error, "cannot serialize an error message");
+            Err(Some(Close(1011, "Internal server error".into())))
+        }
+    }
 }
 
 async fn send(sink: &mut Sink, message: Value) -> Result<(), Option<Close>> {

@@ -21,6 +21,7 @@ mod pagination;
 mod production;
 mod refresh_logout;
 mod response_cache;
+mod response_order;
 mod schema_rules;
 mod schema_sync;
 mod sessions;
