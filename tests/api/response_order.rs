@@ -177,11 +177,11 @@ async fn errors_put_their_message_first_and_a_refused_field_keeps_its_place() {
         let Some(Ok(message)) = socket.next().await else {
             panic!("socket closed");
         };
-        if let Message::Text(text) = message {
-            if text.contains("\"error\"") {
-                assert!(text.contains(r#""payload":[{"message":"#), "{text}");
-                break;
-            }
+        if let Message::Text(text) = message
+            && text.contains("\"error\"")
+        {
+            assert!(text.contains(r#""payload":[{"message":"#), "{text}");
+            break;
         }
     }
 }
