@@ -10,7 +10,7 @@
 
 use async_graphql::{
     Pos, Positioned, Response, ServerError,
-    parser::types::{ExecutableDocument, Selection, SelectionSet},
+    parser::types::{self as parser, ExecutableDocument, Selection, SelectionSet},
 };
 use async_graphql_value::Value;
 
@@ -137,6 +137,20 @@ pub fn code_errors(response: &mut Response, variables: &VariableArguments) {
         if code_of(error).is_some() {
             continue;
         }
+        if let Some(name) = undefined_variable(&error.message).map(str::to_owned) {
+            set_code(error, BAD_USER_INPUT);
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("field", name);
+            continue;
+        }
+        // A value of the wrong shape for its input type, met while executing: literals
+        // fail validation first, so this one came through a variable.
+        if error.message.starts_with("Expected input type") {
+            set_code(error, BAD_USER_INPUT);
+            continue;
+        }
         let wrong_value = error.message.starts_with("Invalid value for argument");
         let from_variable = !before_execution
             || error
@@ -165,6 +179,55 @@ pub fn code_errors(response: &mut Response, variables: &VariableArguments) {
             set_code(error, INTERNAL);
         }
     }
+}
+
+/// GraphQL's CoerceVariableValues: a variable of a non-null type without a default that
+/// the request leaves out or sends as `null` is a request error — `BAD_USER_INPUT` naming
+/// the variable, and nothing runs. (async-graphql looks variables up only when a field
+/// that uses one executes: it would answer half the data and an uncoded error, or pass
+/// `null` on to a nullable argument without a word.)
+pub fn missing_required_variable(
+    operation: &Positioned<parser::OperationDefinition>,
+    variables: &async_graphql::Variables,
+) -> Option<ServerError> {
+    operation
+        .node
+        .variable_definitions
+        .iter()
+        .find_map(|definition| {
+            let definition = &definition.node;
+            let required = !definition.var_type.node.nullable && definition.default_value.is_none();
+            let given = variables.get(&definition.name.node);
+            let message = match given {
+                _ if !required => return None,
+                None => "was not provided",
+                Some(async_graphql::Value::Null) => "must not be null",
+                Some(_) => return None,
+            };
+            let name = definition.name.node.as_str();
+            let mut error = ServerError::new(
+                format!(
+                    "Variable \"${name}\" of required type \"{}\" {message}.",
+                    definition.var_type.node
+                ),
+                Some(definition.name.pos),
+            );
+            set_code(&mut error, BAD_USER_INPUT);
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("field", name);
+            Some(error)
+        })
+}
+
+/// `Variable x is not defined.`: async-graphql's words at execution for a variable it
+/// could not find (what [`missing_required_variable`] leaves to it) → `x`.
+fn undefined_variable(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("Variable ")?
+        .strip_suffix(" is not defined.")
+        .filter(|name| !name.contains(['"', '$', ' ']))
 }
 
 /// True when the request failed before execution (no `data` to report).

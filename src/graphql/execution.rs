@@ -12,7 +12,8 @@ use crate::db::Health;
 use crate::graphql::cacheable;
 use crate::graphql::documents::Documents;
 use crate::graphql::error_codes::{
-    SERVICE_UNAVAILABLE, VariableArguments, code_errors, code_of, parse_error,
+    SERVICE_UNAVAILABLE, VariableArguments, code_errors, code_of, missing_required_variable,
+    parse_error,
 };
 use crate::graphql::limits::{Cost, Limits};
 use crate::graphql::schema::{self, AppSchema};
@@ -72,6 +73,12 @@ impl Executor {
             request.operation_name.as_deref(),
             &request.variables,
         )?;
+        if let Some(operation) =
+            cacheable::selected_operation(document, request.operation_name.as_deref())
+            && let Some(error) = missing_required_variable(operation, &request.variables)
+        {
+            return Err(error);
+        }
         let variables = parsed.variables.clone();
         let cacheable = cacheable::is_cacheable(document, request.operation_name.as_deref());
         let r#type = cacheable::selected_operation(document, request.operation_name.as_deref())

@@ -204,3 +204,116 @@ async fn a_search_over_100_characters_is_bad_user_input() {
         );
     }
 }
+
+/// POSTs `body` with `Accept: application/graphql-response+json`; status and JSON.
+async fn post_graphql_response(app: &TestApp, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// API.md Errors: a missing or null required variable is `BAD_USER_INPUT` naming the
+/// variable, with no `data` (nothing ran) — never INTERNAL_SERVER_ERROR — also when it
+/// feeds a nullable argument; a variable with a default may be left out.
+#[tokio::test]
+async fn a_missing_or_null_required_variable_is_bad_user_input_naming_it_with_no_data() {
+    let app = TestApp::spawn().await;
+    let alice = app.signup("alice").await;
+    for (query, variables, name) in [
+        (
+            "query($x: Int!) { items(first: $x) { totalCount } }",
+            json!({}),
+            "x",
+        ),
+        (
+            "query($x: Int!) { items(first: $x) { totalCount } }",
+            json!({ "x": null }),
+            "x",
+        ),
+        (
+            "query($s: String!) { items(search: $s) { totalCount } }",
+            json!({ "s": null }),
+            "s",
+        ),
+        (
+            "query($s: String!) { items(search: $s) { totalCount } }",
+            Value::Null,
+            "s",
+        ),
+        (
+            "mutation($input: CreateItemInput!) { createItem(input: $input) { id } }",
+            json!({}),
+            "input",
+        ),
+    ] {
+        let (status, body) = post_graphql_response(
+            &app,
+            Some(&alice.access),
+            json!({ "query": query, "variables": variables }),
+        )
+        .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(
+            refusal(&body),
+            ("BAD_USER_INPUT".to_owned(), Some(name.to_owned())),
+            "{body}"
+        );
+        assert!(body.get("data").is_none(), "{query}: {body}");
+        assert!(message(&body).contains(&format!("${name}")), "{body}");
+    }
+    let body = app
+        .gql(
+            "query($x: Int! = 3) { items(first: $x) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    // Over a WebSocket: the operation's `error` message says the same.
+    let mut socket = open(&app, Some(&alice.access)).await;
+    start(
+        &mut socket,
+        "1",
+        "query($x: Int!) { items(first: $x) { totalCount } }",
+        json!({}),
+    )
+    .await;
+    let answers = results(&mut socket, &["1".to_owned()]).await;
+    assert_eq!(
+        refusal(&answers["1"]),
+        ("BAD_USER_INPUT".to_owned(), Some("x".to_owned()))
+    );
+}
+
+/// A value of the wrong shape for an input object: written in the document it fails
+/// validation (the spec's "Values of Correct Type"); sent as a variable it is the
+/// client's input. Neither runs anything.
+#[tokio::test]
+async fn a_non_object_for_an_input_object_is_a_validation_error_or_bad_user_input() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root").await;
+    let (status, body) = post_graphql_response(
+        &app,
+        Some(&admin.access),
+        json!({ "query": "mutation { createStore(input: 5) { id } }" }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(refusal(&body).0, "GRAPHQL_VALIDATION_FAILED", "{body}");
+    assert!(body.get("data").is_none(), "{body}");
+    let body = app
+        .gql_as(
+            &admin.access,
+            "mutation($input: CreateStoreInput!) { createStore(input: $input) { id } }",
+            json!({ "input": 5 }),
+        )
+        .await;
+    assert_eq!(refusal(&body).0, "BAD_USER_INPUT", "{body}");
+    assert_eq!(count_rows(&app.database_url, "stores").await, 0);
+}

@@ -188,7 +188,13 @@ pub fn is_valid_input_value(
 
                         None
                     }
-                    _ => None,
+                    // authql patch (vendor/README.md): a value that is not an object is
+                    // not a value of an input object type ("Values of Correct Type");
+                    // it used to pass, and fail only while executing.
+                    _ => Some(valid_error(
+                        &path_node,
+                        format!("expected type \"{}\"", type_name),
+                    )),
                 },
                 _ => None,
             }
