@@ -83,6 +83,9 @@ impl Protocol {
     }
 }
 
+/// Bytes read from a socket at a time (docs/benchmarks.md, "Idle sockets").
+const READ_BUFFER: usize = 4096;
+
 /// The upgrade handler.
 pub async fn upgrade(
     State(app): State<HttpState>,
@@ -118,7 +121,12 @@ pub async fn upgrade(
     // API.md: logins over a socket count against the upgrade request's client address.
     let client = super::client_info(&headers, peer, config);
     let max = config.max_body_bytes;
-    ws.max_message_size(max)
+    // tungstenite reads into a 128 KiB buffer per socket by default, allocated up front:
+    // 10,000 idle sockets held 1.4 GiB. Client messages are small; a larger one is still
+    // read whole (up to MAX_BODY_BYTES), in more reads.
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| {
             Connection {
