@@ -241,7 +241,7 @@ impl Metrics {
         let _ = ws_closed.get_or_create(&CloseLabel {
             code: CloseCode::Other,
         });
-        for status in [200, 400, 401, 403, 404, 405, 408, 413, 415, 500] {
+        for status in [200, 400, 401, 403, 404, 405, 408, 413, 415, 500, 503] {
             let _ = http_requests.get_or_create(&StatusLabel { status });
         }
 
