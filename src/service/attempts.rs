@@ -196,39 +196,39 @@ pub async fn reserve(
     .exec(&txn)
     .await?
     .last_insert_id;
-    let others: Vec<(DateTime<Utc>, bool)> = auth_attempt::Entity::find()
+    // One read serves both counts: the subject's attempts from every address (or from
+    // this one, without a per-account bound), split by address here.
+    let scope = match limit.max_per_account {
+        Some(_) => key.matches_account(),
+        None => key.matches(),
+    };
+    let attempts: Vec<(DateTime<Utc>, bool, String)> = auth_attempt::Entity::find()
         .select_only()
         .column(auth_attempt::Column::AttemptedAt)
         .column(auth_attempt::Column::Pending)
-        .filter(key.matches())
+        .column(auth_attempt::Column::ClientAddr)
+        .filter(scope)
         .filter(auth_attempt::Column::AttemptedAt.gt(now - limit.window()))
         .filter(auth_attempt::Column::Id.ne(id))
         .order_by_asc(auth_attempt::Column::AttemptedAt)
         .into_tuple()
         .all(&txn)
         .await?;
-    let account: Vec<(DateTime<Utc>, bool)> = match limit.max_per_account {
-        Some(_) => {
-            auth_attempt::Entity::find()
-                .select_only()
-                .column(auth_attempt::Column::AttemptedAt)
-                .column(auth_attempt::Column::Pending)
-                .filter(key.matches_account())
-                .filter(auth_attempt::Column::AttemptedAt.gt(now - limit.window()))
-                .filter(auth_attempt::Column::Id.ne(id))
-                .order_by_asc(auth_attempt::Column::AttemptedAt)
-                .into_tuple()
-                .all(&txn)
-                .await?
-        }
-        None => Vec::new(),
-    };
+    let from_here: Vec<(DateTime<Utc>, bool)> = attempts
+        .iter()
+        .filter(|(_, _, addr)| *addr == key.client_addr)
+        .map(|(at, pending, _)| (*at, *pending))
+        .collect();
     let allowed = limit.max as usize;
     let account_allowed = limit.max_per_account.map_or(usize::MAX, |max| max as usize);
-    let (others, allowed) = if account.len() >= account_allowed {
-        (account, account_allowed)
+    let (others, allowed) = if attempts.len() >= account_allowed {
+        let all = attempts
+            .iter()
+            .map(|(at, pending, _)| (*at, *pending))
+            .collect();
+        (all, account_allowed)
     } else {
-        (others, allowed)
+        (from_here, allowed)
     };
     if others.len() >= allowed {
         match refusals {
