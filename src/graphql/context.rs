@@ -132,6 +132,23 @@ impl AuthContext {
     }
 }
 
+/// Attached to an operation over a WebSocket: it tells the connection when it is live —
+/// a subscription listening for events — so a `ping` sent after it is answered only then
+/// (`http::ws`).
+#[derive(Clone)]
+pub struct OperationLive(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl OperationLive {
+    pub fn new(live: tokio::sync::watch::Sender<bool>) -> Self {
+        Self(Arc::new(live))
+    }
+
+    /// The operation is live.
+    pub fn mark(&self) {
+        self.0.send_replace(true);
+    }
+}
+
 /// What resolvers and guards read from the GraphQL context.
 pub trait ContextExt {
     /// The application state attached to the schema.
@@ -140,6 +157,8 @@ pub trait ContextExt {
     fn auth(&self) -> Result<&AuthContext, ApiError>;
     /// Where the request came from (address, user agent).
     fn client(&self) -> ClientInfo;
+    /// A subscription now listens for its events (see [`OperationLive`]).
+    fn mark_live(&self);
 }
 
 impl ContextExt for Context<'_> {
@@ -161,5 +180,11 @@ impl ContextExt for Context<'_> {
 
     fn client(&self) -> ClientInfo {
         self.data::<ClientInfo>().cloned().unwrap_or_default()
+    }
+
+    fn mark_live(&self) {
+        if let Some(live) = self.data_opt::<OperationLive>() {
+            live.mark();
+        }
     }
 }

@@ -45,6 +45,8 @@ impl Subscription {
         // A malformed store id matches no store.
         let store = store_id.map(|id| id.parse::<i32>().unwrap_or(-1));
         let receiver = ctx.state()?.events.subscribe();
+        // Listening from here on: a `ping` after the `subscribe` may be answered.
+        ctx.mark_live();
         Ok(futures_util::stream::unfold(
             receiver,
             move |mut receiver| async move {

@@ -31,7 +31,7 @@ use http::HeaderValue;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::{
-    sync::{broadcast, mpsc},
+    sync::{broadcast, mpsc, watch},
     task::AbortHandle,
 };
 
@@ -40,7 +40,7 @@ use super::WireResponse;
 use crate::auth::credentials::Presented;
 use crate::auth::tokens::Claims;
 use crate::config::TokenLocation;
-use crate::graphql::context::AuthContext;
+use crate::graphql::context::{AuthContext, OperationLive};
 use crate::graphql::error_codes::failed_before_execution;
 use crate::graphql::errors::ApiError;
 use crate::service::revocations::Change;
@@ -197,6 +197,10 @@ enum Output {
         id: String,
         generation: u64,
     },
+    /// The answer to a `ping`, once every operation started before it was live.
+    Pong {
+        payload: Option<Value>,
+    },
 }
 
 /// One operation in flight.
@@ -206,6 +210,9 @@ struct Running {
     task: AbortHandle,
     /// Whether it has sent anything yet.
     delivered: bool,
+    /// Becomes true once it is live: a subscription listening for events, a query
+    /// answered, or anything ended.
+    live: watch::Receiver<bool>,
 }
 
 /// Why the connection ends: the close frame to send, if any.
@@ -400,15 +407,42 @@ impl Connection {
                 Ok(())
             }
             ClientMessage::ConnectionTerminate => Err(None),
-            ClientMessage::Ping { payload } => {
-                let mut pong = json!({ "type": "pong" });
-                if let Some(payload) = payload {
-                    pong["payload"] = payload;
-                }
-                send(sink, pong).await
-            }
+            ClientMessage::Ping { payload } => self.pong(payload, sink, output).await,
             ClientMessage::Pong {} => Ok(()),
         }
+    }
+
+    /// Answers a `ping` once every operation started before it is live: a client that
+    /// subscribes, then pings, knows from the `pong` that no event raised after it is
+    /// missed (graphql-transport-ws has no acknowledgement of a `subscribe`). Waits at most
+    /// [`PONG_WAIT`]; meanwhile the connection goes on.
+    async fn pong(
+        &self,
+        payload: Option<Value>,
+        sink: &mut Sink,
+        output: &mpsc::Sender<Output>,
+    ) -> Result<(), Option<Close>> {
+        let mut pending: Vec<watch::Receiver<bool>> = self
+            .operations
+            .values()
+            .filter(|running| !*running.live.borrow())
+            .map(|running| running.live.clone())
+            .collect();
+        if pending.is_empty() {
+            return send(sink, pong(payload)).await;
+        }
+        let output = output.clone();
+        tokio::spawn(async move {
+            let all_live = async {
+                for live in &mut pending {
+                    // Err: the operation is gone (completed, aborted): nothing to wait for.
+                    let _ = live.wait_for(|live| *live).await.is_ok();
+                }
+            };
+            let _ = tokio::time::timeout(PONG_WAIT, all_live).await;
+            let _ = output.send(Output::Pong { payload }).await;
+        });
+        Ok(())
     }
 
     /// Verifies the presented credential once; the connection keeps it, and each
@@ -449,9 +483,12 @@ impl Connection {
             return send_errors(sink, &id, &errors).await;
         }
         let state = self.app.state.clone();
+        let (live, is_live) = watch::channel(false);
+        let live = OperationLive::new(live);
         let request = request
             .data(Arc::new(AuthContext::new(credential, None, state)))
-            .data(self.client.clone());
+            .data(self.client.clone())
+            .data(live.clone());
         let mut responses = self.app.executor.execute_stream(request);
         self.generation += 1;
         let generation = self.generation;
@@ -459,6 +496,8 @@ impl Connection {
         let task_id = id.clone();
         let task = tokio::spawn(async move {
             while let Some(response) = responses.next().await {
+                // A query's answer, or a subscription's first event or refusal: live.
+                live.mark();
                 let id = task_id.clone();
                 let response = Box::new(response);
                 if output
@@ -473,6 +512,7 @@ impl Connection {
                     return;
                 }
             }
+            live.mark();
             let _ = output
                 .send(Output::Done {
                     id: task_id,
@@ -484,6 +524,7 @@ impl Connection {
             generation,
             task: task.abort_handle(),
             delivered: false,
+            live: is_live,
         };
         self.operations.insert(id, running);
         Ok(())
@@ -533,6 +574,7 @@ impl Connection {
                     }
                 }
             }
+            Output::Pong { payload } => send(sink, pong(payload)).await,
             Output::Done { id, generation } => {
                 match self.operations.get(&id) {
                     Some(running) if running.generation == generation => {
@@ -599,6 +641,17 @@ struct ServerMessage<'a> {
     kind: &'static str,
     id: &'a str,
     payload: WireResponse<'a>,
+}
+
+/// How long a `pong` waits for the operations started before its `ping` to be live.
+const PONG_WAIT: Duration = Duration::from_secs(5);
+
+fn pong(payload: Option<Value>) -> Value {
+    let mut pong = json!({ "type": "pong" });
+    if let Some(payload) = payload {
+        pong["payload"] = payload;
+    }
+    pong
 }
 
 /// An `error` message; each error's fields in GraphQL's order (`message` first), which a

@@ -626,6 +626,33 @@ pub async fn start(socket: &mut Socket, id: &str, query: &str, variables: Value)
     .await;
 }
 
+/// Waits until every operation started on `socket` so far is live — a subscription
+/// listening for events — so an event raised from now on reaches it: the server answers a
+/// `ping` only then. Returns the messages that came before the `pong`.
+pub async fn live(socket: &mut Socket) -> Vec<Value> {
+    send(socket, json!({ "type": "ping" })).await;
+    let mut before = Vec::new();
+    loop {
+        let message = next(socket)
+            .await
+            .unwrap_or_else(|close| panic!("closed: {close:?}"));
+        if message["type"] == "pong" {
+            return before;
+        }
+        before.push(message);
+    }
+}
+
+/// [`start`], then [`live`]: the operation listens when this returns.
+pub async fn start_live(socket: &mut Socket, id: &str, query: &str, variables: Value) {
+    start(socket, id, query, variables).await;
+    let before = live(socket).await;
+    assert!(
+        before.is_empty(),
+        "before the operation was live: {before:?}"
+    );
+}
+
 /// Collects the first `next` or `error` of each of `ids` (in any order), skipping
 /// `complete`s: `id` → the GraphQL response (an `error` becomes `{"errors": …}`).
 pub async fn results(
@@ -649,6 +676,19 @@ pub async fn results(
         }
     }
     results
+}
+
+/// Waits until `token` (an access token with a short lifetime) answers `TOKEN_EXPIRED`.
+pub async fn until_expired(app: &TestApp, token: &str) {
+    within(
+        std::time::Duration::from_secs(10),
+        "the token to expire",
+        || async {
+            app.gql_as(token, ME, json!({})).await["errors"][0]["extensions"]["code"]
+                == "TOKEN_EXPIRED"
+        },
+    )
+    .await;
 }
 
 /// API.md Tokens: a change made on one instance is in force on every other within 1 s.

@@ -105,14 +105,13 @@ async fn ending_the_phones_session_from_the_laptop_stops_its_requests_and_socket
     let laptop = login_from(&app, "alice", "Laptop").await;
     let phone = login_from(&app, "alice", "Phone").await;
     let mut socket = open(&app, Some(&phone.access)).await;
-    start(
+    start_live(
         &mut socket,
         "1",
         "subscription { itemEvents { itemId } }",
         json!({}),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
 
     let body = app
         .gql_as(
@@ -245,7 +244,7 @@ async fn logout_with_a_refresh_token_alone_ends_its_session() {
     assert_eq!(body["data"]["logout"], true, "{body}");
     assert!(is_revoked(&refresh(&app, &alice.refresh).await));
     // An expired access token beside a refresh token.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    until_expired(&app, &other.access).await;
     let body = app
         .gql_as(&other.access, LOGOUT_SCOPE, json!({ "t": other.refresh }))
         .await;

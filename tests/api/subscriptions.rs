@@ -12,9 +12,7 @@ const EVENTS: &str =
     "subscription($s: ID) { itemEvents(storeId: $s) { kind itemId item { name price } } }";
 
 async fn subscribe(socket: &mut Socket, store: Option<&str>) {
-    send(socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS, "variables": { "s": store } } })).await;
-    // Give the server a moment to register the stream before events are raised.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    start_live(socket, "1", EVENTS, json!({ "s": store })).await;
 }
 
 async fn next_event(socket: &mut Socket) -> Value {
@@ -149,8 +147,7 @@ async fn a_bad_expired_or_revoked_token_at_connection_init_closes_with_4403_and_
         send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
         assert_eq!(next(&mut socket).await, Err((4403, code.to_owned())));
     }
-    // Wait for alice's 1 s token to expire.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    until_expired(&app, &alice.access).await;
     let mut socket = connect(&app, "graphql-transport-ws").await;
     send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", alice.access) } })).await;
     assert_eq!(
@@ -198,7 +195,7 @@ async fn the_legacy_graphql_ws_protocol_works_and_refuses_bad_tokens_with_4403()
         json!({ "id": "1", "type": "start", "payload": { "query": EVENTS } }),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(live(&mut socket).await.is_empty());
     let id = app.item(&admin, &store, "Apple", "1").await;
     let message = next(&mut socket).await.unwrap();
     assert_eq!(message["type"], "data", "{message}");
@@ -262,12 +259,7 @@ async fn a_live_subscriptions_events_are_resolved_with_the_role_of_the_moment() 
     let store = app.store(&root, "Shop").await;
     let mut socket = open(&app, Some(&boss.access)).await;
     let events = "subscription { itemEvents { itemId item { owner { username email } } } }";
-    send(
-        &mut socket,
-        json!({ "id": "1", "type": "subscribe", "payload": { "query": events } }),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    start_live(&mut socket, "1", events, json!({})).await;
 
     app.item(&alice, &store, "First", "1").await;
     let first = next(&mut socket).await.unwrap();
@@ -306,8 +298,13 @@ async fn an_event_too_big_for_notify_still_reaches_other_instances_whole() {
     let admin = first.admin("root").await;
     let store = first.store(&admin, "Shop").await;
     let mut socket = open(&second, Some(&admin.access)).await;
-    send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { itemEvents { kind itemId item { name description } } }" } })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    start_live(
+        &mut socket,
+        "1",
+        "subscription { itemEvents { kind itemId item { name description } } }",
+        json!({}),
+    )
+    .await;
     let description = "😀".repeat(2000);
     let body = first
         .gql_as(

@@ -292,3 +292,111 @@ async fn a_login_cancelled_while_its_password_is_checked_gives_its_place_back() 
     }
     assert_eq!(left, 0);
 }
+
+/// graphql-transport-ws has no acknowledgement of a `subscribe`: a `pong` is answered only
+/// once every operation started before its `ping` is live, so a client that pings after
+/// subscribing misses no event raised after the `pong` — with 10 sockets of 50
+/// subscriptions each, whose guards must first reload their user (a login just changed
+/// it), included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pong_comes_once_the_subscriptions_started_before_its_ping_listen() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root").await;
+    let store = app.store(&admin, "Shop").await;
+    let ids: Vec<String> = (0..50).map(|n| n.to_string()).collect();
+    let mut sockets = Vec::new();
+    for _ in 0..10 {
+        sockets.push(open(&app, Some(&admin.access)).await);
+    }
+    // What the server knows of the user is dropped: every guard reloads it.
+    app.login("root", PASSWORD).await;
+    for socket in &mut sockets {
+        for id in &ids {
+            start(
+                socket,
+                id,
+                "subscription { itemEvents { itemId } }",
+                json!({}),
+            )
+            .await;
+        }
+    }
+    for socket in &mut sockets {
+        assert!(live(socket).await.is_empty());
+    }
+    // A query started before a `ping` has answered by the `pong`.
+    start(
+        &mut sockets[0],
+        "count",
+        "{ items { totalCount } }",
+        json!({}),
+    )
+    .await;
+    let before_pong = live(&mut sockets[0]).await;
+    assert!(
+        before_pong
+            .iter()
+            .any(|m| m["id"] == "count" && m["type"] == "next"),
+        "{before_pong:?}"
+    );
+    let item = app.item(&admin, &store, "Lamp", "1").await;
+    for socket in &mut sockets {
+        let events = results(socket, &ids).await;
+        assert_eq!(events.len(), 50);
+        for event in events.values() {
+            assert_eq!(
+                event["data"]["itemEvents"]["itemId"],
+                json!(item),
+                "{event}"
+            );
+        }
+    }
+}
+
+/// The `pong` barrier, observed: a mutation started before a `ping` and held up by
+/// another process's database lock has answered by the time the `pong` comes.
+#[tokio::test]
+async fn a_pong_waits_for_an_operation_started_before_its_ping() {
+    let app = TestApp::spawn().await;
+    if app.database_url.starts_with("postgres") {
+        return; // The lock is SQLite's file lock.
+    }
+    let admin = app.admin("root").await;
+    let mut socket = open(&app, Some(&admin.access)).await;
+    let path = app
+        .database_url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (locked, is_locked) = tokio::sync::oneshot::channel();
+    let holder = std::thread::spawn(move || {
+        let connection = rusqlite::Connection::open(path).unwrap();
+        connection
+            .execute_batch("BEGIN IMMEDIATE; INSERT INTO write_probe (filler) VALUES (x'00');")
+            .unwrap();
+        locked.send(()).unwrap();
+        released.recv().unwrap();
+        connection.execute_batch("ROLLBACK").unwrap();
+    });
+    is_locked.await.unwrap();
+    start(
+        &mut socket,
+        "m",
+        "mutation { createStore(input: {name: \"Shop\"}) { id } }",
+        json!({}),
+    )
+    .await;
+    send(&mut socket, json!({ "type": "ping" })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    let first = next(&mut socket).await.unwrap();
+    assert_eq!(first["id"], "m", "the pong came first: {first}");
+    assert!(
+        first["payload"]["data"]["createStore"]["id"].is_string(),
+        "{first}"
+    );
+}
