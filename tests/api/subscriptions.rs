@@ -1,8 +1,6 @@
 //! `itemEvents` over WebSocket: both protocols, connection_init auth, 4403 closes, events
 //! from every mutation that changes items, and across instances on PostgreSQL.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
