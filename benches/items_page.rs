@@ -117,11 +117,10 @@ async fn setup(database_url: &str) -> Bench {
         password: &password,
         role: Role::Admin,
     };
-    sessions::register(
+    sessions::create_account(
         &state.db,
         state.revocations.origin(),
         &state.passwords,
-        None,
         account,
         &ClientInfo::default(),
     )

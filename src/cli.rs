@@ -118,8 +118,8 @@ pub async fn create_user(
         role: if admin { Role::Admin } else { Role::User },
     };
     let client = sessions::ClientInfo::default();
-    match sessions::register(&db, Origin::OUTSIDE, &passwords, None, account, &client).await {
-        Ok((user, _)) => Ok(user),
+    match sessions::create_account(&db, Origin::OUTSIDE, &passwords, account, &client).await {
+        Ok(user) => Ok(user),
         Err(ServiceError::UsernameTaken) => Err(CreateUserError::Taken),
         Err(e) => Err(CreateUserError::Other(e.to_string())),
     }

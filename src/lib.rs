@@ -10,14 +10,16 @@
 //! - [`service`] — use cases and data access: the auth workflows, the revocation view,
 //!   one module per aggregate;
 //! - [`auth`] — mechanics only: tokens and keys, passwords, credentials, auth errors;
-//! - [`domain`], [`events`], [`db`], [`telemetry`], [`metrics`] — validated inputs, the item
-//!   event bus, the connection, logging, Prometheus metrics.
+//! - [`domain`], [`events`], [`db`], [`telemetry`], [`metrics`], [`error_code`] — validated
+//!   inputs, the item event bus, the connection, logging, Prometheus metrics, the wire
+//!   error codes.
 
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod error_code;
 pub mod events;
 pub mod graphql;
 pub mod http;

@@ -13,17 +13,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge};
 use prometheus_client::registry::Registry;
 
-/// The error codes `authql_auth_failures_total` counts: every token error, plus the
-/// refusals of an authenticated caller (API.md Errors).
-pub const AUTH_FAILURE_CODES: &[&str] = &[
-    "AUTHORIZATION_REQUIRED",
-    "TOKEN_EXPIRED",
-    "INVALID_TOKEN",
-    "TOKEN_REVOKED",
-    "FRESH_TOKEN_REQUIRED",
-    "FORBIDDEN",
-    "CSRF_FAILED",
-];
+use crate::error_code::ErrorCode;
 
 /// The close codes a WebSocket can end with (graphql-transport-ws and RFC 6455).
 pub const WS_CLOSE_CODES: &[u16] = &[
@@ -221,8 +211,10 @@ impl Metrics {
                 });
             }
         }
-        for code in AUTH_FAILURE_CODES {
-            let _ = auth_failures.get_or_create(&CodeLabel { code });
+        for code in ErrorCode::AUTH_FAILURES {
+            let _ = auth_failures.get_or_create(&CodeLabel {
+                code: code.as_str(),
+            });
         }
         for outcome in [
             LoginOutcome::Success,
@@ -280,16 +272,16 @@ impl Metrics {
 
     /// Counts each auth failure code among `codes` once (a request's errors may repeat a
     /// code, one per refused field).
-    pub fn auth_failures<'a>(&self, codes: impl IntoIterator<Item = &'a str>) {
-        let mut seen: Vec<&'static str> = Vec::new();
+    pub fn auth_failures(&self, codes: impl IntoIterator<Item = ErrorCode>) {
+        let mut seen: Vec<ErrorCode> = Vec::new();
         for code in codes {
-            if let Some(&known) = AUTH_FAILURE_CODES.iter().find(|&&c| c == code)
-                && !seen.contains(&known)
-            {
-                seen.push(known);
+            if code.is_auth_failure() && !seen.contains(&code) {
+                seen.push(code);
                 self.0
                     .auth_failures
-                    .get_or_create(&CodeLabel { code: known })
+                    .get_or_create(&CodeLabel {
+                        code: code.as_str(),
+                    })
                     .inc();
             }
         }
@@ -367,7 +359,12 @@ mod tests {
     #[test]
     fn a_code_repeated_in_one_request_counts_once_and_unknown_codes_not_at_all() {
         let metrics = Metrics::new();
-        metrics.auth_failures(["FORBIDDEN", "FORBIDDEN", "NOT_FOUND", "TOKEN_EXPIRED"]);
+        metrics.auth_failures([
+            ErrorCode::Forbidden,
+            ErrorCode::Forbidden,
+            ErrorCode::NotFound,
+            ErrorCode::TokenExpired,
+        ]);
         let text = metrics.render(3);
         assert_eq!(
             value(&text, r#"authql_auth_failures_total{code="FORBIDDEN"}"#),

@@ -13,8 +13,10 @@ use crate::domain::CursorCodec;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::service::attempts;
+use crate::service::catalogue::Catalogue;
 use crate::service::revocations::{self, Revocations};
 use crate::service::sessions::Sessions;
+use crate::service::users::Accounts;
 use crate::service::{audit, session_store, tokens};
 use crate::state::{AppState, Services};
 use crate::{db, graphql, http};
@@ -122,7 +124,11 @@ impl Application {
             sqlite_reads.clone(),
             &config,
         );
+        let catalogue = Catalogue::new(db.clone(), revocations.clone(), events.clone());
+        let accounts = Accounts::new(db.clone(), revocations.clone(), events.clone());
         let state = AppState::new(Services {
+            catalogue,
+            accounts,
             health: Arc::new(Health::new(db.clone())),
             db,
             sqlite_reads,

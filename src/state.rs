@@ -11,8 +11,10 @@ use crate::db::{Health, SqliteReads};
 use crate::domain::CursorCodec;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
+use crate::service::catalogue::Catalogue;
 use crate::service::revocations::Revocations;
 use crate::service::sessions::Sessions;
+use crate::service::users::Accounts;
 
 /// Cheap to clone; derefs to [`Services`].
 #[derive(Clone)]
@@ -42,8 +44,12 @@ pub struct Services {
     pub keys: Arc<JwtKeys>,
     pub passwords: Passwords,
     pub cursors: CursorCodec,
-    /// The auth workflows (register, login, refresh, logout, password change).
+    /// The auth workflows (signup, login, refresh, logout, password change).
     pub sessions: Sessions,
+    /// Writes of stores and items, with their notices and events.
+    pub catalogue: Catalogue,
+    /// Role changes and account deletions.
+    pub accounts: Accounts,
     pub events: EventBus,
     /// What has been revoked or changed, kept current across instances.
     pub revocations: Revocations,

@@ -37,9 +37,6 @@ pub enum AuthError {
     /// (`TOKEN_REVOKED`).
     #[error("{}", messages::REVOKED)]
     Revoked,
-    /// A non-fresh token where a fresh one is needed (`FRESH_TOKEN_REQUIRED`).
-    #[error("{}", messages::FRESH_REQUIRED)]
-    FreshRequired,
     /// A cookie-authenticated mutation without the matching CSRF value (`CSRF_FAILED`).
     #[error("{0}")]
     Csrf(&'static str),

@@ -18,7 +18,8 @@ use tokio::sync::{Mutex, OnceCell};
 use crate::auth::credentials::{Presented, RefreshCookie, check_csrf};
 use crate::auth::tokens::{Claims, TokenKind};
 use crate::graphql::errors::ApiError;
-use crate::service::sessions::{ClientInfo, Principal};
+use crate::service::principal::{self, Principal};
+use crate::service::sessions::ClientInfo;
 use crate::state::AppState;
 
 /// Per-operation authentication state; attached (in an `Arc`) by `http::graphql` and
@@ -33,6 +34,9 @@ pub struct AuthContext {
     principal: Mutex<Option<(u64, Resolved)>>,
     /// Whether the operation read the credential or the principal.
     consulted: AtomicBool,
+    /// Rows an ownership rule loaded to decide, for the resolver that acts on them (one
+    /// read, not two).
+    checked_items: std::sync::Mutex<Vec<entity::item::Model>>,
 }
 
 type Resolved = Result<Arc<Principal>, ApiError>;
@@ -50,7 +54,23 @@ impl AuthContext {
             claims: OnceCell::new(),
             principal: Mutex::new(None),
             consulted: AtomicBool::new(false),
+            checked_items: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// An item an ownership guard loaded and let through.
+    pub fn remember_checked(&self, item: entity::item::Model) {
+        self.checked_items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(item);
+    }
+
+    /// The item `id` as its guard loaded it, taken (a resolver acts on it once).
+    pub fn take_checked(&self, id: i32) -> Option<entity::item::Model> {
+        let mut items = self.checked_items.lock().unwrap_or_else(|e| e.into_inner());
+        let at = items.iter().position(|item| item.id == id)?;
+        Some(items.swap_remove(at))
     }
 
     pub fn presented(&self) -> &Presented {
@@ -128,7 +148,9 @@ impl AuthContext {
 
     async fn resolve(&self) -> Result<Arc<Principal>, ApiError> {
         let claims = self.decoded().await?.clone();
-        Ok(Arc::new(self.state.sessions.principal(claims).await?))
+        Ok(Arc::new(
+            principal::resolve(&self.state.revocations, claims).await?,
+        ))
     }
 }
 

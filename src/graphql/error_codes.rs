@@ -14,25 +14,29 @@ use async_graphql::{
 };
 use async_graphql_value::Value;
 
-pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
-pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
-pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
-const INTERNAL: &str = "INTERNAL_SERVER_ERROR";
+use crate::error_code::ErrorCode;
 
-/// The error's `extensions.code`, if it has one.
-pub fn code_of(error: &ServerError) -> Option<&str> {
+/// The error's `extensions.code`, if it has one of ours.
+pub fn code_of(error: &ServerError) -> Option<ErrorCode> {
     match error.extensions.as_ref()?.get("code")? {
-        async_graphql::Value::String(code) => Some(code),
+        async_graphql::Value::String(code) => ErrorCode::parse(code),
         _ => None,
     }
 }
 
-fn set_code(error: &mut ServerError, code: &str) {
+/// Whether the error already carries a code (any: an unknown one is left alone too).
+fn has_code(error: &ServerError) -> bool {
+    error
+        .extensions
+        .as_ref()
+        .is_some_and(|extensions| extensions.get("code").is_some())
+}
+
+fn set_code(error: &mut ServerError, code: ErrorCode) {
     error
         .extensions
         .get_or_insert_with(Default::default)
-        .set("code", code);
+        .set("code", code.as_str());
 }
 
 /// A parse error, worded on one line as graphql-js words it (`Syntax Error: …`); the
@@ -51,7 +55,7 @@ pub fn parse_error(error: async_graphql::parser::Error) -> ServerError {
         other => format!("Syntax Error: {other}"),
     };
     let mut error = ServerError::new(message, positions.first().copied());
-    set_code(&mut error, PARSE_FAILED);
+    set_code(&mut error, ErrorCode::GraphqlParseFailed);
     error
 }
 
@@ -134,11 +138,11 @@ fn offending_field(message: &str) -> Option<String> {
 pub fn code_errors(response: &mut Response, variables: &VariableArguments) {
     let before_execution = failed_before_execution(response);
     for error in &mut response.errors {
-        if code_of(error).is_some() {
+        if has_code(error) {
             continue;
         }
         if let Some(name) = undefined_variable(&error.message).map(str::to_owned) {
-            set_code(error, BAD_USER_INPUT);
+            set_code(error, ErrorCode::BadUserInput);
             error
                 .extensions
                 .get_or_insert_with(Default::default)
@@ -148,7 +152,7 @@ pub fn code_errors(response: &mut Response, variables: &VariableArguments) {
         // A value of the wrong shape for its input type, met while executing: literals
         // fail validation first, so this one came through a variable.
         if error.message.starts_with("Expected input type") {
-            set_code(error, BAD_USER_INPUT);
+            set_code(error, ErrorCode::BadUserInput);
             continue;
         }
         let wrong_value = error.message.starts_with("Invalid value for argument");
@@ -158,7 +162,7 @@ pub fn code_errors(response: &mut Response, variables: &VariableArguments) {
                 .first()
                 .is_some_and(|pos| variables.contains(*pos));
         if (wrong_value && from_variable) || error.message.starts_with("Failed to parse") {
-            set_code(error, BAD_USER_INPUT);
+            set_code(error, ErrorCode::BadUserInput);
             // "Failed to parse" names a type, not a field; only argument paths name fields.
             if let Some(field) = wrong_value
                 .then(|| offending_field(&error.message))
@@ -170,13 +174,13 @@ pub fn code_errors(response: &mut Response, variables: &VariableArguments) {
                     .set("field", field);
             }
         } else if error.path.is_empty() {
-            set_code(error, VALIDATION_FAILED);
+            set_code(error, ErrorCode::GraphqlValidationFailed);
         } else {
             // Whatever async-graphql said (a missing context entry, a panic's text) is for
             // the log, not the client.
             tracing::error!(message = %error.message, "uncoded error during execution");
             error.message = "Internal server error".to_owned();
-            set_code(error, INTERNAL);
+            set_code(error, ErrorCode::InternalServerError);
         }
     }
 }
@@ -212,7 +216,7 @@ pub fn missing_required_variable(
                 ),
                 Some(definition.name.pos),
             );
-            set_code(&mut error, BAD_USER_INPUT);
+            set_code(&mut error, ErrorCode::BadUserInput);
             error
                 .extensions
                 .get_or_insert_with(Default::default)

@@ -5,6 +5,7 @@
 use async_graphql::ErrorExtensions;
 
 use crate::auth::error::{AuthError, messages};
+use crate::error_code::ErrorCode;
 use crate::service::ServiceError;
 
 /// A client-visible failure; `code()` is its `extensions.code`.
@@ -36,22 +37,22 @@ pub enum ApiError {
 
 impl ApiError {
     /// The `extensions.code` clients switch on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::AuthorizationRequired(_) => "AUTHORIZATION_REQUIRED",
-            Self::TokenExpired => "TOKEN_EXPIRED",
-            Self::InvalidToken(_) => "INVALID_TOKEN",
-            Self::TokenRevoked => "TOKEN_REVOKED",
-            Self::FreshTokenRequired => "FRESH_TOKEN_REQUIRED",
-            Self::Forbidden => "FORBIDDEN",
-            Self::InvalidCredentials => "INVALID_CREDENTIALS",
-            Self::UsernameTaken => "USERNAME_TAKEN",
-            Self::BadUserInput { .. } => "BAD_USER_INPUT",
-            Self::NotFound(_) => "NOT_FOUND",
-            Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::CsrfFailed(_) => "CSRF_FAILED",
-            Self::ServiceUnavailable { .. } => "SERVICE_UNAVAILABLE",
-            Self::Internal => "INTERNAL_SERVER_ERROR",
+            Self::AuthorizationRequired(_) => ErrorCode::AuthorizationRequired,
+            Self::TokenExpired => ErrorCode::TokenExpired,
+            Self::InvalidToken(_) => ErrorCode::InvalidToken,
+            Self::TokenRevoked => ErrorCode::TokenRevoked,
+            Self::FreshTokenRequired => ErrorCode::FreshTokenRequired,
+            Self::Forbidden => ErrorCode::Forbidden,
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::UsernameTaken => ErrorCode::UsernameTaken,
+            Self::BadUserInput { .. } => ErrorCode::BadUserInput,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::CsrfFailed(_) => ErrorCode::CsrfFailed,
+            Self::ServiceUnavailable { .. } => ErrorCode::ServiceUnavailable,
+            Self::Internal => ErrorCode::InternalServerError,
         }
     }
 
@@ -114,10 +115,24 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A refused credential back as the auth error it came from (`logout` weighs it
+    /// against a refresh token given beside it); anything else stays what it is.
+    pub fn into_refusal(self) -> Result<AuthError, ApiError> {
+        match self {
+            Self::AuthorizationRequired(message) => Ok(AuthError::Missing(message)),
+            Self::TokenExpired => Ok(AuthError::Expired),
+            Self::TokenRevoked => Ok(AuthError::Revoked),
+            Self::InvalidToken(message) => Ok(AuthError::Invalid(message)),
+            other => Err(other),
+        }
+    }
+}
+
 impl From<ApiError> for async_graphql::Error {
     fn from(error: ApiError) -> Self {
         async_graphql::Error::new(error.message()).extend_with(|_, ext| {
-            ext.set("code", error.code());
+            ext.set("code", error.code().as_str());
             match &error {
                 ApiError::BadUserInput { field, .. } => ext.set("field", *field),
                 ApiError::RateLimited { retry_after }
@@ -154,7 +169,6 @@ impl From<AuthError> for ApiError {
             AuthError::Expired => Self::TokenExpired,
             AuthError::Invalid(message) => Self::InvalidToken(message),
             AuthError::Revoked => Self::TokenRevoked,
-            AuthError::FreshRequired => Self::FreshTokenRequired,
             AuthError::Csrf(message) => Self::CsrfFailed(message),
         }
     }

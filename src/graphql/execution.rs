@@ -9,11 +9,11 @@ use async_graphql::{Request, Response, ServerError, futures_util::stream::BoxStr
 use futures_util::{StreamExt, stream::FuturesOrdered};
 
 use crate::db::Health;
+use crate::error_code::ErrorCode;
 use crate::graphql::cacheable;
 use crate::graphql::documents::Documents;
 use crate::graphql::error_codes::{
-    SERVICE_UNAVAILABLE, VariableArguments, code_errors, code_of, missing_required_variable,
-    parse_error,
+    VariableArguments, code_errors, code_of, missing_required_variable, parse_error,
 };
 use crate::graphql::limits::{Cost, Limits};
 use crate::graphql::schema::{self, AppSchema};
@@ -114,7 +114,7 @@ impl Executor {
         if response
             .errors
             .iter()
-            .any(|error| code_of(error) == Some(SERVICE_UNAVAILABLE))
+            .any(|error| code_of(error) == Some(ErrorCode::ServiceUnavailable))
         {
             self.health.failed();
         }

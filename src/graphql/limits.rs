@@ -26,7 +26,7 @@ use async_graphql_value::{ConstValue, Value};
 
 use crate::config::Config;
 use crate::domain::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::graphql::error_codes::VALIDATION_FAILED;
+use crate::error_code::ErrorCode;
 
 /// async-graphql's own recursion bound (selection sets, inline fragments and spreads nested
 /// in one another), applied here first; the parser itself stops at 64 nested sets.
@@ -413,7 +413,7 @@ pub fn refused(message: String, pos: Option<Pos>) -> ServerError {
     error
         .extensions
         .get_or_insert_with(Default::default)
-        .set("code", VALIDATION_FAILED);
+        .set("code", ErrorCode::GraphqlValidationFailed.as_str());
     error
 }
 

@@ -3,10 +3,9 @@
 
 use async_graphql::{Context, ID, MaybeUndefined, Object};
 
-use crate::auth::credentials::{Presented, check_csrf, missing};
-use crate::auth::tokens::{Claims, TokenKind};
+use crate::auth::credentials::{Presented, missing};
+use crate::auth::error::AuthError;
 use crate::domain::{Description, Email, Name, Password, Price, Role, Username, without_nul};
-use crate::events::ItemEvent;
 use crate::graphql::context::ContextExt;
 use crate::graphql::cookies;
 use crate::graphql::errors::{ApiError, ApiResult};
@@ -18,10 +17,8 @@ use crate::graphql::inputs::{
     UpdateItemInput,
 };
 use crate::graphql::types::{AuthPayload, Item, Store, User};
-use crate::metrics::LoginOutcome;
-use crate::service::items::{self, ItemChanges, NewItem};
-use crate::service::sessions::{self, Issued, NewAccount};
-use crate::service::{stores, users};
+use crate::service::items::{ItemChanges, NewItem};
+use crate::service::sessions::{GivenRefresh, Issued, NewAccount};
 use crate::state::AppState;
 
 pub struct Mutation;
@@ -43,20 +40,13 @@ fn payload(ctx: &Context<'_>, state: &AppState, issued: Issued) -> AuthPayload {
     }
 }
 
-/// One `DELETED` event per removed item.
-async fn publish_deleted(state: &AppState, deleted: &[entity::item::Model]) {
-    let events = deleted
-        .iter()
-        .map(|item| ItemEvent::deleted(item.id, item.store_id))
-        .collect();
-    state.events.publish(events).await;
-}
-
-/// The item a mutation names (its guard already checked who may touch it).
-async fn find_item(state: &AppState, id: &ID) -> ApiResult<entity::item::Model> {
-    items::find(&state.db, parse_id(id, "Item")?)
-        .await?
-        .ok_or(ApiError::NotFound("Item"))
+/// The item a mutation names, as its ownership guard (`OwnerOrAdmin`) loaded it.
+fn checked_item(ctx: &Context<'_>, id: &ID) -> ApiResult<entity::item::Model> {
+    let id = parse_id(id, "Item")?;
+    ctx.auth()?.take_checked(id).ok_or_else(|| {
+        tracing::error!("BUG: an item mutation ran without its ownership guard");
+        ApiError::Internal
+    })
 }
 
 /// A malformed id in a mutation names nothing: `NOT_FOUND`.
@@ -64,92 +54,27 @@ fn parse_id(id: &ID, what: &'static str) -> ApiResult<i32> {
     id.parse().map_err(|_| ApiError::NotFound(what))
 }
 
-/// A refresh token a mutation was given.
-struct GivenRefresh {
-    claims: Claims,
-    /// From the refresh cookie: the `X-CSRF-TOKEN` sent beside it, still to be checked
-    /// against the token's `csrf` claim (double submit). `None` for an argument: a
-    /// cross-site page cannot know the token, so it is proof enough.
-    cookie_csrf: Option<Option<String>>,
-}
-
-impl GivenRefresh {
-    /// The double-submit check of a refresh cookie.
-    fn check_csrf(&self) -> ApiResult<()> {
-        if let Some(header) = &self.cookie_csrf {
-            check_csrf(header.as_deref(), self.claims.csrf.as_deref())?;
-        }
-        Ok(())
-    }
-}
-
 /// The refresh token a mutation was given: the argument, else (cookie mode, and only for
-/// a cookie-mode client) the refresh cookie. `None`: neither.
+/// a cookie-mode client: a header token wins) the refresh cookie. `None`: neither.
 fn given_refresh(
     ctx: &Context<'_>,
     state: &AppState,
     argument: Option<String>,
-) -> ApiResult<Option<GivenRefresh>> {
+) -> ApiResult<Option<Result<GivenRefresh, AuthError>>> {
     let auth = ctx.auth()?;
     let cookie_client = !matches!(auth.presented(), Presented::Bearer(_));
-    let (token, cookie_csrf) = match (argument, auth.refresh_cookie()) {
+    Ok(match (argument, auth.refresh_cookie()) {
         (Some(token), _) => {
             without_nul(&token, "refreshToken")?;
-            (token, None)
+            Some(GivenRefresh::argument(&state.keys, &token))
         }
-        (None, Some(cookie)) if cookie_client => {
-            (cookie.token.clone(), Some(cookie.csrf_header.clone()))
-        }
-        _ => return Ok(None),
-    };
-    let claims = state.keys.decode(&token, TokenKind::Refresh)?;
-    Ok(Some(GivenRefresh {
-        claims,
-        cookie_csrf,
-    }))
-}
-
-/// `logout`'s credentials: a valid access token, or a refresh token alone.
-async fn logout(
-    ctx: &Context<'_>,
-    state: &AppState,
-    refresh_token: Option<String>,
-    scope: LogoutScope,
-) -> ApiResult<()> {
-    // An expired refresh token has nothing left to end (its access tokens expired
-    // before it); the access token, if any, still says whose session to end.
-    let refresh = match given_refresh(ctx, state, refresh_token) {
-        Ok(given) => given,
-        Err(ApiError::TokenExpired) => None,
-        Err(error) => return Err(error),
-    };
-    // With a valid access token (its own CSRF check done, in cookie mode) the request is
-    // proven; a refresh token alone must pass its own.
-    let (access, access_error) = match principal(ctx).await {
-        Ok(principal) => (Some(principal), None),
-        // A refresh token alone is enough: a missing, expired, revoked or otherwise bad
-        // access token does not stop a logout.
-        Err(
-            error @ (ApiError::AuthorizationRequired(_)
-            | ApiError::TokenExpired
-            | ApiError::TokenRevoked
-            | ApiError::InvalidToken(_)),
-        ) if refresh.is_some() => (None, Some(error)),
-        Err(error) => return Err(error),
-    };
-    if access.is_none()
-        && let Some(refresh) = &refresh
-        && let Err(csrf) = refresh.check_csrf()
-    {
-        // The access token's own problem says more than the refresh cookie's CSRF value.
-        return Err(access_error.unwrap_or(csrf));
-    }
-    let refresh = refresh.as_ref().map(|given| &given.claims);
-    state
-        .sessions
-        .logout(access.as_deref(), refresh, scope.into(), &ctx.client())
-        .await?;
-    Ok(())
+        (None, Some(cookie)) if cookie_client => Some(GivenRefresh::cookie(
+            &state.keys,
+            &cookie.token,
+            cookie.csrf_header.as_deref(),
+        )),
+        _ => None,
+    })
 }
 
 #[authql_macros::guarded]
@@ -173,22 +98,8 @@ impl Mutation {
             password: &password,
             role: Role::User,
         };
-        let keys = Some(state.keys.as_ref());
-        let (user, pair) = sessions::register(
-            &state.db,
-            state.revocations.origin(),
-            &state.passwords,
-            keys,
-            account,
-            &ctx.client(),
-        )
-        .await?;
-        state.revocations.data_changed();
-        let pair = pair.ok_or_else(|| {
-            tracing::error!("BUG: register was given keys but issued no tokens");
-            ApiError::Internal
-        })?;
-        Ok(payload(ctx, state, Issued { user, pair }))
+        let issued = state.sessions.signup(account, &ctx.client()).await?;
+        Ok(payload(ctx, state, issued))
     }
 
     /// Checks the password (ignoring the username's case), starts a session and returns a
@@ -202,19 +113,8 @@ impl Mutation {
         let issued = state
             .sessions
             .login(&input.username, &input.password, &client)
-            .await
-            .map_err(ApiError::from);
-        let outcome = match &issued {
-            Ok(_) => Some(LoginOutcome::Success),
-            Err(ApiError::InvalidCredentials) => Some(LoginOutcome::InvalidCredentials),
-            // The limit and the hash queue's shedding alike.
-            Err(ApiError::RateLimited { .. }) => Some(LoginOutcome::RateLimited),
-            Err(_) => None,
-        };
-        if let Some(outcome) = outcome {
-            state.metrics.login(outcome);
-        }
-        Ok(payload(ctx, state, issued?))
+            .await?;
+        Ok(payload(ctx, state, issued))
     }
 
     /// Trades a refresh token (argument, or the refresh cookie in cookie mode) for a new,
@@ -228,9 +128,8 @@ impl Mutation {
         let state = ctx.state()?;
         let location = state.config.jwt_token_location;
         let given = given_refresh(ctx, state, refresh_token)?
-            .ok_or_else(|| ApiError::from(missing(location, true)))?;
-        given.check_csrf()?;
-        let issued = state.sessions.refresh(&given.claims, &ctx.client()).await?;
+            .ok_or_else(|| ApiError::from(missing(location, true)))??;
+        let issued = state.sessions.refresh_given(&given, &ctx.client()).await?;
         Ok(payload(ctx, state, issued))
     }
 
@@ -246,7 +145,16 @@ impl Mutation {
     ) -> ApiResult<bool> {
         let state = ctx.state()?;
         let scope = scope.unwrap_or(LogoutScope::Current);
-        let result = logout(ctx, state, refresh_token, scope).await;
+        let refresh = given_refresh(ctx, state, refresh_token)?;
+        let access = match principal(ctx).await {
+            Ok(principal) => Ok(principal),
+            Err(error) => Err(error.into_refusal()?),
+        };
+        let result = state
+            .sessions
+            .logout_given(access, refresh, scope.into(), &ctx.client())
+            .await
+            .map_err(ApiError::from);
         // Signing out the other devices keeps this one signed in; otherwise the cookies
         // go — also when the logout failed because they are dead already (revoked,
         // expired, invalid): a browser must not keep replaying them. A refused CSRF check
@@ -305,15 +213,10 @@ impl Mutation {
         let id = parse_id(&user_id, "User")?;
         let admin = principal(ctx).await?;
         let client = ctx.client();
-        let user = users::set_role(
-            &state.db,
-            &state.revocations,
-            id,
-            role,
-            admin.user_id,
-            &client,
-        )
-        .await?;
+        let user = state
+            .accounts
+            .set_role(id, role, admin.user_id, &client)
+            .await?;
         Ok(User(user))
     }
 
@@ -324,15 +227,10 @@ impl Mutation {
         let user_id = parse_id(&id, "User")?;
         let caller = principal(ctx).await?;
         let client = ctx.client();
-        let deleted = users::delete_account(
-            &state.db,
-            &state.revocations,
-            user_id,
-            caller.user_id,
-            &client,
-        )
-        .await?;
-        publish_deleted(state, &deleted).await;
+        state
+            .accounts
+            .delete(user_id, caller.user_id, &client)
+            .await?;
         Ok(id)
     }
 
@@ -341,11 +239,7 @@ impl Mutation {
     async fn create_store(&self, ctx: &Context<'_>, input: CreateStoreInput) -> ApiResult<Store> {
         let state = ctx.state()?;
         let name = Name::parse(&input.name)?;
-        let store = state
-            .revocations
-            .write_data(&state.db, async |txn| stores::create(txn, &name).await)
-            .await?;
-        Ok(Store(store))
+        Ok(Store(state.catalogue.create_store(&name).await?))
     }
 
     /// Deletes a store and all its items; returns its id.
@@ -353,8 +247,7 @@ impl Mutation {
     async fn delete_store(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
         let state = ctx.state()?;
         let store_id = parse_id(&id, "Store")?;
-        let deleted = items::delete_store(&state.db, &state.revocations, store_id).await?;
-        publish_deleted(state, &deleted).await;
+        state.catalogue.delete_store(store_id).await?;
         Ok(id)
     }
 
@@ -375,12 +268,7 @@ impl Mutation {
                 .transpose()?,
             price: Price::parse(input.price.0)?,
         };
-        let item = state
-            .revocations
-            .write_data(&state.db, async |txn| items::create(txn, new).await)
-            .await?;
-        state.events.publish(vec![ItemEvent::created(&item)]).await;
-        Ok(Item::new(item))
+        Ok(Item::new(state.catalogue.create_item(new).await?))
     }
 
     /// Changes an item. Absent fields stay; `description: null` clears it.
@@ -413,27 +301,16 @@ impl Mutation {
                 MaybeUndefined::Value(price) => Some(Price::parse(price.0)?),
             },
         };
-        let item = find_item(state, &id).await?;
-        let item = state
-            .revocations
-            .write_data(&state.db, async |txn| {
-                items::update(txn, item, changes).await
-            })
-            .await?;
-        state.events.publish(vec![ItemEvent::updated(&item)]).await;
-        Ok(Item::new(item))
+        let item = checked_item(ctx, &id)?;
+        Ok(Item::new(state.catalogue.update_item(item, changes).await?))
     }
 
     /// Deletes an item; returns its id.
     #[auth(FreshToken.and(OwnerOrAdmin::item(&id)))]
     async fn delete_item(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
         let state = ctx.state()?;
-        let item = find_item(state, &id).await?;
-        state
-            .revocations
-            .write_data(&state.db, async |txn| items::delete(txn, item.id).await)
-            .await?;
-        publish_deleted(state, std::slice::from_ref(&item)).await;
+        let item = checked_item(ctx, &id)?;
+        state.catalogue.delete_item(&item).await?;
         Ok(id)
     }
 }

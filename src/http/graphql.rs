@@ -20,8 +20,9 @@ use super::HttpState;
 use super::response_cache::{Answer, Class, Lookup, RequestKey, ResponseCache};
 use super::{WireResponse, error_response};
 use crate::auth::credentials::{Presented, RefreshCookie};
+use crate::error_code::ErrorCode;
 use crate::graphql::context::AuthContext;
-use crate::graphql::error_codes::{SERVICE_UNAVAILABLE, code_of, failed_before_execution};
+use crate::graphql::error_codes::{code_of, failed_before_execution};
 use crate::graphql::execution::Executed;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -37,7 +38,7 @@ pub async fn post(
     if !is_json(&headers) {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UnsupportedMediaType,
             "Content-Type must be application/json",
         );
     }
@@ -52,7 +53,9 @@ pub async fn post(
     }
     let batch = match parse_body(&body, app.state.config.graphql_max_batch) {
         Ok(batch) => batch,
-        Err(message) => return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
+        Err(message) => {
+            return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, &message);
+        }
     };
     let attach = request_data(&app, &headers, peer);
     let response = match batch {
@@ -82,7 +85,7 @@ pub async fn get(
         Err(e) => {
             return error_response(
                 StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
+                ErrorCode::BadRequest,
                 &format!("Malformed query string: {e}"),
             );
         }
@@ -95,16 +98,18 @@ pub async fn get(
         Ok(None) => {
             return error_response(
                 StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
+                ErrorCode::BadRequest,
                 "GET /graphql needs a `query` parameter",
             );
         }
-        Err(message) => return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
+        Err(message) => {
+            return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, &message);
+        }
     };
     if selected_operation_type(&request).is_some_and(|ty| ty != OperationType::Query) {
         let mut response = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
+            ErrorCode::MethodNotAllowed,
             "Mutations and subscriptions must use POST",
         );
         response
@@ -149,7 +154,9 @@ async fn through_cache(
     }
     let request = match parse() {
         Ok(request) => request,
-        Err(message) => return error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
+        Err(message) => {
+            return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, &message);
+        }
     };
     let request =
         request
@@ -369,7 +376,7 @@ fn respond(headers: &HeaderMap, response: BatchResponse) -> Response {
     let retry_after = responses
         .iter()
         .flat_map(|response| &response.errors)
-        .filter(|error| code_of(error) == Some(SERVICE_UNAVAILABLE))
+        .filter(|error| code_of(error) == Some(ErrorCode::ServiceUnavailable))
         .filter_map(
             |error| match error.extensions.as_ref()?.get("retryAfter")? {
                 async_graphql::Value::Number(n) => n.as_u64(),

@@ -19,6 +19,7 @@ use axum::{
 };
 
 use crate::config::Config;
+use crate::error_code::ErrorCode;
 use crate::graphql::execution::Executor;
 use crate::service::sessions::ClientInfo;
 use crate::state::AppState;
@@ -34,9 +35,9 @@ pub struct HttpState {
 }
 
 /// A GraphQL-shaped error body for failures before any GraphQL work (415, 400, 405).
-pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+pub fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
     let body = serde_json::json!({
-        "errors": [{ "message": message, "extensions": { "code": code } }]
+        "errors": [{ "message": message, "extensions": { "code": code.as_str() } }]
     });
     (status, Json(body)).into_response()
 }

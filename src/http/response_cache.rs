@@ -27,8 +27,8 @@ use std::{
 use axum::body::Bytes;
 
 use crate::domain::Role;
+use crate::service::principal::Principal;
 use crate::service::revocations::Revocations;
-use crate::service::sessions::Principal;
 
 /// Requests and answers kept at most, in bytes.
 pub const MAX_BYTES: usize = 8 << 20;

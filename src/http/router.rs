@@ -19,6 +19,7 @@ use tracing::Span;
 
 use super::response_cache::ResponseCache;
 use super::{HttpState, graphiql, graphql, health, jwks, ws};
+use crate::error_code::ErrorCode;
 use crate::graphql::execution::Executor;
 use crate::state::AppState;
 
@@ -148,7 +149,7 @@ async fn refuse_oversized(
     if declared.is_some_and(|length| length > max_body as u64) {
         return super::error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
+            ErrorCode::PayloadTooLarge,
             &format!("The request body is over {max_body} bytes"),
         );
     }
@@ -160,7 +161,7 @@ async fn timeout_body(response: axum::response::Response) -> axum::response::Res
     if response.status() == StatusCode::REQUEST_TIMEOUT {
         return super::error_response(
             StatusCode::REQUEST_TIMEOUT,
-            "REQUEST_TIMEOUT",
+            ErrorCode::RequestTimeout,
             "The request took too long",
         );
     }

@@ -40,9 +40,11 @@ use super::WireResponse;
 use crate::auth::credentials::Presented;
 use crate::auth::tokens::Claims;
 use crate::config::TokenLocation;
+use crate::error_code::ErrorCode;
 use crate::graphql::context::{AuthContext, OperationLive};
 use crate::graphql::error_codes::failed_before_execution;
 use crate::graphql::errors::ApiError;
+use crate::service::principal;
 use crate::service::revocations::Change;
 use crate::service::sessions::ClientInfo;
 
@@ -293,7 +295,7 @@ impl Connection {
                     break Some(Close(CLOSE_INIT_TIMEOUT, reason.into()));
                 }
                 () = &mut expiry, if expiry_set => {
-                    break Some(Close(CLOSE_FORBIDDEN, ApiError::TokenExpired.code().into()));
+                    break Some(Close(CLOSE_FORBIDDEN, ApiError::TokenExpired.code().as_str().into()));
                 }
                 change = changes.recv(), if self.live.is_some() => {
                     let concerns_us = match change {
@@ -312,7 +314,7 @@ impl Connection {
                                 retry.as_mut().reset(tokio::time::Instant::now() + RETRY_CHECK);
                                 retrying = true;
                             }
-                            Err(error) => break Some(Close(CLOSE_FORBIDDEN, error.code().into())),
+                            Err(error) => break Some(Close(CLOSE_FORBIDDEN, error.code().as_str().into())),
                         }
                     }
                 }
@@ -324,7 +326,7 @@ impl Connection {
                             retry.as_mut().reset(tokio::time::Instant::now() + RETRY_CHECK);
                             retrying = true;
                         }
-                        Err(error) => break Some(Close(CLOSE_FORBIDDEN, error.code().into())),
+                        Err(error) => break Some(Close(CLOSE_FORBIDDEN, error.code().as_str().into())),
                     }
                 }
             }
@@ -336,7 +338,7 @@ impl Connection {
             Some(Close(code, reason)) => {
                 if *code == CLOSE_FORBIDDEN {
                     // The token went bad on a live socket: a token error like any other.
-                    metrics.auth_failures([reason.as_str()]);
+                    metrics.auth_failures(ErrorCode::parse(reason));
                 }
                 metrics.ws_closed(*code);
             }
@@ -389,7 +391,7 @@ impl Connection {
                                 "payload": { "message": error.message() } });
                             send(sink, message).await?;
                         }
-                        Err(Some(Close(CLOSE_FORBIDDEN, error.code().into())))
+                        Err(Some(Close(CLOSE_FORBIDDEN, error.code().as_str().into())))
                     }
                 }
             }
@@ -593,7 +595,7 @@ impl Connection {
         let Some(claims) = &self.live else {
             return Ok(());
         };
-        Ok(self.app.state.sessions.still_valid(claims).await?)
+        Ok(principal::still_valid(&self.app.state.revocations, claims).await?)
     }
 }
 

@@ -7,12 +7,11 @@ use entity::{item, user};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, SqlErr, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, SqlErr, Statement,
     sea_query::{Expr, Func, LikeExpr},
 };
 
-use super::revocations::Revocations;
 use super::{ServiceError, ServiceResult, on_unique_violation};
 use crate::db::{ModelColumns, SqliteReads};
 use crate::domain::{Description, Name, PageArgs, Price};
@@ -87,7 +86,8 @@ pub fn can_edit(user_id: i32, is_admin: bool, item: &item::Model) -> bool {
     is_admin || item.owner_id == user_id
 }
 
-pub async fn create(db: &impl ConnectionTrait, new: NewItem) -> ServiceResult<item::Model> {
+/// Inserts an item (in a [`super::catalogue::Catalogue`] workflow's transaction).
+pub(super) async fn create(db: &impl ConnectionTrait, new: NewItem) -> ServiceResult<item::Model> {
     let now = Utc::now();
     item::ActiveModel {
         store_id: Set(new.store_id),
@@ -110,7 +110,7 @@ pub async fn find(db: &impl ConnectionTrait, id: i32) -> ServiceResult<Option<it
 }
 
 /// Applies `changes`; the row must still exist.
-pub async fn update(
+pub(super) async fn update(
     db: &impl ConnectionTrait,
     item: item::Model,
     changes: ItemChanges,
@@ -133,7 +133,7 @@ pub async fn update(
     })
 }
 
-pub async fn delete(db: &impl ConnectionTrait, id: i32) -> ServiceResult<()> {
+pub(super) async fn delete(db: &impl ConnectionTrait, id: i32) -> ServiceResult<()> {
     let result = item::Entity::delete_by_id(id).exec(db).await?;
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound("Item"));
@@ -151,21 +151,6 @@ pub(super) async fn delete_all_of(
         .filter(parent.column().eq(parent.id()))
         .exec_with_returning(db)
         .await?)
-}
-
-/// Deletes a store together with its items, in one transaction, and returns the items (for
-/// `DELETED` events). A user and their items: [`super::users::delete_account`].
-pub async fn delete_store(
-    db: &DatabaseConnection,
-    view: &Revocations,
-    store_id: i32,
-) -> ServiceResult<Vec<item::Model>> {
-    view.write_data(db, async |txn| {
-        let deleted = delete_all_of(txn, Parent::Store(store_id)).await?;
-        super::stores::delete(txn, store_id).await?;
-        Ok(deleted)
-    })
-    .await
 }
 
 /// `%`, `_` and the escape character itself match literally.
@@ -365,6 +350,7 @@ mod tests {
     use super::*;
     use crate::domain::{Email, Role, Username};
     use crate::service::{stores, users};
+    use sea_orm::DatabaseConnection;
 
     /// A file database with two owners (one with an email and a token cut-off), a store and
     /// five items, one without a description.

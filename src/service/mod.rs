@@ -3,7 +3,9 @@
 
 pub mod attempts;
 pub mod audit;
+pub mod catalogue;
 pub mod items;
+pub mod principal;
 pub mod revocations;
 pub mod session_store;
 pub mod sessions;

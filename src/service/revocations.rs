@@ -236,8 +236,9 @@ impl Revocations {
     }
 
     /// Runs a write of data that answers show in one transaction with its [`Notice::Data`],
-    /// then moves this instance's data version before the caller answers.
-    pub async fn write_data<T>(
+    /// then moves this instance's data version before the caller answers. Only the write
+    /// workflows of `service` call it: a resolver cannot write data without its notice.
+    pub(super) async fn write_data<T>(
         &self,
         db: &DatabaseConnection,
         write: impl AsyncFnOnce(&DatabaseTransaction) -> ServiceResult<T>,

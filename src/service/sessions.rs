@@ -19,18 +19,20 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
 use super::attempts::{self, Attempt, AttemptKey, AttemptLimit, Refusals};
 use super::audit::Event;
-use super::revocations::{self, Notice, Origin, Revocations, UserFacts};
+use super::principal::{Principal, unknown_user, user_id};
+use super::revocations::{self, Notice, Origin, Revocations};
 pub use super::session_store::ClientInfo;
 use super::tokens::{self, TokenPair};
 use super::{ServiceError, ServiceResult, session_store, users};
+use crate::auth::credentials::check_csrf;
 use crate::auth::error::AuthError;
 use crate::auth::error::messages;
 use crate::auth::password::{Overloaded, Passwords};
-use crate::auth::tokens::{Claims, JwtKeys};
+use crate::auth::tokens::{Claims, JwtKeys, TokenKind};
 use crate::config::Config;
 use crate::db::SqliteReads;
 use crate::domain::{AuthEventKind, Email, Password, Role, Username};
-use crate::metrics::Metrics;
+use crate::metrics::{LoginOutcome, Metrics};
 
 impl From<Overloaded> for ServiceError {
     /// API.md `PASSWORD_HASH_QUEUE`: shed at once, try again in a second.
@@ -39,17 +41,42 @@ impl From<Overloaded> for ServiceError {
     }
 }
 
-/// The caller a valid, unrevoked access token stands for, with the role of the moment.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub user_id: i32,
-    pub role: Role,
+/// A refresh token a client gave `refresh` or `logout`: the argument — whose possession
+/// is proof enough, a cross-site page cannot know it — or the refresh cookie, with the
+/// `X-CSRF-TOKEN` sent beside it still to be checked against the token's `csrf` claim
+/// (double submit, API.md Cookies).
+pub struct GivenRefresh {
     pub claims: Claims,
+    cookie_csrf: Option<Option<String>>,
 }
 
-impl Principal {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
+impl GivenRefresh {
+    /// A refresh token given as an argument.
+    pub fn argument(keys: &JwtKeys, token: &str) -> Result<Self, AuthError> {
+        Ok(Self {
+            claims: keys.decode(token, TokenKind::Refresh)?,
+            cookie_csrf: None,
+        })
+    }
+
+    /// The refresh cookie, and the `X-CSRF-TOKEN` header sent with it.
+    pub fn cookie(
+        keys: &JwtKeys,
+        token: &str,
+        csrf_header: Option<&str>,
+    ) -> Result<Self, AuthError> {
+        Ok(Self {
+            claims: keys.decode(token, TokenKind::Refresh)?,
+            cookie_csrf: Some(csrf_header.map(str::to_owned)),
+        })
+    }
+
+    /// The double-submit check of a refresh cookie.
+    fn check_csrf(&self) -> Result<(), AuthError> {
+        match &self.cookie_csrf {
+            Some(header) => check_csrf(header.as_deref(), self.claims.csrf.as_deref()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -58,42 +85,6 @@ impl Principal {
 pub struct Issued {
     pub user: user::Model,
     pub pair: TokenPair,
-}
-
-/// Whether the claims are still good against the user's facts (sockets re-check this on
-/// every change about their user). A token with a session needs that session live; one
-/// without needs not to be revoked by itself nor issued before the user's last
-/// revoke-all.
-pub fn check(facts: &UserFacts, claims: &Claims) -> ServiceResult<()> {
-    let good = match &claims.sid {
-        Some(sid) => facts.live_sessions.contains(sid),
-        None => {
-            !facts.revoked_tokens.contains(&claims.jti)
-                && !tokens::before_cutoff(facts.tokens_valid_after, claims)
-        }
-    };
-    if good {
-        Ok(())
-    } else {
-        Err(AuthError::Revoked.into())
-    }
-}
-
-/// Whether the view may simply not know the token's session yet (started on another
-/// instance after this one loaded the user's facts).
-fn unheard_of(facts: &UserFacts, claims: &Claims) -> bool {
-    claims.sid.as_ref().is_some_and(|sid| {
-        !facts.live_sessions.contains(sid) && !facts.ended_sessions.contains(sid)
-    })
-}
-
-fn user_id(claims: &Claims) -> ServiceResult<i32> {
-    claims.user_id().ok_or_else(|| unknown_user(claims))
-}
-
-/// Flask-JWT-Extended's user-lookup error: the token names no (longer) existing user.
-fn unknown_user(claims: &Claims) -> ServiceError {
-    AuthError::Invalid(format!("Error loading the user {}", claims.sub)).into()
 }
 
 /// The auth workflows and what they need; cheap to clone, built once at start.
@@ -141,38 +132,44 @@ impl Sessions {
         }
     }
 
-    /// Checks decoded access-token claims against the revocation view: the user must
-    /// exist and the token be good (`check`). Answers the role of the moment.
-    pub async fn principal(&self, claims: Claims) -> ServiceResult<Principal> {
-        let facts = self.facts_of(&claims).await?;
-        check(&facts, &claims)?;
-        Ok(Principal {
-            user_id: user_id(&claims)?,
-            role: facts.role,
-            claims,
-        })
+    /// `signup`: a new account with its first session and fresh pair, in one transaction;
+    /// this instance's response cache hears of the new user before the answer.
+    pub async fn signup(&self, new: NewAccount<'_>, client: &ClientInfo) -> ServiceResult<Issued> {
+        let hash = self.passwords.admit()?.hash(new.password).await?;
+        let txn = self.db.begin().await?;
+        let user = insert_account(&txn, self.revocations.origin(), &new, hash).await?;
+        let (sid, pair) = start_session(&txn, &self.keys, &user, client, true).await?;
+        Event::new(AuthEventKind::Signup, client)
+            .about(&user)
+            .session(Some(&sid))
+            .record(&txn)
+            .await?;
+        txn.commit().await?;
+        self.revocations.data_changed();
+        Ok(Issued { user, pair })
     }
 
-    /// The facts of the token's user, reloaded once when they do not know the token's
-    /// session; a user that does not exist makes the token invalid.
-    async fn facts_of(&self, claims: &Claims) -> ServiceResult<Arc<UserFacts>> {
-        let id = user_id(claims)?;
-        let facts = self.revocations.facts(id).await?;
-        let facts = match facts {
-            Some(facts) if unheard_of(&facts, claims) => {
-                self.revocations.reload(id);
-                self.revocations.facts(id).await?
-            }
-            other => other,
+    /// [`Self::check_and_start`], counted in `authql_logins_total` by outcome (API.md
+    /// Operations: a shed login is `rate_limited`, an impossible username
+    /// `invalid_credentials`).
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> ServiceResult<Issued> {
+        let issued = self.check_and_start(username, password, client).await;
+        let outcome = match &issued {
+            Ok(_) => Some(LoginOutcome::Success),
+            Err(ServiceError::InvalidCredentials) => Some(LoginOutcome::InvalidCredentials),
+            // The limit and the hash queue's shedding alike.
+            Err(ServiceError::RateLimited { .. }) => Some(LoginOutcome::RateLimited),
+            Err(_) => None,
         };
-        facts.ok_or_else(|| unknown_user(claims))
-    }
-
-    /// Re-checks a token held by an open socket, from the view (no statement when the user's
-    /// facts are known).
-    pub async fn still_valid(&self, claims: &Claims) -> ServiceResult<()> {
-        let facts = self.facts_of(claims).await?;
-        check(&facts, claims)
+        if let Some(outcome) = outcome {
+            self.metrics.login(outcome);
+        }
+        issued
     }
 
     /// Checks the password of `username` (ignoring case) and starts a session.
@@ -182,7 +179,7 @@ impl Sessions {
     /// place before the password is checked; a shed hash is not counted; an unknown user costs
     /// the same hash as a wrong password. Past `MAX_SESSIONS_PER_USER` the least recently used
     /// session ends.
-    pub async fn login(
+    async fn check_and_start(
         &self,
         username: &str,
         password: &str,
@@ -405,10 +402,56 @@ impl Sessions {
         }
     }
 
+    /// `refresh`: rotates the refresh token the client gave (a cookie's CSRF value checked).
+    pub async fn refresh_given(
+        &self,
+        given: &GivenRefresh,
+        client: &ClientInfo,
+    ) -> ServiceResult<Issued> {
+        given.check_csrf()?;
+        self.refresh(&given.claims, client).await
+    }
+
+    /// `logout`, with what the client presented: its access token as checked (`Err`: why
+    /// it was refused), and the refresh token it gave, if any, as decoded.
+    ///
+    /// A refresh token alone is enough: a missing, expired, revoked or otherwise bad access
+    /// token does not stop a logout (a user whose access token expired can still log out).
+    /// An expired refresh token has nothing left to end (its access tokens expired before
+    /// it): the access token says whose session to end. With a valid access token (its own
+    /// CSRF check done, in cookie mode) the request is proven; a refresh cookie alone must
+    /// pass its own, and when it fails, the access token's problem says more.
+    pub async fn logout_given(
+        &self,
+        access: Result<Arc<Principal>, AuthError>,
+        refresh: Option<Result<GivenRefresh, AuthError>>,
+        scope: LogoutScope,
+        client: &ClientInfo,
+    ) -> ServiceResult<()> {
+        let refresh = match refresh {
+            Some(Ok(given)) => Some(given),
+            Some(Err(AuthError::Expired)) | None => None,
+            Some(Err(error)) => return Err(error.into()),
+        };
+        let (access, access_error) = match access {
+            Ok(principal) => (Some(principal), None),
+            Err(error) if refresh.is_some() => (None, Some(error)),
+            Err(error) => return Err(error.into()),
+        };
+        if access.is_none()
+            && let Some(refresh) = &refresh
+            && let Err(csrf) = refresh.check_csrf()
+        {
+            return Err(access_error.unwrap_or(csrf).into());
+        }
+        let refresh = refresh.as_ref().map(|given| &given.claims);
+        self.logout(access.as_deref(), refresh, scope, client).await
+    }
+
     /// Ends sessions for a logout. `access` is the caller's valid access token, if any;
     /// `refresh` a refresh token given beside it (or alone, when the access token is missing
     /// or expired). At least one of them is present.
-    pub async fn logout(
+    async fn logout(
         &self,
         access: Option<&Principal>,
         refresh: Option<&Claims>,
@@ -579,37 +622,37 @@ pub struct NewAccount<'a> {
     pub role: Role,
 }
 
-/// A new account; with `keys`, also its first session and fresh pair in the same
-/// transaction (`signup`). `create-user` passes no keys: it starts no session. `from`
-/// marks the data notice (the server's own origin; [`Origin::OUTSIDE`] from the CLI).
-pub async fn register(
+/// `authql create-user`: a new account, without a session. `from` marks the data notice
+/// ([`Origin::OUTSIDE`] from the CLI, which keeps no view).
+pub async fn create_account(
     db: &DatabaseConnection,
     from: Origin,
     passwords: &Passwords,
-    keys: Option<&JwtKeys>,
     new: NewAccount<'_>,
     client: &ClientInfo,
-) -> ServiceResult<(user::Model, Option<TokenPair>)> {
+) -> ServiceResult<user::Model> {
     let hash = passwords.admit()?.hash(new.password).await?;
     let txn = db.begin().await?;
-    let user = users::create(&txn, new.username, new.email, hash, new.role).await?;
-    // A new user shows in `users`: every instance's response cache must hear of it (the
-    // caller moves this instance's data version after commit).
-    revocations::publish(&txn, from, Notice::Data).await?;
-    let (sid, pair) = match keys {
-        Some(keys) => {
-            let (sid, pair) = start_session(&txn, keys, &user, client, true).await?;
-            (Some(sid), Some(pair))
-        }
-        None => (None, None),
-    };
+    let user = insert_account(&txn, from, &new, hash).await?;
     Event::new(AuthEventKind::Signup, client)
         .about(&user)
-        .session(sid.as_deref())
         .record(&txn)
         .await?;
     txn.commit().await?;
-    Ok((user, pair))
+    Ok(user)
+}
+
+/// Inserts the account and its data notice (a new user shows in `users`: every
+/// instance's response cache must hear of it).
+async fn insert_account(
+    txn: &DatabaseTransaction,
+    from: Origin,
+    new: &NewAccount<'_>,
+    hash: String,
+) -> ServiceResult<user::Model> {
+    let user = users::create(txn, new.username, new.email, hash, new.role).await?;
+    revocations::publish(txn, from, Notice::Data).await?;
+    Ok(user)
 }
 
 /// A new session for `user`: its id and first pair.

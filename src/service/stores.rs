@@ -11,7 +11,7 @@ use super::{ServiceError, ServiceResult, on_unique_violation};
 use crate::domain::{Name, PageArgs};
 
 /// Inserts a store; a taken name (ignoring case) is refused by the unique index.
-pub async fn create(db: &impl ConnectionTrait, name: &Name) -> ServiceResult<store::Model> {
+pub(super) async fn create(db: &impl ConnectionTrait, name: &Name) -> ServiceResult<store::Model> {
     store::ActiveModel {
         name: Set(name.as_str().to_owned()),
         name_lower: Set(name.lower()),
@@ -55,7 +55,7 @@ pub async fn count(db: &impl ConnectionTrait) -> ServiceResult<u64> {
 }
 
 /// Deletes the store; its items go with it (foreign-key cascade).
-pub async fn delete(db: &impl ConnectionTrait, id: i32) -> ServiceResult<()> {
+pub(super) async fn delete(db: &impl ConnectionTrait, id: i32) -> ServiceResult<()> {
     let result = store::Entity::delete_by_id(id).exec(db).await?;
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound("Store"));

@@ -1,7 +1,7 @@
 //! Users: creation, lookup, roles, paging, deletion.
 
 use chrono::Utc;
-use entity::{item, user};
+use entity::user;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend,
     DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -10,12 +10,14 @@ use sea_orm::{
 };
 
 use super::audit::Event;
+use super::catalogue::deleted_events;
 use super::items::{self, Parent};
 use super::revocations::{Notice, Revocations, publish};
 use super::session_store::ClientInfo;
 use super::{ServiceError, ServiceResult, on_unique_violation};
 use crate::db::{ModelColumns, SqliteReads};
 use crate::domain::{AuthEventKind, Email, PageArgs, Role, Username};
+use crate::events::EventBus;
 
 /// Inserts a user; a taken username or email (ignoring case) is a client error decided by
 /// the unique index, so racing signups of one name yield exactly one row.
@@ -144,36 +146,6 @@ pub async fn count(db: &impl ConnectionTrait) -> ServiceResult<u64> {
     Ok(user::Entity::find().count(db).await?)
 }
 
-/// Changes a user's role (by the admin `actor_id`, audited); in force on this instance
-/// before it returns, on the others within a second (API.md Tokens).
-pub async fn set_role(
-    db: &DatabaseConnection,
-    revocations: &Revocations,
-    id: i32,
-    role: Role,
-    actor_id: i32,
-    client: &ClientInfo,
-) -> ServiceResult<user::Model> {
-    let (txn, user) = begin_locked(db, id).await?;
-    let user = user.ok_or(ServiceError::NotFound("User"))?;
-    let mut active: user::ActiveModel = user.into();
-    active.role = Set(role.as_str().to_owned());
-    active.updated_at = Set(Utc::now());
-    let user = active.update(&txn).await?;
-    Event::new(AuthEventKind::RoleChanged, client)
-        .about(&user)
-        .by(actor_id)
-        .record(&txn)
-        .await?;
-    // The role is an auth fact and shown data (`users { role }`).
-    publish(&txn, revocations.origin(), Notice::User(id)).await?;
-    publish(&txn, revocations.origin(), Notice::Data).await?;
-    txn.commit().await?;
-    revocations.changed(id);
-    revocations.data_changed();
-    Ok(user)
-}
-
 /// Stores a new hash and marks every earlier token invalid.
 pub async fn set_password(
     db: &impl ConnectionTrait,
@@ -188,31 +160,77 @@ pub async fn set_password(
     Ok(active.update(db).await?)
 }
 
-/// Deletes a user (by `actor_id`: the user or an admin, audited) with their items, in one
-/// transaction; their sessions and token records go with them (foreign-key cascade) and
-/// their tokens stop working everywhere (API.md Tokens). Returns the items (for `DELETED`
-/// events).
-pub async fn delete_account(
-    db: &DatabaseConnection,
-    view: &Revocations,
-    id: i32,
-    actor_id: i32,
-    client: &ClientInfo,
-) -> ServiceResult<Vec<item::Model>> {
-    let deleted = view
-        .write_data(db, async |txn| {
-            let user = lock(txn, id).await?.ok_or(ServiceError::NotFound("User"))?;
-            let deleted = items::delete_all_of(txn, Parent::Owner(id)).await?;
-            user::Entity::delete_by_id(id).exec(txn).await?;
-            Event::new(AuthEventKind::UserDeleted, client)
-                .about(&user)
-                .by(actor_id)
-                .record(txn)
-                .await?;
-            publish(txn, view.origin(), Notice::User(id)).await?;
-            Ok(deleted)
-        })
-        .await?;
-    view.changed(id);
-    Ok(deleted)
+/// The account workflows an administrator or the user runs — a role change, a deletion —
+/// each in one transaction with its notices and audit event, then its item events; cheap
+/// to clone, built once at start.
+#[derive(Clone)]
+pub struct Accounts {
+    db: DatabaseConnection,
+    revocations: Revocations,
+    events: EventBus,
+}
+
+impl Accounts {
+    pub fn new(db: DatabaseConnection, revocations: Revocations, events: EventBus) -> Self {
+        Self {
+            db,
+            revocations,
+            events,
+        }
+    }
+
+    /// Changes a user's role (by the admin `actor_id`, audited); in force on this instance
+    /// before it returns, on the others within a second (API.md Tokens).
+    pub async fn set_role(
+        &self,
+        id: i32,
+        role: Role,
+        actor_id: i32,
+        client: &ClientInfo,
+    ) -> ServiceResult<user::Model> {
+        let (txn, user) = begin_locked(&self.db, id).await?;
+        let user = user.ok_or(ServiceError::NotFound("User"))?;
+        let mut active: user::ActiveModel = user.into();
+        active.role = Set(role.as_str().to_owned());
+        active.updated_at = Set(Utc::now());
+        let user = active.update(&txn).await?;
+        Event::new(AuthEventKind::RoleChanged, client)
+            .about(&user)
+            .by(actor_id)
+            .record(&txn)
+            .await?;
+        // The role is an auth fact and shown data (`users { role }`).
+        let origin = self.revocations.origin();
+        publish(&txn, origin, Notice::User(id)).await?;
+        publish(&txn, origin, Notice::Data).await?;
+        txn.commit().await?;
+        self.revocations.changed(id);
+        self.revocations.data_changed();
+        Ok(user)
+    }
+
+    /// Deletes a user (by `actor_id`: the user or an admin, audited) with their items, in
+    /// one transaction; their sessions and token records go with them (foreign-key
+    /// cascade), their tokens stop working everywhere (API.md Tokens), and each item is a
+    /// `DELETED` event.
+    pub async fn delete(&self, id: i32, actor_id: i32, client: &ClientInfo) -> ServiceResult<()> {
+        let view = &self.revocations;
+        let deleted = view
+            .write_data(&self.db, async |txn| {
+                let user = lock(txn, id).await?.ok_or(ServiceError::NotFound("User"))?;
+                let deleted = items::delete_all_of(txn, Parent::Owner(id)).await?;
+                user::Entity::delete_by_id(id).exec(txn).await?;
+                Event::new(AuthEventKind::UserDeleted, client)
+                    .about(&user)
+                    .by(actor_id)
+                    .record(txn)
+                    .await?;
+                publish(txn, view.origin(), Notice::User(id)).await?;
+                Ok(deleted)
+            })
+            .await?;
+        view.changed(id);
+        self.events.publish(deleted_events(&deleted)).await;
+        Ok(())
+    }
 }

@@ -30,6 +30,8 @@ pub struct TestApp {
     pub database_url: String,
     /// SQL statements the server has run so far.
     pub statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Their text, in order (upkeep left out, as from the count).
+    pub sql: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _db: TestDatabase,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     /// Set for a server running as its own process (`spawn_process_on`).
@@ -170,6 +172,8 @@ impl TestApp {
     ) -> Self {
         let statements = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = statements.clone();
+        let sql_log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = sql_log.clone();
         let show = std::env::var("TEST_SQL").is_ok();
         let hook: authql::startup::StatementHook = Box::new(move |sql| {
             // The change-log poll (SQLite, every 250 ms) and the heartbeat (PostgreSQL,
@@ -181,6 +185,7 @@ impl TestApp {
                 return;
             }
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            log.lock().unwrap().push(sql.to_owned());
             if show {
                 eprintln!("SQL: {}", &sql[..sql.len().min(150)]);
             }
@@ -208,6 +213,7 @@ impl TestApp {
                 .unwrap(),
             database_url,
             statements,
+            sql: sql_log,
             _db: db,
             shutdown: Some(tx),
             process: None,
@@ -259,10 +265,21 @@ impl TestApp {
                 .unwrap(),
             database_url: database_url.to_owned(),
             statements: Default::default(),
+            sql: Default::default(),
             _db: TestDatabase::Sqlite(tempfile::tempdir().unwrap()),
             shutdown: None,
             process: Some(child),
         }
+    }
+
+    /// The SQL the server ran after the first `from` statements.
+    pub fn sql_since(&self, from: usize) -> Vec<String> {
+        self.sql.lock().unwrap()[from..].to_vec()
+    }
+
+    /// How many statements were logged so far (for [`Self::sql_since`]).
+    pub fn sql_logged(&self) -> usize {
+        self.sql.lock().unwrap().len()
     }
 
     /// Statements run so far.

@@ -458,3 +458,47 @@ async fn five_hundred_concurrent_creates_leave_exactly_the_successes() {
     assert_eq!(successes, 450);
     assert_eq!(count_rows(&app.database_url, "items").await, successes);
 }
+
+/// The ownership guard reads the item, and the mutation acts on that row: one read of
+/// the item per `updateItem` or `deleteItem`, not one by the guard and another by the
+/// resolver.
+#[tokio::test]
+async fn an_item_mutation_reads_its_item_once() {
+    let (app, _admin, alice, store) = setup().await;
+    let id = app.item(&alice, &store, "Lamp", "1").await;
+    let reads_of_the_item = |sql: &[String]| {
+        sql.iter()
+            .filter(|s| s.trim_start().starts_with("SELECT") && s.contains("FROM \"items\""))
+            .count()
+    };
+    let before = app.sql_logged();
+    let body = app
+        .gql_as(
+            &alice.access,
+            "mutation($id: ID!) { updateItem(id: $id, input: {price: \"2\"}) { id price } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(body["data"]["updateItem"]["price"], "2.00", "{body}");
+    assert_eq!(
+        reads_of_the_item(&app.sql_since(before)),
+        1,
+        "{:#?}",
+        app.sql_since(before)
+    );
+    let before = app.sql_logged();
+    let body = app
+        .gql_as(
+            &alice.access,
+            "mutation($id: ID!) { deleteItem(id: $id) }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(body["data"]["deleteItem"], json!(id), "{body}");
+    assert_eq!(
+        reads_of_the_item(&app.sql_since(before)),
+        1,
+        "{:#?}",
+        app.sql_since(before)
+    );
+}
