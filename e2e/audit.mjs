@@ -1,11 +1,11 @@
 // GraphQL-over-HTTP compliance: runs every audit of `graphql-http` against a freshly
 // started authql and prints one line per audit. Exits 1 when any MUST is not `ok` (or an
 // audit could not run at all); SHOULD/MAY results are informational and listed in the
-// README.
+// docs/api.md ("graphql-http audit").
 //
 //   node e2e/audit.mjs              one line per audit on stdout
 //   node e2e/audit.mjs --markdown   the lines on stderr, and on stdout a markdown table of
-//                                   the SHOULD/MAY results (for the README)
+//                                   the SHOULD/MAY results (for docs/api.md)
 //
 // The server runs in development mode (the server.mjs default): several audits query
 // `__type`, which needs introspection.

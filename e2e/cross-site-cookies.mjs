@@ -9,7 +9,7 @@
 // - separate sites: app on http://127.0.0.1:PAGE, API on http://localhost:API, cookies
 //   with SameSite=None and Secure (browsers accept Secure cookies from localhost), a
 //   browser profile that allows third-party cookies (Chrome's default; a browser that
-//   blocks them cannot use cookies across sites at all — see the README).
+//   blocks them cannot use cookies across sites at all — see docs/api.md, "Cookie mode").
 //
 // Usage: node cross-site-cookies.mjs   (CHROMIUM=/path/to/chromium, AUTHQL_BIN=…)
 

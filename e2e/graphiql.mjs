@@ -128,6 +128,51 @@ async function makeStore(url, databaseUrl) {
   return store.createStore.id;
 }
 
+/** GraphiQL against a server in cookie mode: login, then an admin-only mutation. */
+async function cookieMode(browser, problems) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'authql-graphiql-cookies-'));
+  cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+  const databaseUrl = `sqlite://${join(dataDir, 'cookies.db')}?mode=rwc`;
+  const { url, stop } = await startServer({
+    DATABASE_URL: databaseUrl,
+    JWT_TOKEN_LOCATION: 'cookies',
+  });
+  cleanups.push(stop);
+  const created = spawnSync(binary, ['create-user', '--username', 'root', '--admin'], {
+    env: { PATH: process.env.PATH, DATABASE_URL: databaseUrl },
+    input: `${PASSWORD}\n`,
+    encoding: 'utf8',
+  });
+  if (created.status !== 0) fail(`create-user failed: ${created.stderr}`);
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  page.on('pageerror', (error) => problems.push(`page error (cookie mode): ${error.message}`));
+  await page.goto(`${url}/`, { waitUntil: 'load' });
+  await page.locator(QUERY_EDITOR).first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
+  await replaceEditorText(
+    page,
+    QUERY_EDITOR,
+    `mutation { login(input: {username: "root", password: "${PASSWORD}"}) { csrfToken user { role } } }`,
+  );
+  await run(page, '"csrfToken"');
+  const cookies = await context.cookies(url);
+  if (!cookies.some((c) => c.name === 'access_token_cookie')) {
+    fail(`no session cookies after login: ${cookies.map((c) => c.name)}`);
+  }
+  await replaceEditorText(page, QUERY_EDITOR, 'mutation { createStore(input: {name: "Cookie store"}) { name } }');
+  const created2 = page.waitForRequest(
+    (r) => r.method() === 'POST' && /createStore/.test(r.postData() ?? ''),
+    { timeout: STEP_TIMEOUT },
+  );
+  const text = await run(page, '"createStore"');
+  const csrf = (await created2).headers()['x-csrf-token'];
+  const expected = cookies.find((c) => c.name === 'csrf_access_token')?.value;
+  if (!csrf || csrf !== expected) fail(`createStore sent X-CSRF-TOKEN ${JSON.stringify(csrf)}`);
+  if (!text.includes('"Cookie store"')) fail(`createStore in cookie mode failed:\n${text}`);
+  console.log('cookie mode ok: GraphiQL sent X-CSRF-TOKEN from the csrf_access_token cookie');
+  await context.close();
+}
+
 async function main() {
   rmSync(failureShot, { force: true });
   const dataDir = mkdtempSync(join(tmpdir(), 'authql-graphiql-'));
@@ -284,6 +329,10 @@ async function main() {
 
     const violations = await page.evaluate(() => window.__cspViolations);
     problems.push(...violations.map((v) => `CSP violation: ${v}`));
+
+    // 6. Cookie mode: after a `login` typed into GraphiQL, a mutation typed there works —
+    //    GraphiQL repeats the CSRF cookie in X-CSRF-TOKEN itself (no CSRF_FAILED).
+    await cookieMode(browser, problems);
   } catch (error) {
     if (page) {
       mkdirSync(artifacts, { recursive: true });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GraphQL-over-HTTP compliance audit (graphql-http) of target/debug/authql (built when
 # needed), or of $AUTHQL_BIN. Works from any directory on a fresh Debian machine (see
-# lib.sh). Extra arguments go to audit.mjs (`--markdown`: the README table on stdout,
+# lib.sh). Extra arguments go to audit.mjs (`--markdown`: the docs/api.md table on stdout,
 # everything else on stderr).
 set -euo pipefail
 e2e="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

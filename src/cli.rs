@@ -17,7 +17,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// How `serve`'s values are written (shown under `authql serve --help`, as in the README).
+/// How `serve`'s values are written (shown under `authql serve --help`, as in docs/configuration.md).
 const SERVE_NOTES: &str =
     "Every flag is also an environment variable (shown as [env: …]); a flag beats \
 the environment, which beats .env, which beats the default.

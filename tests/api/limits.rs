@@ -307,7 +307,7 @@ async fn admitted(app: &TestApp, token: &str, query: &str) -> bool {
     }
 }
 
-/// The README quotes these numbers: a full page costs 2300 through `nodes`, 2500 through
+/// docs/api.md ("Limits") quotes these numbers: a full page costs 2300 through `nodes`, 2500 through
 /// `edges`, 4200 through both, and is 4 (`nodes`) or 5 (`edges`) deep.
 #[tokio::test]
 async fn the_honest_page_costs_what_the_readme_says() {

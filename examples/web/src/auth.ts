@@ -209,7 +209,7 @@ let inflight: Promise<void> | null = null;
  * if a refresh is running, every caller waits for that same one. So N requests failing
  * with TOKEN_EXPIRED together cause exactly one `refresh` mutation — which matters: the
  * server rotates refresh tokens, and presenting a rotated one again is reuse, which ends
- * the session (README "Tokens").
+ * the session (docs/api.md, "Tokens").
  *
  * Rejects (after signing out) when the refresh token itself is refused.
  */
