@@ -265,12 +265,35 @@ export async function restoreCookieSession(): Promise<void> {
 export async function reauthenticate(password: string): Promise<void> {
   const session = state.session;
   if (!session) throw new Error('not signed in');
-  const previous = await request(MySessionsQuery, {}, authHeaders(false))
-    .then((data) => data.mySessions.find((s) => s.current)?.id)
-    .catch(() => undefined);
+  const previous = await currentSessionId();
   await login(session.user.username, password);
   if (previous) {
     await request(RevokeSessionMutation, { id: previous }, authHeaders(true)).catch(() => undefined);
+  }
+}
+
+/**
+ * The id of the session in use. The password dialog may stay open longer than an access
+ * token lives: when the token has expired meanwhile (bearer: TOKEN_EXPIRED; cookie mode:
+ * the access cookie is gone, AUTHORIZATION_REQUIRED), refresh first — a refresh keeps
+ * the session — and ask again, so the session being replaced is still found and ended.
+ */
+async function currentSessionId(): Promise<string | undefined> {
+  const ask = async () =>
+    (await request(MySessionsQuery, {}, authHeaders(false))).mySessions.find((s) => s.current)?.id;
+  try {
+    return await ask();
+  } catch (error) {
+    const expired = errorCodes(error).some((code) =>
+      ['TOKEN_EXPIRED', 'AUTHORIZATION_REQUIRED'].includes(code),
+    );
+    if (!expired) return undefined;
+    try {
+      await refreshOnce();
+      return await ask();
+    } catch {
+      return undefined;
+    }
   }
 }
 
