@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use authql::cli::{Cli, Command};
@@ -5,6 +6,14 @@ use authql::startup::Application;
 
 /// Exit status for a configuration problem found at start (API.md Configuration).
 const EXIT_CONFIG: u8 = 2;
+
+/// Writes `error: {message}` to stderr as one line in one write, so no log line (written
+/// to stdout by the log thread, often into the same journal) can land in the middle of it.
+fn fatal(message: impl std::fmt::Display, status: u8) -> ExitCode {
+    let line = format!("error: {message}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    ExitCode::from(status)
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -23,14 +32,8 @@ async fn main() -> ExitCode {
             }
             // One line that names the variable (clap's value name is the variable name).
             let rendered = error.to_string();
-            eprintln!(
-                "{}",
-                rendered
-                    .lines()
-                    .next()
-                    .unwrap_or("error: invalid arguments")
-            );
-            return ExitCode::from(EXIT_CONFIG);
+            let line = rendered.lines().next().unwrap_or("invalid arguments");
+            return fatal(line.strip_prefix("error: ").unwrap_or(line), EXIT_CONFIG);
         }
     };
     match cli.command {
@@ -52,10 +55,7 @@ async fn main() -> ExitCode {
                     println!("migrations applied");
                     ExitCode::SUCCESS
                 }
-                Err(why) => {
-                    eprintln!("error: DATABASE_URL: {why}");
-                    ExitCode::from(EXIT_CONFIG)
-                }
+                Err(why) => fatal(format!("DATABASE_URL: {why}"), EXIT_CONFIG),
             }
         }
         Command::CreateUser {
@@ -72,26 +72,24 @@ async fn main() -> ExitCode {
                     );
                     ExitCode::SUCCESS
                 }
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    ExitCode::FAILURE
-                }
+                Err(error) => fatal(error, 1),
             }
         }
         Command::Serve(config) => {
-            let _log = authql::telemetry::init(&config.rust_log, config.log_format);
+            let log = authql::telemetry::init(&config.rust_log, config.log_format);
             let app = match Application::build(*config).await {
                 Ok(app) => app,
                 Err(error) => {
-                    eprintln!("error: {error}");
-                    return ExitCode::from(EXIT_CONFIG);
+                    // The log lines written so far go out first, then the reason.
+                    drop(log);
+                    return fatal(error, EXIT_CONFIG);
                 }
             };
             match app.run_until_stopped().await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
-                    eprintln!("error: server failed: {error}");
-                    ExitCode::FAILURE
+                    drop(log);
+                    fatal(format!("server failed: {error}"), 1)
                 }
             }
         }

@@ -276,12 +276,15 @@ fn a_sqlite_path_of_ones_own_is_created_and_a_missing_directory_gets_a_hint() {
     );
 }
 
-/// The README's configuration table: `VARIABLE` → its default, where it is one value.
-fn readme_defaults() -> std::collections::HashMap<String, String> {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    readme
-        .lines()
+/// The configuration docs' table (docs/configuration.md): `VARIABLE` → its default, where
+/// it is one value.
+fn configuration_docs_defaults() -> std::collections::HashMap<String, String> {
+    let docs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/configuration.md"
+    ))
+    .unwrap();
+    docs.lines()
         .filter_map(|line| {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
             let (variable, default) = (cells.get(1)?, cells.get(2)?);
@@ -294,14 +297,14 @@ fn readme_defaults() -> std::collections::HashMap<String, String> {
 }
 
 #[test]
-fn serve_help_and_the_readme_agree() {
+fn serve_help_and_the_configuration_docs_agree() {
     let output = authql_command().args(["serve", "--help"]).output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    // Booleans are documented once, as the README has them.
+    // Booleans are documented once, as the configuration docs have them.
     assert!(!help.contains("possible values: true, false"), "{help}");
     assert!(help.contains("yes/no, on/off"), "{help}");
-    let defaults = readme_defaults();
+    let defaults = configuration_docs_defaults();
     assert!(defaults.len() > 20, "{defaults:?}");
     let mut compared = 0;
     let mut env = None;
@@ -312,7 +315,10 @@ fn serve_help_and_the_readme_agree() {
         if let (Some(default), Some(name)) = (line.strip_prefix("[default: "), &env) {
             let default = default.trim_end_matches(']');
             if let Some(documented) = defaults.get(name) {
-                assert_eq!(documented, default, "{name}: README vs --help");
+                assert_eq!(
+                    documented, default,
+                    "{name}: docs/configuration.md vs --help"
+                );
                 compared += 1;
             }
         }
@@ -321,7 +327,47 @@ fn serve_help_and_the_readme_agree() {
     for name in defaults.keys() {
         assert!(
             help.contains(&format!("[env: {name}=")) || name == "RUST_LOG",
-            "{name} is in the README but not in --help"
+            "{name} is in docs/configuration.md but not in --help"
         );
     }
+}
+
+/// A port in use is reported before any database work (the database is not created),
+/// in one line naming `LISTEN_ADDR` that no log line splits (stdout and stderr into one
+/// pipe, as a journal has them).
+#[test]
+fn a_port_in_use_is_reported_before_the_database_is_touched() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("never.db");
+    let binary = env!("CARGO_BIN_EXE_authql");
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec {binary} serve 2>&1"))
+        .env("LISTEN_ADDR", addr.to_string())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", file.display()),
+        )
+        .env("RUST_LOG", "trace")
+        .env_remove("JWT_SECRET_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        !file.exists(),
+        "the database was created before the bind failed"
+    );
+    let all = String::from_utf8(output.stdout).unwrap();
+    let fatal: Vec<&str> = all.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(fatal.len(), 1, "{all}");
+    assert!(
+        fatal[0].contains("LISTEN_ADDR") && fatal[0].contains(&addr.to_string()),
+        "{all}"
+    );
+    assert!(
+        all.ends_with(&format!("{}\n", fatal[0])),
+        "the reason is the last line: {all}"
+    );
 }

@@ -7,6 +7,7 @@ mod cli;
 mod connections;
 mod cookies_csrf;
 mod data_safety;
+mod docs;
 mod guards;
 mod http_surface;
 mod input_rules;
