@@ -442,14 +442,14 @@ async fn an_authorization_header_of_another_scheme_does_not_hide_the_cookie() {
     let app = TestApp::spawn_with(&[BOTH]).await;
     let jar = signed_in(&app, "alice").await.jar();
     let body = app
-        .client
-        .post(app.url("/graphql"))
-        .header("authorization", "Basic dXNlcjpwYXNz")
-        .header("cookie", jar.header())
-        .json(&json!({ "query": ME }))
-        .send()
+        .post_json(
+            &[
+                ("authorization", "Basic dXNlcjpwYXNz"),
+                ("cookie", &jar.header()),
+            ],
+            &json!({ "query": ME }),
+        )
         .await
-        .unwrap()
         .json::<Value>()
         .await
         .unwrap();
@@ -643,13 +643,8 @@ async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
 }
 
 async fn post_from(app: &TestApp, origin: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/graphql"))
-        .header("origin", origin)
-        .json(&json!({ "query": "{ __typename }" }))
-        .send()
+    app.post_json(&[("origin", origin)], &json!({ "query": "{ __typename }" }))
         .await
-        .unwrap()
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

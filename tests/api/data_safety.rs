@@ -66,13 +66,7 @@ fn outcome(status: u16, body: &Value) -> Outcome {
 }
 
 async fn health(app: &TestApp, path: &str) -> u16 {
-    app.client
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    app.get_raw(path, &[]).await.status().as_u16()
 }
 
 /// Item ids committed to the database, read by a connection of its own (what a restart
@@ -435,13 +429,7 @@ async fn a_lock_held_by_another_process_is_service_unavailable_after_the_busy_ti
         waited >= Duration::from_millis(900),
         "answered before the busy timeout: {waited:?}"
     );
-    let login = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!({ "query": LOGIN, "variables": { "input": { "username": "root", "password": PASSWORD } } }))
-        .send()
-        .await
-        .unwrap();
+    let login = app.post_json(&[], &json!({ "query": LOGIN, "variables": { "input": { "username": "root", "password": PASSWORD } } })).await;
     assert_eq!(login.status(), 503);
     let login: Value = login.json().await.unwrap();
     assert_eq!(code(&login), "SERVICE_UNAVAILABLE", "{login}");

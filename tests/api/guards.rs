@@ -48,16 +48,15 @@ async fn guards_hold_in_every_operation_of_a_batch() {
     let app = TestApp::spawn().await;
     app.signup("alice").await;
     let response = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!([
-            { "query": "{ __typename }" },
-            { "query": "{ me { username } }" },
-            { "query": "{ users { totalCount } }" },
-        ]))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            &[],
+            &json!([
+                { "query": "{ __typename }" },
+                { "query": "{ me { username } }" },
+                { "query": "{ users { totalCount } }" },
+            ]),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body[0]["data"]["__typename"], "Query");

@@ -317,6 +317,43 @@ impl TestApp {
         self.gql_with(Some(token), query, variables).await
     }
 
+    /// `POST /graphql` of the JSON `body` with extra `headers`; the response, unread.
+    pub async fn post_json(
+        &self,
+        headers: &[(&str, &str)],
+        body: &impl serde::Serialize,
+    ) -> reqwest::Response {
+        let body = serde_json::to_string(body).expect("JSON body");
+        self.post_raw(headers, body, Some("application/json")).await
+    }
+
+    /// `POST /graphql` of `body` as it is, with `content_type` (if any) and `headers`; the
+    /// response, unread.
+    pub async fn post_raw(
+        &self,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+        content_type: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url("/graphql")).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// `GET path` with `headers`; the response, unread.
+    pub async fn get_raw(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("request sent")
+    }
+
     /// POST with a raw `Authorization` header value.
     pub async fn gql_with_header(&self, authorization: &str, query: &str) -> Value {
         self.client

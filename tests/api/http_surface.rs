@@ -7,7 +7,7 @@ use crate::helpers::*;
 #[tokio::test]
 async fn healthz_answers_ok_when_the_database_answers() {
     let app = TestApp::spawn().await;
-    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let response = app.get_raw("/healthz", &[]).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.json::<Value>().await.unwrap(),
@@ -18,12 +18,7 @@ async fn healthz_answers_ok_when_the_database_answers() {
 #[tokio::test]
 async fn schema_graphql_is_served_as_text_and_equals_the_sdl() {
     let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .get(app.url("/schema.graphql"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_raw("/schema.graphql", &[]).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.text().await.unwrap(),
@@ -36,12 +31,8 @@ async fn graphiql_is_served_on_root_and_to_browsers_on_graphql() {
     let app = TestApp::spawn().await;
     for path in ["/", "/graphql"] {
         let response = app
-            .client
-            .get(app.url(path))
-            .header("accept", "text/html,application/xhtml+xml")
-            .send()
-            .await
-            .unwrap();
+            .get_raw(path, &[("accept", "text/html,application/xhtml+xml")])
+            .await;
         assert_eq!(response.status(), 200, "{path}");
         let html = response.text().await.unwrap();
         assert!(html.to_lowercase().contains("graphiql"), "{path}");
@@ -57,22 +48,13 @@ async fn a_post_that_is_not_json_is_refused_with_415() {
         "multipart/form-data; boundary=x",
     ] {
         let response = app
-            .client
-            .post(app.url("/graphql"))
-            .header("content-type", content_type)
-            .body(r#"{"query":"{ __typename }"}"#)
-            .send()
-            .await
-            .unwrap();
+            .post_raw(&[], r#"{"query":"{ __typename }"}"#, Some(content_type))
+            .await;
         assert_eq!(response.status(), 415, "{content_type}");
     }
     let response = app
-        .client
-        .post(app.url("/graphql"))
-        .body(r#"{"query":"{ __typename }"}"#)
-        .send()
-        .await
-        .unwrap();
+        .post_raw(&[], r#"{"query":"{ __typename }"}"#, None)
+        .await;
     assert_eq!(response.status(), 415, "no content type");
 }
 
@@ -80,24 +62,11 @@ async fn a_post_that_is_not_json_is_refused_with_415() {
 async fn malformed_json_is_a_400_and_an_oversized_body_a_413() {
     let app = TestApp::spawn_with(&[("max-body-bytes", "1024")]).await;
     for body in ["", "{", "not json", "[]", "{\"query\": 5}"] {
-        let response = app
-            .client
-            .post(app.url("/graphql"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_raw(&[], body, Some("application/json")).await;
         assert_eq!(response.status(), 400, "{body}");
     }
     let big = json!({ "query": format!("{{ __typename }} #{}", "x".repeat(2000)) });
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&big)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_json(&[], &big).await;
     assert_eq!(response.status(), 413);
 }
 
@@ -161,35 +130,29 @@ async fn get_runs_queries_and_refuses_mutations_with_405() {
 async fn graphql_response_json_is_served_when_accepted() {
     let app = TestApp::spawn().await;
     let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header("accept", "application/graphql-response+json")
-        .json(&json!({ "query": "{ __typename }" }))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            &[("accept", "application/graphql-response+json")],
+            &json!({ "query": "{ __typename }" }),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],
         "application/graphql-response+json"
     );
     let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header("accept", "application/graphql-response+json")
-        .json(&json!({ "query": "{ nope }" }))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            &[("accept", "application/graphql-response+json")],
+            &json!({ "query": "{ nope }" }),
+        )
+        .await;
     assert_eq!(response.status(), 400);
     let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header("accept", "application/json")
-        .json(&json!({ "query": "{ __typename }" }))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            &[("accept", "application/json")],
+            &json!({ "query": "{ __typename }" }),
+        )
+        .await;
     assert_eq!(response.headers()["content-type"], "application/json");
 }
 
@@ -202,13 +165,7 @@ async fn parse_and_validation_errors_are_coded_and_carry_no_data() {
     let body = app.gql("{ doesNotExist }", json!({})).await;
     assert_code(&body, "GRAPHQL_VALIDATION_FAILED");
     assert!(body.get("data").is_none(), "{body}");
-    let response: Value = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!({ "query": "query A { __typename } query B { __typename }", "operationName": "C" }))
-        .send()
-        .await
-        .unwrap()
+    let response: Value = app.post_json(&[], &json!({ "query": "query A { __typename } query B { __typename }", "operationName": "C" })).await
         .json()
         .await
         .unwrap();
@@ -243,14 +200,7 @@ async fn a_variable_of_the_wrong_type_is_bad_user_input_naming_the_field() {
 
 /// POSTs `body` as JSON with the given `Accept`; returns the status and the JSON body.
 async fn post_json(app: &TestApp, accept: &str, body: &Value) -> (u16, Value) {
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header("accept", accept)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_json(&[("accept", accept)], body).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
@@ -346,16 +296,14 @@ async fn graphql_response_json_refused_with_q_0_is_not_served() {
     .await;
     assert_eq!(status, 200, "JSON semantics: a parse error is a 200");
     let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header(
-            "accept",
-            "application/graphql-response+json; q=0.5, application/json",
+        .post_json(
+            &[(
+                "accept",
+                "application/graphql-response+json; q=0.5, application/json",
+            )],
+            &body,
         )
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 400);
     assert_eq!(
         response.headers()["content-type"],
@@ -440,7 +388,7 @@ async fn get_refuses_any_mutation_it_might_run() {
 #[tokio::test]
 async fn responses_carry_a_request_id() {
     let app = TestApp::spawn().await;
-    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let response = app.get_raw("/healthz", &[]).await;
     assert!(response.headers().contains_key("x-request-id"));
 }
 
@@ -460,7 +408,7 @@ async fn healthz_answers_503_when_the_database_is_gone() {
         .await
         .unwrap();
     db.close().await.ok();
-    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let response = app.get_raw("/healthz", &[]).await;
     assert_eq!(response.status(), 503);
     assert_eq!(
         response.json::<Value>().await.unwrap(),

@@ -226,11 +226,8 @@ async fn tokens_are_signed_with_the_key_pair_and_work_end_to_end(alg: Asymmetric
     let app = alg.spawn().await;
     let session = app.signup("alice").await;
     let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
+        .get_raw("/.well-known/jwks.json", &[])
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -808,12 +805,7 @@ fn set_mode(path: &str, mode: u32) {
 
 /// GET `/.well-known/jwks.json`: the status, `Cache-Control` and the set.
 async fn jwks(app: &TestApp) -> (String, JwkSet) {
-    let response = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_raw("/.well-known/jwks.json", &[]).await;
     assert_eq!(response.status(), 200);
     let cache = response.headers()["cache-control"]
         .to_str()

@@ -279,7 +279,7 @@ async fn garbage_is_a_parse_error_never_a_crash() {
         );
         assert!(body.get("data").is_none(), "{body}");
     }
-    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let response = app.get_raw("/healthz", &[]).await;
     assert_eq!(response.status(), 200);
 }
 
@@ -287,13 +287,7 @@ async fn garbage_is_a_parse_error_never_a_crash() {
 async fn a_body_over_the_cap_is_refused_with_413() {
     let app = TestApp::spawn().await;
     let query = format!("{{ __typename }} #{}", "x".repeat(1_048_576));
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_json(&[], &json!({ "query": query })).await;
     assert_eq!(response.status(), 413);
 }
 
@@ -342,14 +336,7 @@ async fn the_honest_page_costs_what_the_readme_says() {
 /// POSTs a batch; returns the status and the array of responses.
 async fn batch(app: &TestApp, accept: &str, operations: &[String]) -> (u16, Vec<Value>) {
     let body: Vec<Value> = operations.iter().map(|q| json!({ "query": q })).collect();
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header("accept", accept)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_json(&[("accept", accept)], &body).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
@@ -434,12 +421,8 @@ async fn many_operations_spreading_one_large_fragment_are_refused_quickly() {
     document.push_str("fragment F13 on Query { __typename }");
     let started = Instant::now();
     let body = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!({ "query": document, "operationName": "q0" }))
-        .send()
+        .post_json(&[], &json!({ "query": document, "operationName": "q0" }))
         .await
-        .unwrap()
         .json::<Value>()
         .await
         .unwrap();

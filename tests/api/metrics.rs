@@ -45,7 +45,7 @@ fn moved(before: &str, after: &str, series: &str) -> f64 {
 #[tokio::test]
 async fn metrics_are_served_on_their_own_address_only_with_every_series_at_zero() {
     let app = metrics_app(&[]).await;
-    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let public = app.get_raw("/metrics", &[]).await;
     assert_eq!(public.status(), 404, "metrics on the public address");
     let text = scrape(&app).await;
     for series in [
@@ -130,12 +130,11 @@ async fn auth_failures_count_once_per_request_per_code_and_operations_by_type_an
     assert!(app.gql("{ items { totalCount } }", json!({})).await["errors"].is_null());
     // A batch is one request: both operations' AUTHORIZATION_REQUIRED count once.
     let batch: serde_json::Value = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!([{ "query": "{ me { id } }" }, { "query": "{ me { id } }" }]))
-        .send()
+        .post_json(
+            &[],
+            &json!([{ "query": "{ me { id } }" }, { "query": "{ me { id } }" }]),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

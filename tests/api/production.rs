@@ -10,12 +10,8 @@ const PRODUCTION: (&str, &str) = ("app-env", "production");
 /// Status and body of a browser-style `GET` (`Accept: text/html`).
 async fn browse(app: &TestApp, path: &str) -> (u16, String) {
     let response = app
-        .client
-        .get(app.url(path))
-        .header("accept", "text/html,application/xhtml+xml")
-        .send()
-        .await
-        .unwrap();
+        .get_raw(path, &[("accept", "text/html,application/xhtml+xml")])
+        .await;
     (response.status().as_u16(), response.text().await.unwrap())
 }
 

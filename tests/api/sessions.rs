@@ -29,14 +29,7 @@ fn sid(token: &str) -> String {
 
 /// Logs in from a device named by its user agent.
 async fn login_from(app: &TestApp, username: &str, user_agent: &str) -> Session {
-    let body: Value = app
-        .client
-        .post(app.url("/graphql"))
-        .header("user-agent", user_agent)
-        .json(&json!({ "query": LOGIN, "variables": { "input": { "username": username, "password": PASSWORD } } }))
-        .send()
-        .await
-        .unwrap()
+    let body: Value = app.post_json(&[("user-agent", user_agent)], &json!({ "query": LOGIN, "variables": { "input": { "username": username, "password": PASSWORD } } })).await
         .json()
         .await
         .unwrap();

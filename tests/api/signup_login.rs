@@ -257,13 +257,7 @@ async fn racing_signups_of_one_name_in_different_cases_yield_exactly_one_user() 
 }
 
 async fn login_from(app: &TestApp, forwarded_for: &str, password: &str) -> serde_json::Value {
-    app.client
-        .post(app.url("/graphql"))
-        .header("x-forwarded-for", forwarded_for)
-        .json(&json!({ "query": LOGIN, "variables": { "input": { "username": "alice", "password": password } } }))
-        .send()
-        .await
-        .unwrap()
+    app.post_json(&[("x-forwarded-for", forwarded_for)], &json!({ "query": LOGIN, "variables": { "input": { "username": "alice", "password": password } } })).await
         .json()
         .await
         .unwrap()
