@@ -601,13 +601,14 @@ impl Connection {
 
 /// When the connection's token stops being accepted: its `exp` plus the leeway.
 fn expires(claims: &Claims, app: &HttpState) -> tokio::time::Instant {
+    // Expired from the instant the clock reaches `exp` (plus the leeway): to the
+    // millisecond, so the socket closes at once, not up to a second or two late.
     let leeway = app.state.config.jwt_leeway.as_secs() as i64;
-    let left = claims
-        .exp
-        .saturating_add(leeway + 1)
-        .saturating_sub(chrono::Utc::now().timestamp())
-        .clamp(0, 100 * 365 * 86_400);
-    tokio::time::Instant::now() + Duration::from_secs(left as u64)
+    let deadline_ms = claims.exp.saturating_add(leeway).saturating_mul(1000);
+    let left = deadline_ms
+        .saturating_sub(chrono::Utc::now().timestamp_millis())
+        .clamp(0, 100 * 365 * 86_400 * 1000);
+    tokio::time::Instant::now() + Duration::from_millis(left as u64)
 }
 
 /// RFC 6455 §5.5: a control frame's payload is at most 125 bytes, 2 of them the code; a

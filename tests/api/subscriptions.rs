@@ -178,6 +178,10 @@ async fn a_live_subscription_is_closed_when_its_token_expires() {
         next(&mut socket).await,
         Err((4403, "TOKEN_EXPIRED".to_owned()))
     );
+    // API.md Subscriptions: within 1 s of the moment the token expired (its `exp`).
+    let exp = claims(&alice.access)["exp"].as_i64().unwrap();
+    let late = chrono::Utc::now().timestamp_millis() - exp * 1000;
+    assert!((0..1000).contains(&late), "closed {late} ms after exp");
 }
 
 #[tokio::test]
