@@ -11,6 +11,7 @@ use axum::{
 };
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
+    limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
     trace::TraceLayer,
@@ -50,13 +51,12 @@ pub fn router(state: AppState, executor: Executor) -> Router {
     if config.introspection_enabled() {
         router = router.route("/schema.graphql", get(health::schema_sdl));
     }
-    let max_body = config.max_body_bytes;
     let mut router = router
         .with_state(app)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(axum::middleware::from_fn(move |request, next| {
-            refuse_oversized(max_body, request, next)
-        }))
+        // A `Content-Length` over the limit is answered 413 from the head alone, before a
+        // byte of the body is read; a body without one is cut at the limit as it arrives.
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         // A request still running after REQUEST_TIMEOUT (a slow body included: the body
         // is read inside the handler) is dropped — an open transaction rolls back — and
         // answered 408; the body says so with the REQUEST_TIMEOUT code.
@@ -64,7 +64,7 @@ pub fn router(state: AppState, executor: Executor) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
         ))
-        .layer(axum::middleware::map_response(timeout_body));
+        .layer(axum::middleware::map_response(coded_bodies));
     if let Some(cors) = cors(&config) {
         router = router.layer(cors);
     }
@@ -134,38 +134,22 @@ async fn drop_unusable_request_id<B>(mut request: Request<B>) -> Request<B> {
     request
 }
 
-/// A request whose `Content-Length` says its body is over `MAX_BODY_BYTES` is answered
-/// 413 at once, before a byte of the body is read (the body limit catches the rest).
-async fn refuse_oversized(
-    max_body: usize,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > max_body as u64) {
-        return super::error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::PayloadTooLarge,
-            &format!("The request body is over {max_body} bytes"),
-        );
-    }
-    next.run(request).await
-}
-
-/// The 408 of the timeout layer gets a GraphQL-shaped body with its code.
-async fn timeout_body(response: axum::response::Response) -> axum::response::Response {
-    if response.status() == StatusCode::REQUEST_TIMEOUT {
-        return super::error_response(
+/// The 408 of the timeout layer and the 413 of the body limit get a GraphQL-shaped body
+/// with their code.
+async fn coded_bodies(response: axum::response::Response) -> axum::response::Response {
+    match response.status() {
+        StatusCode::REQUEST_TIMEOUT => super::error_response(
             StatusCode::REQUEST_TIMEOUT,
             ErrorCode::RequestTimeout,
             "The request took too long",
-        );
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => super::error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            "The request body is too large",
+        ),
+        _ => response,
     }
-    response
 }
 
 /// Browser apps on the listed origins may call the API; with cookies, credentials are

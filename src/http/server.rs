@@ -122,7 +122,11 @@ pub async fn serve(
             tokio::pin!(connection);
             let mut shutting_down = false;
             loop {
-                let deadline = timers.deadline();
+                // While a request is being handled there is no deadline; look again a
+                // head timeout later, so the idle timer starts once it is answered.
+                let deadline = timers
+                    .deadline()
+                    .unwrap_or_else(|| Instant::now() + limits.head_timeout);
                 tokio::select! {
                     result = connection.as_mut() => {
                         if let Err(error) = result {
@@ -130,7 +134,7 @@ pub async fn serve(
                         }
                         return;
                     }
-                    () = sleep_until(deadline) => {
+                    () = tokio::time::sleep_until(deadline) => {
                         if timers.deadline().is_some_and(|d| d <= Instant::now()) {
                             tracing::debug!("connection idle or slow past its timeout: closed");
                             return;
@@ -159,13 +163,6 @@ pub async fn serve(
             "requests still open {}s after shutdown began are dropped",
             SHUTDOWN_GRACE.as_secs()
         );
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

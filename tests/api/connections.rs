@@ -228,3 +228,38 @@ fn a_low_open_file_limit_is_warned_about_naming_max_connections() {
     let _ = child.wait();
     assert!(warned, "no warning naming MAX_CONNECTIONS");
 }
+
+/// A request still being handled when the head timer would fire (its body arrives
+/// slowly) keeps its connection; once it is answered, the idle timer still closes the
+/// connection after `KEEP_ALIVE_TIMEOUT`.
+#[tokio::test]
+async fn a_connection_idle_after_a_slow_request_still_closes_after_the_keep_alive_timeout() {
+    let app =
+        TestApp::spawn_with(&[("request-head-timeout", "1s"), ("keep-alive-timeout", "2s")]).await;
+    let mut socket = TcpStream::connect(app.addr).await.unwrap();
+    let body = br#"{"query":"{ __typename }"}"#;
+    socket
+        .write_all(
+            format!(
+                "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    for chunk in body.chunks(9) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        socket.write_all(chunk).await.unwrap();
+    }
+    assert!(read_response(&mut socket).await.starts_with("HTTP/1.1 200"));
+    let idle = Instant::now();
+    until_closed(&mut socket, Duration::from_secs(6))
+        .await
+        .expect("closed after the keep-alive timeout");
+    assert!(
+        idle.elapsed() >= Duration::from_millis(1900),
+        "{:?}",
+        idle.elapsed()
+    );
+}
