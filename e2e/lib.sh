@@ -25,12 +25,13 @@ ensure_node() {
   fi
 }
 
-# e2e/node_modules as the lockfile says. Stale = some locked package is not installed at
-# its locked version (checking what is installed, rather than timestamps, does not
-# reinstall after every `git checkout`). Optional packages may legitimately be absent.
+# DIR/node_modules (default: e2e/) as DIR's lockfile says. Stale = some locked package is
+# not installed at its locked version (checking what is installed, rather than
+# timestamps, does not reinstall after every `git checkout`). Optional packages may
+# legitimately be absent.
 ensure_node_modules() {
   local e2e
-  e2e="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  e2e="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
   if [ -d "$e2e/node_modules" ] && node -e '
     const fs = require("fs");
     const path = require("path");
@@ -50,7 +51,7 @@ ensure_node_modules() {
   ' "$e2e"; then
     return
   fi
-  echo "e2e: installing e2e/node_modules from package-lock.json" >&2
+  echo "e2e: installing $e2e/node_modules from package-lock.json" >&2
   (cd "$e2e" && npm ci --no-audit --no-fund --include=dev) >&2
 }
 

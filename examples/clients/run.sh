@@ -30,20 +30,7 @@ if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   exit 1
 fi
 
-# node_modules as package-lock.json says (the same check as e2e/lib.sh's, for this folder).
-if [ ! -d "$here/node_modules" ] || ! node -e '
-  const fs = require("fs"), path = require("path"), dir = process.argv[1];
-  const lock = JSON.parse(fs.readFileSync(path.join(dir, "package-lock.json"), "utf8"));
-  for (const [where, locked] of Object.entries(lock.packages ?? {})) {
-    if (where === "" || locked.link) continue;
-    let installed;
-    try { installed = JSON.parse(fs.readFileSync(path.join(dir, where, "package.json"), "utf8")); }
-    catch { if (locked.optional) continue; process.exit(1); }
-    if (installed.version !== locked.version) process.exit(1);
-  }' "$here"; then
-  echo "clients: npm ci in examples/clients" >&2
-  (cd "$here" && npm ci --no-audit --no-fund --include=dev) >&2
-fi
+ensure_node_modules "$here"
 
 tmp="$(mktemp -d)"
 server_pid=""

@@ -25,20 +25,7 @@ if [ ! -x "$CHROMIUM" ]; then
 fi
 ensure_node
 
-# node_modules as package-lock.json says (the same check as e2e/lib.sh's, for this folder).
-if [ ! -d "$web/node_modules" ] || ! node -e '
-  const fs = require("fs"), path = require("path"), dir = process.argv[1];
-  const lock = JSON.parse(fs.readFileSync(path.join(dir, "package-lock.json"), "utf8"));
-  for (const [where, locked] of Object.entries(lock.packages ?? {})) {
-    if (where === "" || locked.link) continue;
-    let installed;
-    try { installed = JSON.parse(fs.readFileSync(path.join(dir, where, "package.json"), "utf8")); }
-    catch { if (locked.optional) continue; process.exit(1); }
-    if (installed.version !== locked.version) process.exit(1);
-  }' "$web"; then
-  echo "web-e2e: npm ci in examples/web" >&2
-  (cd "$web" && npm ci --no-audit --no-fund --include=dev) >&2
-fi
+ensure_node_modules "$web"
 ensure_debug_binary
 
 cd "$web"

@@ -130,6 +130,107 @@ fn page_count(url: &str) -> i64 {
         .unwrap()
 }
 
+/// Concurrent `createItem` writers, each writing until stopped; every answer is an id or
+/// `SERVICE_UNAVAILABLE` within 8 s (anything else, or a hang, fails the test).
+struct Writers {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    outcomes: tokio::sync::mpsc::UnboundedReceiver<Outcome>,
+    /// Every id acknowledged so far.
+    acknowledged: BTreeSet<i64>,
+    /// Held by each write; taken whole while the test itself needs the write lock.
+    room: std::sync::Arc<tokio::sync::RwLock<()>>,
+}
+
+impl Writers {
+    /// `count` writers as `token` into `store`; names padded with `pad` bytes (bigger rows
+    /// fill a disk sooner).
+    fn start(app: &TestApp, token: &str, store: &str, count: usize, pad: usize) -> Self {
+        let (tx, outcomes) = tokio::sync::mpsc::unbounded_channel();
+        let room = std::sync::Arc::new(tokio::sync::RwLock::new(()));
+        let tasks = (0..count)
+            .map(|writer| {
+                let (client, base, token, store, tx, room) = (
+                    app.client.clone(),
+                    app.base.clone(),
+                    token.to_owned(),
+                    store.to_owned(),
+                    tx.clone(),
+                    room.clone(),
+                );
+                tokio::spawn(async move {
+                    for n in 0.. {
+                        let _writing = room.read().await;
+                        let name = format!("w{writer}-{n} {}", "x".repeat(pad));
+                        let limit = Duration::from_secs(8);
+                        let (status, body) =
+                            create_item(&client, &base, &token, &store, &name, limit).await;
+                        let outcome = outcome(status, &body);
+                        let refused = matches!(outcome, Outcome::Unavailable);
+                        if tx.send(outcome).is_err() {
+                            return;
+                        }
+                        if refused {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            tasks,
+            outcomes,
+            acknowledged: BTreeSet::new(),
+            room,
+        }
+    }
+
+    /// The next answer of any writer: true when it was refused.
+    async fn next_refused(&mut self) -> bool {
+        match tokio::time::timeout(Duration::from_secs(30), self.outcomes.recv())
+            .await
+            .expect("writers answer")
+            .expect("writers run")
+        {
+            Outcome::Acknowledged(id) => {
+                self.acknowledged.insert(id);
+                false
+            }
+            Outcome::Unavailable => true,
+        }
+    }
+
+    /// Waits for `n` refusals.
+    async fn refused(&mut self, n: usize) {
+        let mut refused = 0;
+        while refused < n {
+            refused += usize::from(self.next_refused().await);
+            assert!(self.acknowledged.len() < 5000, "the disk never filled");
+        }
+    }
+
+    /// Waits for `n` acknowledged writes.
+    async fn acknowledged(&mut self, n: usize) {
+        let mut acknowledged = 0;
+        while acknowledged < n {
+            acknowledged += usize::from(!self.next_refused().await);
+        }
+    }
+
+    /// Stops the writers; what was answered in flight is collected too.
+    async fn stop(mut self) -> BTreeSet<i64> {
+        for task in &self.tasks {
+            task.abort();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        while let Ok(outcome) = self.outcomes.try_recv() {
+            if let Outcome::Acknowledged(id) = outcome {
+                self.acknowledged.insert(id);
+            }
+        }
+        self.acknowledged
+    }
+}
+
 /// The reviewer's reproduction, without mounting anything: the server's connections may
 /// not grow the file past its size (`max_page_count`), 16 writers run into the limit, a
 /// while later room is made. Every write answers at once — an id or
@@ -161,63 +262,9 @@ async fn a_full_disk_refuses_writes_cleanly_loses_nothing_and_heals() {
     .await;
     assert_eq!(health(&app, "/healthz").await, 200);
 
-    let writers = 16;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    // Freeing room takes the write lock, which 16 writers could keep from the test's own
-    // connection past its busy timeout: they hold off meanwhile.
-    let room = std::sync::Arc::new(tokio::sync::RwLock::new(()));
-    let mut tasks = Vec::new();
-    for writer in 0..writers {
-        let (client, base, token, store, tx, room) = (
-            app.client.clone(),
-            app.base.clone(),
-            admin.access.clone(),
-            store.clone(),
-            tx.clone(),
-            room.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            for n in 0.. {
-                let _writing = room.read().await;
-                let name = format!("w{writer}-{n}");
-                let (status, body) = create_item(
-                    &client,
-                    &base,
-                    &token,
-                    &store,
-                    &name,
-                    Duration::from_secs(8),
-                )
-                .await;
-                let outcome = outcome(status, &body);
-                let unavailable = matches!(outcome, Outcome::Unavailable);
-                if tx.send(outcome).is_err() {
-                    return;
-                }
-                if unavailable {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }));
-    }
-    drop(tx);
-
+    let mut writers = Writers::start(&app, &admin.access, &store, 16, 0);
     // Until the disk is full: writes are refused, and /healthz says so.
-    let mut acknowledged = BTreeSet::new();
-    let mut refused = 0;
-    while refused < 2 * writers {
-        match tokio::time::timeout(Duration::from_secs(30), rx.recv())
-            .await
-            .expect("writers answer")
-            .expect("writers run")
-        {
-            Outcome::Acknowledged(id) => {
-                acknowledged.insert(id);
-            }
-            Outcome::Unavailable => refused += 1,
-        }
-        assert!(acknowledged.len() < 5000, "the disk never filled");
-    }
+    writers.refused(32).await;
     within(
         Duration::from_secs(3),
         "/healthz says 503 while full",
@@ -236,35 +283,15 @@ async fn a_full_disk_refuses_writes_cleanly_loses_nothing_and_heals() {
         .await;
     assert!(page["errors"].is_null(), "{page}");
 
-    // Room again: the server heals by itself, writes are acknowledged again.
+    // Room again: the server heals by itself, writes are acknowledged again. Freeing it
+    // takes the write lock, which 16 writers could keep from the test's own connection
+    // past its busy timeout: they hold off meanwhile.
     {
-        let _freeing = room.write().await;
+        let _freeing = writers.room.write().await;
         free_filler(&url, 150);
     }
-    let mut after = 0;
-    while after < 3 * writers {
-        match tokio::time::timeout(Duration::from_secs(30), rx.recv())
-            .await
-            .expect("writers answer")
-            .expect("writers run")
-        {
-            Outcome::Acknowledged(id) => {
-                acknowledged.insert(id);
-                after += 1;
-            }
-            Outcome::Unavailable => {}
-        }
-    }
-    for task in &tasks {
-        task.abort();
-    }
-    // Writes that were in flight when the writers stopped: drain what they answered.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    while let Ok(outcome) = rx.try_recv() {
-        if let Outcome::Acknowledged(id) = outcome {
-            acknowledged.insert(id);
-        }
-    }
+    writers.acknowledged(48).await;
+    let mut acknowledged = writers.stop().await;
     within(
         Duration::from_secs(3),
         "/healthz says 200 again",
@@ -540,61 +567,10 @@ async fn a_real_full_disk_loses_nothing_and_the_server_heals() {
     let admin = app.admin("root").await;
     let store = app.store(&admin, "Shop").await;
 
-    let writers = 16;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut tasks = Vec::new();
-    for writer in 0..writers {
-        let (client, base, token, store, tx) = (
-            app.client.clone(),
-            app.base.clone(),
-            admin.access.clone(),
-            store.clone(),
-            tx.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            for n in 0.. {
-                let name = format!("w{writer}-{n} {}", "x".repeat(60));
-                let (status, body) = create_item(
-                    &client,
-                    &base,
-                    &token,
-                    &store,
-                    &name,
-                    Duration::from_secs(8),
-                )
-                .await;
-                if tx.send(outcome(status, &body)).is_err() {
-                    return;
-                }
-            }
-        }));
-    }
-    drop(tx);
-    let mut acknowledged = BTreeSet::new();
-    let mut receive = async |acknowledged: &mut BTreeSet<i64>| match tokio::time::timeout(
-        Duration::from_secs(30),
-        rx.recv(),
-    )
-    .await
-    .expect("writers answer")
-    .expect("writers run")
-    {
-        Outcome::Acknowledged(id) => {
-            acknowledged.insert(id);
-            false
-        }
-        Outcome::Unavailable => true,
-    };
-    for _ in 0..50 {
-        receive(&mut acknowledged).await;
-    }
+    let mut writers = Writers::start(&app, &admin.access, &store, 16, 60);
+    writers.acknowledged(50).await;
     let filler = fill(tmpfs.path());
-    let mut refused = 0;
-    while refused < 2 * writers {
-        if receive(&mut acknowledged).await {
-            refused += 1;
-        }
-    }
+    writers.refused(32).await;
     within(
         Duration::from_secs(3),
         "/healthz says 503 while full",
@@ -604,21 +580,8 @@ async fn a_real_full_disk_loses_nothing_and_the_server_heals() {
     assert_eq!(health(&app, "/livez").await, 200);
 
     std::fs::remove_file(filler).unwrap();
-    let mut after = 0;
-    while after < 3 * writers {
-        if !receive(&mut acknowledged).await {
-            after += 1;
-        }
-    }
-    for task in &tasks {
-        task.abort();
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    while let Ok(outcome) = rx.try_recv() {
-        if let Outcome::Acknowledged(id) = outcome {
-            acknowledged.insert(id);
-        }
-    }
+    writers.acknowledged(48).await;
+    let acknowledged = writers.stop().await;
     within(
         Duration::from_secs(3),
         "/healthz says 200 again",
