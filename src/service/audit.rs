@@ -72,7 +72,7 @@ impl<'a> Event<'a> {
     }
 
     /// Writes the event with `db` — the transaction of the change it describes.
-    pub async fn record(self, db: &impl ConnectionTrait) -> ServiceResult<()> {
+    pub(super) async fn record(self, db: &impl ConnectionTrait) -> ServiceResult<()> {
         auth_event::Entity::insert(auth_event::ActiveModel {
             id: NotSet,
             kind: Set(self.kind.as_str().to_owned()),

@@ -45,7 +45,7 @@ impl ClientInfo {
 }
 
 /// Starts a session for `user_id`, whose first refresh token expires at `expires_at`.
-pub async fn start(
+pub(super) async fn start(
     db: &impl ConnectionTrait,
     user_id: i32,
     client: &ClientInfo,
@@ -72,7 +72,7 @@ pub async fn find(db: &impl ConnectionTrait, sid: &str) -> ServiceResult<Option<
 
 /// A refresh used the session: `lastUsedAt` moves, and it lives as long as the new
 /// refresh token.
-pub async fn touch(
+pub(super) async fn touch(
     db: &impl ConnectionTrait,
     sid: &str,
     expires_at: DateTime<Utc>,
@@ -97,7 +97,7 @@ pub async fn live(db: &impl ConnectionTrait, user_id: i32) -> ServiceResult<Vec<
 
 /// Ends the given sessions of `user_id` that are still live, and revokes their refresh
 /// tokens; returns the ones it ended.
-pub async fn end(
+pub(super) async fn end(
     db: &impl ConnectionTrait,
     user_id: i32,
     sids: &[String],
@@ -120,7 +120,7 @@ pub async fn end(
 }
 
 /// Ends every session of `user_id` still open, but `except`; returns the ones it ended.
-pub async fn end_all(
+pub(super) async fn end_all(
     db: &impl ConnectionTrait,
     user_id: i32,
     except: Option<&str>,
@@ -141,7 +141,7 @@ pub async fn end_all(
 /// used ones so that at most `max - 1` stay live. Returns the ended ones.
 ///
 /// One read finds them: the live sessions past the `max - 1` most recently used.
-pub async fn make_room(
+pub(super) async fn make_room(
     db: &impl ConnectionTrait,
     user_id: i32,
     max: u64,

@@ -34,7 +34,7 @@ fn subject<'a>(user: &'a user::Model, sid: &'a str) -> Subject<'a> {
 }
 
 /// Signs a pair for `user` in session `sid` and records the refresh token.
-pub async fn issue_pair(
+pub(super) async fn issue_pair(
     db: &impl ConnectionTrait,
     keys: &JwtKeys,
     user: &user::Model,
@@ -58,7 +58,7 @@ pub async fn issue_pair(
 
 /// A new access token beside an existing refresh token (the reuse grace: the successor
 /// is answered again, with the same `jti` and expiry).
-pub fn reissue_pair(
+pub(super) fn reissue_pair(
     keys: &JwtKeys,
     user: &user::Model,
     sid: &str,
@@ -108,7 +108,7 @@ pub async fn find_record(
 /// Marks a live refresh token as rotated into `successor`, in session `sid` (a token issued
 /// before sessions existed joins the one its rotation starts). A conditional `UPDATE`
 /// decides, so of two racing refreshes with one token at most one rotates it.
-pub async fn rotate(
+pub(super) async fn rotate(
     db: &impl ConnectionTrait,
     jti: &str,
     successor: &str,
@@ -128,7 +128,7 @@ pub async fn rotate(
 /// A refresh token minted elsewhere (no record, no session), seen for the first time: it
 /// is recorded as rotated into `successor`, in the session it starts. False when it was
 /// seen before (the insert conflicts): then it is reuse.
-pub async fn adopt(
+pub(super) async fn adopt(
     db: &impl ConnectionTrait,
     user_id: i32,
     claims: &Claims,
@@ -148,7 +148,7 @@ pub async fn adopt(
 }
 
 /// Revokes one token that has no session (logout of a token minted elsewhere).
-pub async fn revoke(db: &impl ConnectionTrait, user_id: i32, claims: &Claims) -> ServiceResult<()> {
+pub(super) async fn revoke(db: &impl ConnectionTrait, user_id: i32, claims: &Claims) -> ServiceResult<()> {
     token::Entity::insert(token::ActiveModel {
         jti: Set(claims.jti.clone()),
         user_id: Set(user_id),
@@ -169,7 +169,7 @@ pub async fn revoke(db: &impl ConnectionTrait, user_id: i32, claims: &Claims) ->
 }
 
 /// Revokes the live refresh tokens of the given sessions (they are ending).
-pub async fn revoke_in_sessions(db: &impl ConnectionTrait, sids: &[String]) -> ServiceResult<()> {
+pub(super) async fn revoke_in_sessions(db: &impl ConnectionTrait, sids: &[String]) -> ServiceResult<()> {
     if sids.is_empty() {
         return Ok(());
     }
@@ -184,7 +184,7 @@ pub async fn revoke_in_sessions(db: &impl ConnectionTrait, sids: &[String]) -> S
 
 /// Revokes every token of the user without a session: recorded ones by row, the others
 /// (minted elsewhere) by the user's cut-off.
-pub async fn revoke_sessionless(db: &impl ConnectionTrait, user_id: i32) -> ServiceResult<()> {
+pub(super) async fn revoke_sessionless(db: &impl ConnectionTrait, user_id: i32) -> ServiceResult<()> {
     let now = Utc::now();
     token::Entity::update_many()
         .col_expr(token::Column::RevokedAt, Expr::value(now))

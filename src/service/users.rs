@@ -21,7 +21,7 @@ use crate::events::EventBus;
 
 /// Inserts a user; a taken username or email (ignoring case) is a client error decided by
 /// the unique index, so racing signups of one name yield exactly one row.
-pub async fn create(
+pub(super) async fn create(
     db: &impl ConnectionTrait,
     username: &Username,
     email: Option<&Email>,
@@ -50,7 +50,7 @@ pub async fn create(
 /// the row (`None`: no such user). On SQLite the transaction begins `IMMEDIATE`: it holds
 /// the database write lock from its start, which serializes as a row lock would, so the
 /// row is read, not rewritten as [`lock`] must.
-pub async fn begin_locked(
+pub(super) async fn begin_locked(
     db: &DatabaseConnection,
     id: i32,
 ) -> ServiceResult<(DatabaseTransaction, Option<user::Model>)> {
@@ -73,7 +73,7 @@ pub async fn begin_locked(
 /// such user). A no-op `UPDATE … RETURNING` rather than `SELECT … FOR UPDATE`, because
 /// SQLite has no row locks: there the write takes the database write lock, which
 /// serializes just as well.
-pub async fn lock(txn: &DatabaseTransaction, id: i32) -> ServiceResult<Option<user::Model>> {
+pub(super) async fn lock(txn: &DatabaseTransaction, id: i32) -> ServiceResult<Option<user::Model>> {
     Ok(user::Entity::update_many()
         .col_expr(user::Column::Id, Expr::col(user::Column::Id))
         .filter(user::Column::Id.eq(id))
@@ -147,7 +147,7 @@ pub async fn count(db: &impl ConnectionTrait) -> ServiceResult<u64> {
 }
 
 /// Stores a new hash and marks every earlier token invalid.
-pub async fn set_password(
+pub(super) async fn set_password(
     db: &impl ConnectionTrait,
     user: user::Model,
     password_hash: String,
