@@ -148,7 +148,11 @@ pub(super) async fn adopt(
 }
 
 /// Revokes one token that has no session (logout of a token minted elsewhere).
-pub(super) async fn revoke(db: &impl ConnectionTrait, user_id: i32, claims: &Claims) -> ServiceResult<()> {
+pub(super) async fn revoke(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    claims: &Claims,
+) -> ServiceResult<()> {
     token::Entity::insert(token::ActiveModel {
         jti: Set(claims.jti.clone()),
         user_id: Set(user_id),
@@ -169,7 +173,10 @@ pub(super) async fn revoke(db: &impl ConnectionTrait, user_id: i32, claims: &Cla
 }
 
 /// Revokes the live refresh tokens of the given sessions (they are ending).
-pub(super) async fn revoke_in_sessions(db: &impl ConnectionTrait, sids: &[String]) -> ServiceResult<()> {
+pub(super) async fn revoke_in_sessions(
+    db: &impl ConnectionTrait,
+    sids: &[String],
+) -> ServiceResult<()> {
     if sids.is_empty() {
         return Ok(());
     }
@@ -184,7 +191,10 @@ pub(super) async fn revoke_in_sessions(db: &impl ConnectionTrait, sids: &[String
 
 /// Revokes every token of the user without a session: recorded ones by row, the others
 /// (minted elsewhere) by the user's cut-off.
-pub(super) async fn revoke_sessionless(db: &impl ConnectionTrait, user_id: i32) -> ServiceResult<()> {
+pub(super) async fn revoke_sessionless(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+) -> ServiceResult<()> {
     let now = Utc::now();
     token::Entity::update_many()
         .col_expr(token::Column::RevokedAt, Expr::value(now))
