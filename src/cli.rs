@@ -1,4 +1,5 @@
-//! The `authql` command line: `serve` (default), `schema`, `migrate`, `create-user`.
+//! The `authql` command line: `serve` (default), `schema`, `migrate`, `create-user`,
+//! `mail-outbox`.
 
 use std::io::BufRead;
 
@@ -6,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::db;
-use crate::domain::{Password, Role, Username};
+use crate::domain::{Email, Password, Role, Username};
 use crate::service::revocations::Origin;
 use crate::service::{ServiceError, sessions};
 
@@ -49,6 +50,19 @@ pub enum Command {
         /// Give the user the ADMIN role.
         #[arg(long)]
         admin: bool,
+        /// The user's email address; it counts as verified (an operator gave it).
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "sqlite://authql.db?mode=rwc"
+        )]
+        database_url: String,
+    },
+    /// Print the unsent mails as JSON lines {"to", "subject", "body", "queuedAt"} (without
+    /// MAIL_URL, this is where a reset link is found).
+    MailOutbox {
         #[arg(
             long,
             env = "DATABASE_URL",
@@ -91,10 +105,15 @@ pub enum CreateUserError {
 pub async fn create_user(
     username: &str,
     admin: bool,
+    email: Option<&str>,
     database_url: &str,
     stdin: impl BufRead,
 ) -> Result<entity::user::Model, CreateUserError> {
     let username = Username::parse(username).map_err(|e| CreateUserError::Input(e.reason))?;
+    let email = email
+        .map(Email::parse)
+        .transpose()
+        .map_err(|e| CreateUserError::Input(format!("email: {}", e.reason)))?;
     let mut line = String::new();
     let mut stdin = stdin;
     stdin
@@ -113,7 +132,7 @@ pub async fn create_user(
     let passwords = crate::auth::password::Passwords::new(0);
     let account = sessions::NewAccount {
         username: &username,
-        email: None,
+        email: email.as_ref(),
         password: &password,
         role: if admin { Role::Admin } else { Role::User },
     };
@@ -121,6 +140,33 @@ pub async fn create_user(
     match sessions::create_account(&db, Origin::OUTSIDE, &passwords, account, &client).await {
         Ok(user) => Ok(user),
         Err(ServiceError::UsernameTaken) => Err(CreateUserError::Taken),
+        Err(ServiceError::Conflict { message, .. }) => Err(CreateUserError::Input(message.into())),
         Err(e) => Err(CreateUserError::Other(e.to_string())),
     }
+}
+
+/// `authql mail-outbox`: the unsent mails, oldest first, one JSON object per line.
+pub async fn mail_outbox(
+    database_url: &str,
+    mut out: impl std::io::Write,
+) -> Result<usize, String> {
+    let db = db::connect(database_url, &Default::default())
+        .await
+        .map_err(|why| format!("DATABASE_URL: {why}"))?;
+    db::migrate(&db)
+        .await
+        .map_err(|e| format!("DATABASE_URL: cannot migrate: {e}"))?;
+    let mails = crate::service::mail::unsent(&db)
+        .await
+        .map_err(|e| format!("cannot read the mail outbox: {e}"))?;
+    for mail in &mails {
+        let line = serde_json::json!({
+            "to": mail.to_address,
+            "subject": mail.subject,
+            "body": mail.body,
+            "queuedAt": mail.queued_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        });
+        writeln!(out, "{line}").map_err(|e| format!("cannot write: {e}"))?;
+    }
+    Ok(mails.len())
 }

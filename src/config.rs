@@ -209,6 +209,31 @@ pub struct Config {
         default_value = "normal"
     )]
     pub database_synchronous: Synchronous,
+
+    /// Where mail goes: `smtp://[user:pass@]host[:port]`, `smtps://…` or
+    /// `smtp://…?tls=required`. Unset: mail stays in the outbox (`authql mail-outbox`).
+    #[arg(long, env = "MAIL_URL", hide_env_values = true)]
+    pub mail_url: Option<Secret>,
+
+    /// The From address of mails.
+    #[arg(long, env = "MAIL_FROM", default_value = "authql <no-reply@localhost>")]
+    pub mail_from: String,
+
+    /// The frontend's base URL: links in mails point there, never to the request's Host.
+    #[arg(long, env = "APP_URL", default_value = "http://localhost:5173")]
+    pub app_url: String,
+
+    /// Lifetime of a password reset token.
+    #[arg(long, env = "PASSWORD_RESET_EXPIRES", default_value = "30m", value_parser = parse_duration)]
+    pub password_reset_expires: Duration,
+
+    /// Lifetime of an email verification token.
+    #[arg(long, env = "EMAIL_VERIFICATION_EXPIRES", default_value = "24h", value_parser = parse_duration)]
+    pub email_verification_expires: Duration,
+
+    /// `true`: `createItem` and `updateItem` need a verified email.
+    #[arg(long, env = "REQUIRE_VERIFIED_EMAIL", default_value = "false", value_parser = BoolishValueParser::new(), hide_possible_values = true, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub require_verified_email: bool,
 }
 
 /// SQLite's `synchronous` in WAL mode (`DATABASE_SYNCHRONOUS`): `normal` keeps every
@@ -313,6 +338,11 @@ impl Config {
             ("WS_INIT_TIMEOUT", self.ws_init_timeout),
             ("KEEP_ALIVE_TIMEOUT", self.keep_alive_timeout),
             ("DB_BUSY_TIMEOUT", self.db_busy_timeout),
+            ("PASSWORD_RESET_EXPIRES", self.password_reset_expires),
+            (
+                "EMAIL_VERIFICATION_EXPIRES",
+                self.email_verification_expires,
+            ),
         ] {
             if duration.is_zero() {
                 return Err(ConfigError::new(variable, "must be longer than zero"));
@@ -335,6 +365,7 @@ impl Config {
                 format!("not a domain: {domain:?}"),
             ));
         }
+        self.validate_mail()?;
         for origin in &self.cors_allowed_origins {
             if origin.trim().parse::<http::HeaderValue>().is_err() || origin.contains('*') {
                 return Err(ConfigError::new(
@@ -344,6 +375,46 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// `MAIL_URL` in one of lettre's forms, `MAIL_FROM` an address, `APP_URL` an http(s)
+    /// URL — `https` in production when mail is sent (links carry one-time tokens).
+    fn validate_mail(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.mail_url {
+            let scheme = url.0.split("://").next().unwrap_or_default();
+            if !matches!(scheme, "smtp" | "smtps") || !url.0.contains("://") {
+                return Err(ConfigError::new(
+                    "MAIL_URL",
+                    "expected smtp://[user:pass@]host[:port], smtps://… or smtp://…?tls=required",
+                ));
+            }
+        }
+        if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::new(
+                "MAIL_FROM",
+                format!("not a mail address: {:?}", self.mail_from),
+            ));
+        }
+        let app = self.app_url.trim_end_matches('/');
+        let https = app.starts_with("https://");
+        if !(https || app.starts_with("http://")) || app.contains(['#', '?', ' ']) {
+            return Err(ConfigError::new(
+                "APP_URL",
+                format!("not an http(s) base URL: {:?}", self.app_url),
+            ));
+        }
+        if self.is_production() && self.mail_url.is_some() && !https {
+            return Err(ConfigError::new(
+                "APP_URL",
+                "APP_ENV=production with MAIL_URL needs an https APP_URL: mailed links carry one-time tokens",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `APP_URL` without a trailing `/`: mailed links append their path to it.
+    pub fn app_base(&self) -> &str {
+        self.app_url.trim_end_matches('/')
     }
 
     /// True when `APP_ENV=production`.

@@ -30,10 +30,23 @@ async fn main() -> ExitCode {
                 let _ = error.print();
                 return ExitCode::SUCCESS;
             }
-            // One line that names the variable (clap's value name is the variable name).
+            // One line that names the variable: clap's value name is the variable's name,
+            // except for BOOL values, whose flag names it (`--require-verified-email`).
             let rendered = error.to_string();
             let line = rendered.lines().next().unwrap_or("invalid arguments");
-            return fatal(line.strip_prefix("error: ").unwrap_or(line), EXIT_CONFIG);
+            let line = line.strip_prefix("error: ").unwrap_or(line);
+            let variable = error
+                .get(clap::error::ContextKind::InvalidArg)
+                .map(|arg| arg.to_string())
+                .and_then(|arg| {
+                    let flag = arg.strip_prefix("--")?.split([' ', '=']).next()?.to_owned();
+                    Some(flag.to_uppercase().replace('-', "_"))
+                })
+                .filter(|variable| !line.contains(variable.as_str()));
+            return match variable {
+                Some(variable) => fatal(format!("{variable}: {line}"), EXIT_CONFIG),
+                None => fatal(line, EXIT_CONFIG),
+            };
         }
     };
     match cli.command {
@@ -61,10 +74,12 @@ async fn main() -> ExitCode {
         Command::CreateUser {
             username,
             admin,
+            email,
             database_url,
         } => {
             let stdin = std::io::stdin().lock();
-            match authql::cli::create_user(&username, admin, &database_url, stdin).await {
+            let email = email.as_deref();
+            match authql::cli::create_user(&username, admin, email, &database_url, stdin).await {
                 Ok(user) => {
                     println!(
                         "created user {} (id {}, {})",
@@ -73,6 +88,12 @@ async fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(error) => fatal(error, 1),
+            }
+        }
+        Command::MailOutbox { database_url } => {
+            match authql::cli::mail_outbox(&database_url, std::io::stdout().lock()).await {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(why) => fatal(why, 1),
             }
         }
         Command::Serve(config) => {

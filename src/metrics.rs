@@ -121,6 +121,31 @@ impl LoginOutcome {
     }
 }
 
+/// How a mail delivery attempt ended (`authql_mail_sent_total{outcome}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailOutcome {
+    Sent,
+    Failed,
+}
+
+impl MailOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Gauges read at scrape time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gauges {
+    /// Password hashes waiting for a CPU.
+    pub hash_queue: usize,
+    /// Mails waiting in the outbox.
+    pub mail_outbox: u64,
+}
+
 /// The server's metrics; cheap to clone.
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
@@ -136,6 +161,8 @@ struct Inner {
     hash_queue: Gauge,
     ws_connections: Gauge,
     ws_closed: Family<CloseLabel, Counter>,
+    mail_sent: Family<OutcomeLabel, Counter>,
+    mail_outbox: Gauge,
 }
 
 impl Default for Metrics {
@@ -198,6 +225,19 @@ impl Metrics {
             ws_closed.clone(),
         );
 
+        let mail_sent = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "mail_sent",
+            "Mail delivery attempts, by outcome",
+            mail_sent.clone(),
+        );
+        let mail_outbox = Gauge::default();
+        registry.register(
+            "mail_outbox",
+            "Mails waiting in the outbox",
+            mail_outbox.clone(),
+        );
+
         // Every listed series at 0 from the start.
         for r#type in [
             OperationType::Query,
@@ -225,6 +265,11 @@ impl Metrics {
                 outcome: outcome.label(),
             });
         }
+        for outcome in [MailOutcome::Sent, MailOutcome::Failed] {
+            let _ = mail_sent.get_or_create(&OutcomeLabel {
+                outcome: outcome.label(),
+            });
+        }
         for &code in WS_CLOSE_CODES {
             let _ = ws_closed.get_or_create(&CloseLabel {
                 code: CloseCode::Known(code),
@@ -248,6 +293,8 @@ impl Metrics {
             hash_queue,
             ws_connections,
             ws_closed,
+            mail_sent,
+            mail_outbox,
         }))
     }
 
@@ -296,6 +343,15 @@ impl Metrics {
             .inc();
     }
 
+    pub fn mail(&self, outcome: MailOutcome) {
+        self.0
+            .mail_sent
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.label(),
+            })
+            .inc();
+    }
+
     pub fn refresh_reuse_detected(&self) {
         self.0.reuse_detected.inc();
     }
@@ -315,11 +371,19 @@ impl Metrics {
             .inc();
     }
 
+    /// The outbox gauge as last rendered.
+    pub fn last_mail_outbox(&self) -> u64 {
+        u64::try_from(self.0.mail_outbox.get()).unwrap_or(0)
+    }
+
     /// The exposition, with the gauges read at this moment.
-    pub fn render(&self, hash_queue: usize) -> String {
+    pub fn render(&self, gauges: Gauges) -> String {
         self.0
             .hash_queue
-            .set(i64::try_from(hash_queue).unwrap_or(i64::MAX));
+            .set(i64::try_from(gauges.hash_queue).unwrap_or(i64::MAX));
+        self.0
+            .mail_outbox
+            .set(i64::try_from(gauges.mail_outbox).unwrap_or(i64::MAX));
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.0.registry);
@@ -339,7 +403,7 @@ mod tests {
 
     #[test]
     fn every_listed_series_is_there_at_zero_from_the_start() {
-        let text = Metrics::new().render(0);
+        let text = Metrics::new().render(Gauges::default());
         for series in [
             r#"authql_graphql_operations_total{type="subscription",outcome="error"}"#,
             r#"authql_auth_failures_total{code="AUTHORIZATION_REQUIRED"}"#,
@@ -365,7 +429,10 @@ mod tests {
             ErrorCode::NotFound,
             ErrorCode::TokenExpired,
         ]);
-        let text = metrics.render(3);
+        let text = metrics.render(Gauges {
+            hash_queue: 3,
+            mail_outbox: 0,
+        });
         assert_eq!(
             value(&text, r#"authql_auth_failures_total{code="FORBIDDEN"}"#),
             Some(1.0)

@@ -14,6 +14,8 @@ use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::service::attempts;
 use crate::service::catalogue::Catalogue;
+use crate::service::mail::{self, SmtpMailer};
+use crate::service::recovery::{self, Outbox, Recovery};
 use crate::service::revocations::{self, Revocations};
 use crate::service::sessions::Sessions;
 use crate::service::users::Accounts;
@@ -34,10 +36,15 @@ pub struct Hooks {
     /// `PRAGMA`s for every SQLite connection of the pool (tests bound the file with
     /// `max_page_count` to meet a full disk).
     pub sqlite_pragmas: Vec<(String, String)>,
+    /// Each `requestPasswordReset` is handled only once it gets a permit (tests prove the
+    /// answer comes before any lookup).
+    pub reset_gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// A built, not yet running server.
 pub struct Application {
+    /// The background work that runs while the server serves.
+    workers: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
     listener: TcpListener,
     /// `METRICS_ADDR`'s listener, when set.
     metrics_listener: Option<TcpListener>,
@@ -115,20 +122,50 @@ impl Application {
         let passwords = Passwords::new(config.password_hash_queue);
         let keys = Arc::new(keys);
         let metrics = Metrics::new();
+        let mail_wake = Arc::new(tokio::sync::Notify::new());
+        let outbox = Outbox::new(&config, mail_wake.clone());
+        let mut workers: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
+        match &config.mail_url {
+            Some(url) => {
+                let mailer = SmtpMailer::new(&url.0, &config.mail_from)
+                    .map_err(|why| ConfigError::new("MAIL_URL", why))?;
+                let sender = mail::Sender::new(
+                    db.clone(),
+                    Arc::new(mailer),
+                    metrics.clone(),
+                    mail_wake.clone(),
+                );
+                workers.push(Box::pin(sender.run()));
+            }
+            None => tracing::warn!(
+                "MAIL_URL is not set: mail (password resets, verifications) stays in the outbox \
+                 unsent; `authql mail-outbox` prints it"
+            ),
+        }
+        let (recovery, reset_worker) = Recovery::new(
+            db.clone(),
+            revocations.clone(),
+            passwords.clone(),
+            outbox.clone(),
+            hooks.reset_gate,
+        );
+        workers.push(Box::pin(reset_worker.run()));
         let sessions = Sessions::new(
             db.clone(),
             keys.clone(),
             passwords.clone(),
             revocations.clone(),
             metrics.clone(),
-            sqlite_reads.clone(),
+            outbox,
             &config,
-        );
+        )
+        .with_direct_reads(sqlite_reads.clone());
         let catalogue = Catalogue::new(db.clone(), revocations.clone(), events.clone());
         let accounts = Accounts::new(db.clone(), revocations.clone(), events.clone());
         let state = AppState::new(Services {
             catalogue,
             accounts,
+            recovery,
             health: Arc::new(Health::new(db.clone())),
             db,
             sqlite_reads,
@@ -142,6 +179,7 @@ impl Application {
             config: Arc::new(config),
         });
         Ok(Self {
+            workers,
             listener,
             metrics_listener,
             state,
@@ -174,6 +212,7 @@ impl Application {
         let executor = graphql::execution::Executor::new(self.state.clone());
         let app = http::router::router(self.state.clone(), executor);
         let pruner = tokio::spawn(prune_periodically(self.state.clone()));
+        let workers: Vec<_> = self.workers.into_iter().map(tokio::spawn).collect();
         let metrics = match self.metrics_listener {
             Some(listener) => Some(http::metrics::serve(listener, self.state.clone())?),
             None => None,
@@ -188,6 +227,9 @@ impl Application {
         };
         http::server::serve(self.listener, app, limits, shutdown).await;
         pruner.abort();
+        for worker in workers {
+            worker.abort();
+        }
         if let Some(metrics) = metrics {
             metrics.abort();
         }
@@ -229,6 +271,17 @@ async fn prune_periodically(state: AppState) {
             Ok(n) if n > 0 => tracing::info!(pruned = n, "pruned auth events past AUDIT_RETENTION"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "auth event pruning failed"),
+        }
+        match mail::prune_expired(&state.db).await {
+            Ok(n) if n > 0 => tracing::info!(pruned = n, "dropped mails whose token expired"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "mail outbox pruning failed"),
+        }
+        if let Err(e) = recovery::prune_quota(&state.db).await {
+            tracing::warn!(error = %e, "mail quota pruning failed");
+        }
+        if let Err(e) = recovery::prune_tokens(&state.db).await {
+            tracing::warn!(error = %e, "one-time token pruning failed");
         }
         // Every instance reads the change log every 250 ms: a minute is plenty.
         if let Err(e) = revocations::prune(&state.db, now - chrono::Duration::minutes(1)).await {

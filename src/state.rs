@@ -12,6 +12,7 @@ use crate::domain::CursorCodec;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::service::catalogue::Catalogue;
+use crate::service::recovery::Recovery;
 use crate::service::revocations::Revocations;
 use crate::service::sessions::Sessions;
 use crate::service::users::Accounts;
@@ -50,6 +51,8 @@ pub struct Services {
     pub catalogue: Catalogue,
     /// Role changes and account deletions.
     pub accounts: Accounts,
+    /// Password reset and email verification.
+    pub recovery: Recovery,
     pub events: EventBus,
     /// What has been revoked or changed, kept current across instances.
     pub revocations: Revocations,

@@ -223,6 +223,7 @@ fn describe_guard_path(path: &syn::Path, arg: Option<&Expr>) -> String {
         }
         "SelfOrAdmin" => "the user themself or an ADMIN".to_owned(),
         "OwnerOrAdmin" => "the item's owner or an ADMIN".to_owned(),
+        "VerifiedEmail" => "a verified email when REQUIRE_VERIFIED_EMAIL is on".to_owned(),
         other => other.to_owned(),
     }
 }

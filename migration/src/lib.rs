@@ -8,6 +8,7 @@ mod m20261129_000001_create_sessions;
 mod m20261130_000001_create_auth_events;
 mod m20261201_000001_index_live_sessions;
 mod m20261207_000001_create_write_probe;
+mod m20261207_000002_create_mail_and_recovery;
 
 /// Every migration in order; `Migrator::up` runs at server start and in `authql migrate`.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_create_auth_events::Migration),
             Box::new(m20261201_000001_index_live_sessions::Migration),
             Box::new(m20261207_000001_create_write_probe::Migration),
+            Box::new(m20261207_000002_create_mail_and_recovery::Migration),
         ]
     }
 }

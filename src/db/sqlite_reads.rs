@@ -213,7 +213,7 @@ impl ModelColumns for item::Model {
 }
 
 impl ModelColumns for user::Model {
-    const WIDTH: usize = 10;
+    const WIDTH: usize = 11;
 
     fn read(row: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
         Ok(Self {
@@ -230,6 +230,10 @@ impl ModelColumns for user::Model {
             },
             created_at: timestamp(row, at + 8)?,
             updated_at: timestamp(row, at + 9)?,
+            email_verified_at: match row.get_ref(at + 10)? {
+                ValueRef::Null => None,
+                _ => Some(timestamp(row, at + 10)?),
+            },
         })
     }
 }

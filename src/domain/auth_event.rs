@@ -25,10 +25,18 @@ pub enum AuthEventKind {
     RoleChanged,
     /// A user account was deleted.
     UserDeleted,
+    /// A password reset mail was requested for an existing account.
+    PasswordResetRequested,
+    /// A password was set with a reset token (every session ended).
+    PasswordReset,
+    /// An address was verified (a signup's, or a re-sent verification).
+    EmailVerified,
+    /// A `changeEmail` took effect: the new address was verified through its mail.
+    EmailChanged,
 }
 
 impl AuthEventKind {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 15] = [
         Self::Signup,
         Self::Login,
         Self::LoginFailed,
@@ -40,6 +48,10 @@ impl AuthEventKind {
         Self::PasswordChanged,
         Self::RoleChanged,
         Self::UserDeleted,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
+        Self::EmailVerified,
+        Self::EmailChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +67,10 @@ impl AuthEventKind {
             Self::PasswordChanged => "PASSWORD_CHANGED",
             Self::RoleChanged => "ROLE_CHANGED",
             Self::UserDeleted => "USER_DELETED",
+            Self::PasswordResetRequested => "PASSWORD_RESET_REQUESTED",
+            Self::PasswordReset => "PASSWORD_RESET",
+            Self::EmailVerified => "EMAIL_VERIFIED",
+            Self::EmailChanged => "EMAIL_CHANGED",
         }
     }
 

@@ -9,7 +9,7 @@ mod user;
 pub use auth_event::AuthEventKind;
 pub use catalogue::{Description, Name, Price, Search};
 pub use page::{CursorCodec, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageArgs, Position, RecentPageArgs};
-pub use user::{Email, Password, Role, Username};
+pub use user::{Email, OneTimeToken, Password, Role, Username};
 
 /// Why a piece of input was refused; `field` is the bare input field name (API.md).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

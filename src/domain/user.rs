@@ -69,8 +69,13 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
-        let email = without_nul(raw, "email")?.trim();
-        let invalid = || InputError::new("email", "Email address is not valid");
+        Self::parse_field(raw, "email")
+    }
+
+    /// As [`parse`](Self::parse), for an argument named `field` (`newEmail`).
+    pub fn parse_field(raw: &str, field: &'static str) -> Result<Self, InputError> {
+        let email = without_nul(raw, field)?.trim();
+        let invalid = || InputError::new(field, "Email address is not valid");
         if email.chars().count() > 254 || email.chars().any(char::is_whitespace) {
             return Err(invalid());
         }
@@ -91,6 +96,33 @@ impl Email {
 
     pub fn lower(&self) -> String {
         self.0.to_lowercase()
+    }
+}
+
+/// A one-time token as a client typed or pasted it: surrounding whitespace dropped, no
+/// NUL, at most 512 characters (API.md Input rules). Whether it is a live token is the
+/// service's question.
+pub struct OneTimeToken(String);
+
+impl std::fmt::Debug for OneTimeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OneTimeToken(***)")
+    }
+}
+
+impl OneTimeToken {
+    pub const MAX_CHARS: usize = 512;
+
+    pub fn parse(raw: &str, field: &'static str) -> Result<Self, InputError> {
+        let token = without_nul(raw, field)?.trim();
+        if token.chars().count() > Self::MAX_CHARS {
+            return Err(InputError::new(field, "At most 512 characters"));
+        }
+        Ok(Self(token.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 
@@ -133,6 +165,25 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse(&long).is_err());
+        assert_eq!(
+            Email::parse_field("x", "newEmail").unwrap_err().field,
+            "newEmail"
+        );
+    }
+
+    #[test]
+    fn one_time_tokens_are_trimmed_and_bounded() {
+        assert_eq!(
+            OneTimeToken::parse(" abc\n", "token").unwrap().expose(),
+            "abc"
+        );
+        assert!(OneTimeToken::parse(&"t".repeat(512), "token").is_ok());
+        for bad in ["a\0b".to_owned(), "t".repeat(513)] {
+            assert_eq!(
+                OneTimeToken::parse(&bad, "token").unwrap_err().field,
+                "token"
+            );
+        }
     }
 }
 

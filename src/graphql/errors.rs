@@ -28,6 +28,10 @@ pub enum ApiError {
         retry_after: u64,
     },
     CsrfFailed(&'static str),
+    /// A one-time token or code that is wrong, used or expired.
+    VerificationFailed,
+    /// `REQUIRE_VERIFIED_EMAIL` and the caller's address is not verified.
+    EmailNotVerified,
     /// The database cannot take the request now; nothing was written.
     ServiceUnavailable {
         retry_after: u64,
@@ -52,6 +56,8 @@ impl ApiError {
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::CsrfFailed(_) => ErrorCode::CsrfFailed,
             Self::ServiceUnavailable { .. } => ErrorCode::ServiceUnavailable,
+            Self::VerificationFailed => ErrorCode::VerificationFailed,
+            Self::EmailNotVerified => ErrorCode::EmailNotVerified,
             Self::Internal => ErrorCode::InternalServerError,
         }
     }
@@ -74,6 +80,8 @@ impl ApiError {
             Self::RateLimited { retry_after } => {
                 format!("Too many requests; try again in {retry_after} seconds")
             }
+            Self::VerificationFailed => "The token or code is wrong, used or expired".to_owned(),
+            Self::EmailNotVerified => "Verify your email address first".to_owned(),
             Self::ServiceUnavailable { retry_after } => format!(
                 "The service cannot take this request now; try again in {retry_after} seconds"
             ),
@@ -153,6 +161,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(what) => Self::NotFound(what),
             ServiceError::InvalidCredentials => Self::InvalidCredentials,
             ServiceError::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            ServiceError::VerificationFailed => Self::VerificationFailed,
             ServiceError::Auth(error) => error.into(),
             ServiceError::Unavailable(error) => Self::unavailable(&error),
             ServiceError::Database(error) => Self::internal(&error),

@@ -89,6 +89,21 @@ impl Guard for SelfOrAdmin {
     }
 }
 
+/// With `REQUIRE_VERIFIED_EMAIL` on, an authenticated caller whose email address is
+/// verified (a user without one counts as unverified); with it off, anyone authenticated.
+pub struct VerifiedEmail;
+
+impl Guard for VerifiedEmail {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        let principal = principal(ctx).await?;
+        if principal.email_verified || !ctx.state()?.config.require_verified_email {
+            Ok(())
+        } else {
+            Err(ApiError::EmailNotVerified.into())
+        }
+    }
+}
+
 /// An authenticated caller who owns the item with this id, or an ADMIN. An id that names
 /// no item is `NOT_FOUND`.
 pub struct OwnerOrAdmin(Option<i32>);

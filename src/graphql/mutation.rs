@@ -5,12 +5,14 @@ use async_graphql::{Context, ID, MaybeUndefined, Object};
 
 use crate::auth::credentials::{Presented, missing};
 use crate::auth::error::AuthError;
-use crate::domain::{Description, Email, Name, Password, Price, Role, Username, without_nul};
+use crate::domain::{
+    Description, Email, Name, OneTimeToken, Password, Price, Role, Username, without_nul,
+};
 use crate::graphql::context::ContextExt;
 use crate::graphql::cookies;
 use crate::graphql::errors::{ApiError, ApiResult};
 use crate::graphql::guards::{
-    Authenticated, FreshToken, HasRole, OwnerOrAdmin, SelfOrAdmin, principal,
+    Authenticated, FreshToken, HasRole, OwnerOrAdmin, SelfOrAdmin, VerifiedEmail, principal,
 };
 use crate::graphql::inputs::{
     ChangePasswordInput, CreateItemInput, CreateStoreInput, LoginInput, LogoutScope, SignupInput,
@@ -234,6 +236,66 @@ impl Mutation {
         Ok(id)
     }
 
+    /// Mails a one-time password reset link to the account with this address, if there is
+    /// one (at most 3 per address and hour). Always `true`, answered before anything is
+    /// looked up: the answer tells nobody whether the address has an account.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> ApiResult<bool> {
+        let state = ctx.state()?;
+        let email = Email::parse(&email)?;
+        state.recovery.request_password_reset(email, ctx.client());
+        Ok(true)
+    }
+
+    /// Sets a new password with a token from a reset mail, ends every session and token of
+    /// the user and mails them a notice; logs nobody in. A wrong, used, expired or dead
+    /// token: `VERIFICATION_FAILED`.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        new_password: String,
+    ) -> ApiResult<bool> {
+        let state = ctx.state()?;
+        let token = OneTimeToken::parse(&token, "token")?;
+        let new_password = Password::parse(&new_password, "newPassword")?;
+        state
+            .recovery
+            .reset_password(&token, &new_password, &ctx.client())
+            .await?;
+        Ok(true)
+    }
+
+    /// Marks an address verified with the token from its verification mail; for a
+    /// `changeEmail`, makes the new address the account's. A wrong, used or expired token:
+    /// `VERIFICATION_FAILED`.
+    async fn verify_email(&self, ctx: &Context<'_>, token: String) -> ApiResult<bool> {
+        let state = ctx.state()?;
+        let token = OneTimeToken::parse(&token, "token")?;
+        state.recovery.verify_email(&token, &ctx.client()).await?;
+        Ok(true)
+    }
+
+    /// Mails a new verification link for the caller's unverified address; `false`, and
+    /// nothing sent, when the caller has no address or it is verified.
+    #[auth(Authenticated)]
+    async fn request_email_verification(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        let state = ctx.state()?;
+        let caller = principal(ctx).await?;
+        Ok(state.recovery.request_email_verification(&caller).await?)
+    }
+
+    /// Mails a verification link to a new address; the account's address changes only
+    /// once it is followed (then the old address is told). Always `true`: an address
+    /// another account uses gets a mail saying so instead.
+    #[auth(FreshToken)]
+    async fn change_email(&self, ctx: &Context<'_>, new_email: String) -> ApiResult<bool> {
+        let state = ctx.state()?;
+        let caller = principal(ctx).await?;
+        let new_email = Email::parse_field(&new_email, "newEmail")?;
+        state.recovery.change_email(&caller, &new_email).await?;
+        Ok(true)
+    }
+
     /// Creates a store; the name is unique ignoring case.
     #[auth(HasRole(Role::Admin))]
     async fn create_store(&self, ctx: &Context<'_>, input: CreateStoreInput) -> ApiResult<Store> {
@@ -253,7 +315,7 @@ impl Mutation {
 
     /// Creates an item in a store; the caller becomes its owner. Names are unique within a
     /// store, ignoring case.
-    #[auth(Authenticated)]
+    #[auth(Authenticated.and(VerifiedEmail))]
     async fn create_item(&self, ctx: &Context<'_>, input: CreateItemInput) -> ApiResult<Item> {
         let state = ctx.state()?;
         let caller = principal(ctx).await?;
@@ -272,7 +334,7 @@ impl Mutation {
     }
 
     /// Changes an item. Absent fields stay; `description: null` clears it.
-    #[auth(Authenticated.and(OwnerOrAdmin::item(&id)))]
+    #[auth(Authenticated.and(OwnerOrAdmin::item(&id)).and(VerifiedEmail))]
     async fn update_item(
         &self,
         ctx: &Context<'_>,

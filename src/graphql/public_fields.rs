@@ -15,6 +15,11 @@ pub const PUBLIC_FIELDS: &[&str] = &[
     // which: a guard cannot say "this or that credential").
     "Mutation.refresh",
     "Mutation.logout",
+    // Account recovery: the one-time token in the mail is the credential (API.md Password
+    // reset and email verification); the request answers the same to anyone.
+    "Mutation.requestPasswordReset",
+    "Mutation.resetPassword",
+    "Mutation.verifyEmail",
     "User.id",
     "User.username",
     "User.role",

@@ -4,6 +4,8 @@
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use tokio::{net::TcpListener, task::JoinHandle};
 
+use crate::metrics::Gauges;
+use crate::service::mail;
 use crate::state::AppState;
 
 /// Serves `/metrics` on `listener` until the returned task is aborted; logs the bound
@@ -22,11 +24,24 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<JoinHand
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    // Counted whether or not this instance sends mail; a database that cannot answer
+    // leaves the gauge at its last value.
+    let mail_outbox = match mail::waiting(&state.db).await {
+        Ok(waiting) => waiting,
+        Err(error) => {
+            tracing::warn!(%error, "cannot count the mail outbox");
+            state.metrics.last_mail_outbox()
+        }
+    };
+    let gauges = Gauges {
+        hash_queue: state.passwords.waiting(),
+        mail_outbox,
+    };
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(state.passwords.waiting()),
+        state.metrics.render(gauges),
     )
 }

@@ -366,6 +366,7 @@ mod tests {
             Some(&email),
             "hash-a".into(),
             Role::Admin,
+            false,
         )
         .await
         .unwrap();
@@ -378,6 +379,7 @@ mod tests {
             None,
             "hash-b".into(),
             Role::User,
+            false,
         )
         .await
         .unwrap();

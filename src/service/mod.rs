@@ -5,7 +5,9 @@ pub mod attempts;
 pub mod audit;
 pub mod catalogue;
 pub mod items;
+pub mod mail;
 pub mod principal;
+pub mod recovery;
 pub mod revocations;
 pub mod session_store;
 pub mod sessions;
@@ -34,6 +36,9 @@ pub enum ServiceError {
     InvalidCredentials,
     #[error("rate limited for {retry_after} s")]
     RateLimited { retry_after: u64 },
+    /// A one-time token (or code) that is wrong, used or expired: one answer for all.
+    #[error("verification failed")]
+    VerificationFailed,
     /// A credential refused (expired, invalid, revoked …).
     #[error(transparent)]
     Auth(#[from] AuthError),

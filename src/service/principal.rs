@@ -15,6 +15,8 @@ use crate::domain::Role;
 pub struct Principal {
     pub user_id: i32,
     pub role: Role,
+    /// The user's address is verified (as of the view's last change about the user).
+    pub email_verified: bool,
     pub claims: Claims,
 }
 
@@ -32,6 +34,7 @@ pub async fn resolve(view: &Revocations, claims: Claims) -> ServiceResult<Princi
     Ok(Principal {
         user_id: user_id(&claims)?,
         role: facts.role,
+        email_verified: facts.email_verified,
         claims,
     })
 }

@@ -83,6 +83,8 @@ pub struct UserFacts {
     pub ended_sessions: HashSet<String>,
     /// Revoked access tokens without a session that may not have expired yet.
     pub revoked_tokens: HashSet<String>,
+    /// The user has an address and it is verified (`REQUIRE_VERIFIED_EMAIL`).
+    pub email_verified: bool,
 }
 
 /// What a committed write tells every instance.
@@ -513,6 +515,7 @@ async fn load(inner: &Inner, user_id: i32) -> ServiceResult<Option<Arc<UserFacts
         .collect();
     Ok(Some(Arc::new(UserFacts {
         role: Role::from_db(&user.role),
+        email_verified: user.email.is_some() && user.email_verified_at.is_some(),
         tokens_valid_after: user.tokens_valid_after.map(|t| t.timestamp()),
         live_sessions,
         ended_sessions,

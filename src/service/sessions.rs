@@ -20,6 +20,7 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use super::attempts::{self, Attempt, AttemptKey, AttemptLimit, Refusals};
 use super::audit::Event;
 use super::principal::{Principal, unknown_user, user_id};
+use super::recovery::{self, Outbox};
 use super::revocations::{self, Notice, Origin, Revocations};
 pub use super::session_store::ClientInfo;
 use super::tokens::{self, TokenPair};
@@ -102,6 +103,8 @@ pub struct Sessions {
     max_sessions: u64,
     /// `JWT_REFRESH_REUSE_GRACE`.
     reuse_grace: chrono::Duration,
+    /// For the verification mail of a signup with an address.
+    outbox: Outbox,
 }
 
 impl Sessions {
@@ -111,7 +114,7 @@ impl Sessions {
         passwords: Passwords,
         revocations: Revocations,
         metrics: Metrics,
-        reads: Option<Arc<SqliteReads>>,
+        outbox: Outbox,
         config: &Config,
     ) -> Self {
         Self {
@@ -120,7 +123,7 @@ impl Sessions {
             passwords,
             revocations,
             metrics,
-            reads,
+            reads: None,
             attempt_limit: AttemptLimit {
                 max: config.login_max_failures,
                 window: config.login_failure_window,
@@ -129,7 +132,14 @@ impl Sessions {
             max_sessions: config.max_sessions_per_user,
             reuse_grace: chrono::Duration::from_std(config.jwt_refresh_reuse_grace)
                 .unwrap_or(chrono::Duration::MAX),
+            outbox,
         }
+    }
+
+    /// Looks users up before a password check through SQLite's direct reads.
+    pub fn with_direct_reads(mut self, reads: Option<Arc<SqliteReads>>) -> Self {
+        self.reads = reads;
+        self
     }
 
     /// `signup`: a new account with its first session and fresh pair, in one transaction;
@@ -137,15 +147,24 @@ impl Sessions {
     pub async fn signup(&self, new: NewAccount<'_>, client: &ClientInfo) -> ServiceResult<Issued> {
         let hash = self.passwords.admit()?.hash(new.password).await?;
         let txn = self.db.begin().await?;
-        let user = insert_account(&txn, self.revocations.origin(), &new, hash).await?;
+        let user = insert_account(&txn, self.revocations.origin(), &new, hash, false).await?;
         let (sid, pair) = start_session(&txn, &self.keys, &user, client, true).await?;
         Event::new(AuthEventKind::Signup, client)
             .about(&user)
             .session(Some(&sid))
             .record(&txn)
             .await?;
+        let mailed = match &user.email {
+            Some(email) => {
+                recovery::queue_verification(&txn, &self.outbox, &user, email, false).await?
+            }
+            None => false,
+        };
         txn.commit().await?;
         self.revocations.data_changed();
+        if mailed {
+            self.outbox.committed();
+        }
         Ok(Issued { user, pair })
     }
 
@@ -592,6 +611,8 @@ impl Sessions {
         session_store::end_all(&txn, locked.id, None).await?;
         tokens::revoke_sessionless(&txn, locked.id).await?;
         let user = users::set_password(&txn, locked, hash).await?;
+        // API.md: a reset token dies when the password changes by any path.
+        recovery::end_resets(&txn, user.id).await?;
         attempts::succeeded(&txn, &attempt).await?;
         let (sid, pair) = start_session(&txn, &self.keys, &user, client, true).await?;
         Event::new(AuthEventKind::PasswordChanged, client)
@@ -622,8 +643,9 @@ pub struct NewAccount<'a> {
     pub role: Role,
 }
 
-/// `authql create-user`: a new account, without a session. `from` marks the data notice
-/// ([`Origin::OUTSIDE`] from the CLI, which keeps no view).
+/// `authql create-user`: a new account, without a session; its address, if any, counts as
+/// verified (an operator gave it). `from` marks the data notice ([`Origin::OUTSIDE`] from
+/// the CLI, which keeps no view).
 pub async fn create_account(
     db: &DatabaseConnection,
     from: Origin,
@@ -633,7 +655,7 @@ pub async fn create_account(
 ) -> ServiceResult<user::Model> {
     let hash = passwords.admit()?.hash(new.password).await?;
     let txn = db.begin().await?;
-    let user = insert_account(&txn, from, &new, hash).await?;
+    let user = insert_account(&txn, from, &new, hash, true).await?;
     Event::new(AuthEventKind::Signup, client)
         .about(&user)
         .record(&txn)
@@ -649,8 +671,9 @@ async fn insert_account(
     from: Origin,
     new: &NewAccount<'_>,
     hash: String,
+    email_verified: bool,
 ) -> ServiceResult<user::Model> {
-    let user = users::create(txn, new.username, new.email, hash, new.role).await?;
+    let user = users::create(txn, new.username, new.email, hash, new.role, email_verified).await?;
     revocations::publish(txn, from, Notice::Data).await?;
     Ok(user)
 }

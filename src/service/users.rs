@@ -27,6 +27,7 @@ pub(super) async fn create(
     email: Option<&Email>,
     password_hash: String,
     role: Role,
+    email_verified: bool,
 ) -> ServiceResult<user::Model> {
     let now = Utc::now();
     user::ActiveModel {
@@ -39,6 +40,7 @@ pub(super) async fn create(
         tokens_valid_after: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        email_verified_at: Set(email.filter(|_| email_verified).map(|_| now)),
         ..Default::default()
     }
     .insert(db)
@@ -105,6 +107,17 @@ pub async fn find_to_check(
         Some(rows) => Ok(rows.into_iter().next()),
         None => find_by_username(db, username).await,
     }
+}
+
+/// The account with this address (ignoring case), if any.
+pub async fn find_by_email(
+    db: &impl ConnectionTrait,
+    email: &Email,
+) -> ServiceResult<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::EmailLower.eq(email.lower()))
+        .one(db)
+        .await?)
 }
 
 /// Login matches the username ignoring case.

@@ -3,6 +3,8 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 
+use serde_json::json;
+
 use crate::helpers::*;
 
 #[test]
@@ -28,6 +30,12 @@ fn a_bad_value_stops_the_start_with_exit_2_and_one_line_naming_the_variable() {
         ("JWT_TOKEN_LOCATION", "query"),
         ("METRICS_ADDR", "nowhere"),
         ("LOG_FORMAT", "xml"),
+        ("MAIL_URL", "http://mail.example.com"),
+        ("MAIL_FROM", "not an address"),
+        ("APP_URL", "app.example.com"),
+        ("PASSWORD_RESET_EXPIRES", "0s"),
+        ("EMAIL_VERIFICATION_EXPIRES", "tomorrow"),
+        ("REQUIRE_VERIFIED_EMAIL", "perhaps"),
     ] {
         let output = authql_command()
             .env("DATABASE_URL", &db)
@@ -89,6 +97,31 @@ fn production_refuses_to_start_without_a_long_secret() {
 }
 
 #[test]
+fn production_mail_needs_an_https_app_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    for app_url in [None, Some("http://app.example.com")] {
+        let mut command = authql_command();
+        command
+            .env("DATABASE_URL", &db)
+            .env("APP_ENV", "production")
+            .env(
+                "JWT_SECRET_KEY",
+                "a-production-secret-of-more-than-32-bytes-1234",
+            )
+            .env("MAIL_URL", "smtp://127.0.0.1:2525");
+        if let Some(app_url) = app_url {
+            command.env("APP_URL", app_url);
+        }
+        let output = command.output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{app_url:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains("APP_URL"), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1);
+    }
+}
+
+#[test]
 fn serve_logs_the_bound_address_and_warns_about_a_random_secret() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
@@ -102,10 +135,12 @@ fn serve_logs_the_bound_address_and_warns_about_a_random_secret() {
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let mut warned = false;
+    let mut mail_warned = false;
     let mut addr = None;
     for line in stdout.lines() {
         let line = line.unwrap();
         warned |= line.contains("JWT_SECRET_KEY");
+        mail_warned |= line.contains("WARN") && line.contains("MAIL_URL");
         if let Some(rest) = line.split("listening on http://").nth(1) {
             addr = Some(rest.trim().to_owned());
             break;
@@ -118,6 +153,7 @@ fn serve_logs_the_bound_address_and_warns_about_a_random_secret() {
     child.wait().ok();
     assert!(response.is_ok());
     assert!(warned, "no warning naming JWT_SECRET_KEY");
+    assert!(mail_warned, "no warning naming MAIL_URL");
 }
 
 #[test]
@@ -202,6 +238,33 @@ async fn create_user_makes_an_admin_and_refuses_taken_names_and_bad_passwords() 
     .await;
     let body = app.login("root", PASSWORD).await;
     assert_eq!(body["data"]["login"]["user"]["role"], "ADMIN", "{body}");
+
+    // An address given by the operator counts as verified; a taken or bad one is refused.
+    let output = create_user(
+        &db,
+        &["--username", "ann", "--email", "Ann@Example.com"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(output.status.success(), "{output:?}");
+    let ann = Session::from_payload(&app.login("ann", PASSWORD).await["data"]["login"]).unwrap();
+    let body = app
+        .gql_as(&ann.access, "{ me { email emailVerified } }", json!({}))
+        .await;
+    assert_eq!(
+        body["data"]["me"],
+        json!({ "email": "Ann@Example.com", "emailVerified": true })
+    );
+    for (email, why) in [("ann@example.com", "in use"), ("nope", "not valid")] {
+        let output = create_user(
+            &db,
+            &["--username", "other", "--email", email],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(!output.status.success(), "{email}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+    }
 }
 
 #[test]
@@ -313,7 +376,8 @@ fn serve_help_and_the_configuration_docs_agree() {
             env = name.split('=').next().map(str::to_owned);
         }
         if let (Some(default), Some(name)) = (line.strip_prefix("[default: "), &env) {
-            let default = default.trim_end_matches(']');
+            // clap quotes a default with spaces: `[default: "authql <no-reply@…>"]`.
+            let default = default.trim_end_matches(']').trim_matches('"');
             if let Some(documented) = defaults.get(name) {
                 assert_eq!(
                     documented, default,

@@ -38,6 +38,15 @@ pub struct TestApp {
     process: Option<std::process::Child>,
 }
 
+/// Test seams of an in-process server (`startup::Hooks`) besides the statement log.
+#[derive(Default)]
+pub struct Extras {
+    /// `PRAGMA`s for every SQLite connection (`max_page_count`: a full disk).
+    pub sqlite_pragmas: Vec<(String, String)>,
+    /// Each `requestPasswordReset` waits for a permit before it is handled.
+    pub reset_gate: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+}
+
 /// A database owned by one test.
 pub enum TestDatabase {
     Sqlite(tempfile::TempDir),
@@ -170,6 +179,34 @@ impl TestApp {
         overrides: &[(&str, &str)],
         sqlite_pragmas: Vec<(String, String)>,
     ) -> Self {
+        let extras = Extras {
+            sqlite_pragmas,
+            ..Extras::default()
+        };
+        Self::spawn_extra(database_url, db, overrides, extras).await
+    }
+
+    /// A server whose `requestPasswordReset`s are each handled only once `gate` gives a
+    /// permit (tests of what runs before the answer).
+    pub async fn spawn_gated(
+        overrides: &[(&str, &str)],
+        gate: std::sync::Arc<tokio::sync::Semaphore>,
+    ) -> Self {
+        let (database_url, db) = fresh_database().await;
+        let extras = Extras {
+            reset_gate: Some(gate),
+            ..Extras::default()
+        };
+        Self::spawn_extra(database_url, db, overrides, extras).await
+    }
+
+    /// [`spawn_on`](Self::spawn_on) with test seams ([`Extras`]).
+    pub async fn spawn_extra(
+        database_url: String,
+        db: TestDatabase,
+        overrides: &[(&str, &str)],
+        extras: Extras,
+    ) -> Self {
         let statements = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = statements.clone();
         let sql_log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -192,7 +229,8 @@ impl TestApp {
         });
         let hooks = authql::startup::Hooks {
             on_statement: Some(hook),
-            sqlite_pragmas,
+            sqlite_pragmas: extras.sqlite_pragmas,
+            reset_gate: extras.reset_gate,
         };
         let app = Application::build_with(config(&database_url, overrides), hooks)
             .await
@@ -413,9 +451,15 @@ impl TestApp {
 
     /// An ADMIN made with the CLI code path, logged in.
     pub async fn admin(&self, username: &str) -> Session {
-        authql::cli::create_user(username, true, &self.database_url, PASSWORD.as_bytes())
-            .await
-            .expect("create admin");
+        authql::cli::create_user(
+            username,
+            true,
+            None,
+            &self.database_url,
+            PASSWORD.as_bytes(),
+        )
+        .await
+        .expect("create admin");
         let body = self.login(username, PASSWORD).await;
         Session::from_payload(&body["data"]["login"]).unwrap_or_else(|| panic!("login: {body}"))
     }
@@ -584,6 +628,8 @@ pub fn authql_command() -> std::process::Command {
             || key == "DATABASE_URL"
             || key == "APP_ENV"
             || key == "LISTEN_ADDR"
+            || key.starts_with("MAIL_")
+            || key == "APP_URL"
         {
             command.env_remove(key);
         }

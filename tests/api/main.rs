@@ -1,6 +1,7 @@
 //! One integration test binary: every module talks to a real server over HTTP.
 
 mod helpers;
+mod smtp_sink;
 
 mod audit;
 mod cli;
@@ -16,10 +17,12 @@ mod items;
 mod keys;
 mod limits;
 mod login_limiting;
+mod mail;
 mod metrics;
 mod operations;
 mod pagination;
 mod production;
+mod recovery;
 mod refresh_logout;
 mod response_cache;
 mod response_order;

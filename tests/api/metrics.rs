@@ -18,7 +18,7 @@ async fn metrics_app(overrides: &[(&str, &str)]) -> TestApp {
 }
 
 /// The exposition, scraped over HTTP.
-async fn scrape(app: &TestApp) -> String {
+pub async fn scrape(app: &TestApp) -> String {
     let addr = app.metrics_addr.expect("a metrics listener");
     let response = app
         .client
@@ -31,7 +31,7 @@ async fn scrape(app: &TestApp) -> String {
 }
 
 /// One series' value (`name{labels}` exactly as exposed).
-fn value(text: &str, series: &str) -> f64 {
+pub fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {series} in\n{text}"))

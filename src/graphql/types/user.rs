@@ -40,6 +40,13 @@ impl User {
         self.0.email.as_deref()
     }
 
+    /// Whether the address was shown to be the user's (a link from its verification mail
+    /// was followed, or an operator gave it); false without an address.
+    #[auth(SelfOrAdmin::user(self.0.id))]
+    async fn email_verified(&self, ctx: &Context<'_>) -> Option<bool> {
+        Some(self.0.email.is_some() && self.0.email_verified_at.is_some())
+    }
+
     /// The items this user owns, oldest first.
     async fn items(
         &self,
