@@ -13,6 +13,10 @@
 //               socket (4403, no reconnect); revoking B2's session ends it on its next request
 //   expiry      after the 3 s token expires, "Reload all" (four queries, three needing the
 //               token) recovers with exactly one `refresh`
+//   recovery    sign up with an email, follow the mailed link to /verify-email, "Forgot
+//               password?", follow the mailed link to /reset-password, log in with the
+//               new password — mail through a real SMTP server (`smtp-server` from npm,
+//               started here; authql's MAIL_URL points at it, APP_URL at the app)
 // Screenshots go to e2e/artifacts/. Exits non-zero on any failure.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -22,6 +26,8 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { SMTPServer } from 'smtp-server';
+import { simpleParser } from 'mailparser';
 
 const web = join(dirname(fileURLToPath(import.meta.url)), '..');
 const artifacts = join(web, 'e2e', 'artifacts');
@@ -106,9 +112,8 @@ async function freePort() {
   return port;
 }
 
-/** `vite preview` of dist/ with /graphql proxied to `authqlUrl`. */
-async function startPreview(name, authqlUrl) {
-  const port = await freePort();
+/** `vite preview` of dist/ on `port` with /graphql proxied to `authqlUrl`. */
+async function startPreview(name, authqlUrl, port) {
   const child = spawn(
     process.execPath,
     [join(web, 'node_modules', 'vite', 'bin', 'vite.js'), 'preview', '--host', '127.0.0.1', '--port', String(port), '--strictPort'],
@@ -129,6 +134,54 @@ async function startPreview(name, authqlUrl) {
     if (Date.now() > deadline) throw new Error(`vite preview ${name} did not answer in 30 s`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+// ---- mail -------------------------------------------------------------------------------
+
+/** An SMTP server on a free port that keeps every mail it is given. */
+async function startMailSink() {
+  const mails = [];
+  const waiters = new Set();
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, session, callback) {
+      simpleParser(stream)
+        .then((parsed) => {
+          for (const rcpt of session.envelope.rcptTo) {
+            mails.push({ to: rcpt.address.toLowerCase(), subject: parsed.subject ?? '', text: parsed.text ?? '' });
+          }
+          for (const wake of waiters) wake();
+          callback();
+        })
+        .catch(callback);
+    },
+  });
+  const port = await freePort();
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+  /** The first mail to `to` with `subject` (waits up to 15 s). */
+  const waitFor = async (to, subject) => {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const mail = mails.find((m) => m.to === to.toLowerCase() && m.subject === subject);
+      if (mail) return mail;
+      if (Date.now() > deadline) throw new Error(`no mail "${subject}" to ${to}; got ${JSON.stringify(mails.map((m) => [m.to, m.subject]))}`);
+      await new Promise((resolve) => {
+        waiters.add(resolve);
+        setTimeout(resolve, 500);
+      }).finally(() => waiters.clear());
+    }
+  };
+  return { url: `smtp://127.0.0.1:${port}`, waitFor };
+}
+
+/** The link of `page` (`reset-password`, `verify-email`) in a mail's text. */
+function mailedLink(mail, page) {
+  const match = mail.text.match(new RegExp(`(https?://\\S+/${page}#token=[\\w-]+)`));
+  if (!match) throw new Error(`no /${page} link in: ${mail.text}`);
+  return match[1];
 }
 
 // ---- the API directly (the "other user") -------------------------------------------------
@@ -212,8 +265,9 @@ async function openPage(browser, url) {
 
 const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 
-async function signUp(page, username) {
+async function signUp(page, username, email = '') {
   await page.getByLabel('Username').fill(username);
+  await page.getByLabel(/^Email/).fill(email);
   await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign up' }).click();
   await page.getByText(`Signed in as ${username}`).waitFor();
@@ -502,6 +556,84 @@ async function reauthAfterExpiry(browser, mode, env) {
   }
 }
 
+/**
+ * Mail through a real SMTP server: verify the address from the signup's mail, then forget
+ * the password and set a new one from the reset mail — on the app's own pages, the token
+ * in the URL fragment.
+ */
+async function recovery(browser, mode, env) {
+  const { context, page } = await openPage(browser, env.preview);
+  try {
+    const user = `gina-${mode}`;
+    const email = `${user}@example.com`;
+    const newPassword = 'a new password from the mail';
+    await signUp(page, user, email);
+    await tab(page, 'Account');
+    await expectText(page.getByTestId('email-status'), 'not confirmed yet');
+
+    // The signup's verification mail links to the app, never to authql itself.
+    const verification = mailedLink(await env.mail.waitFor(email, 'Verify your email address'), 'verify-email');
+    expect(verification.startsWith(`${env.preview}/verify-email#token=`), `link to ${verification}`);
+    await page.goto(verification);
+    await expectText(page.getByTestId('verify-outcome'), 'Email address confirmed');
+    expect((await page.evaluate(() => window.location.hash)) === '', 'the token stayed in the address bar');
+    await shot(page, `${mode}-12-email-confirmed`);
+
+    // Forgot the password: the app says the same whatever the address.
+    await page.goto(env.preview);
+    if (mode === 'cookie') {
+      await page.getByText(`Signed in as ${user}`).waitFor();
+      await page.getByRole('button', { name: 'Log out' }).click();
+    }
+    await page.getByText('Not signed in').waitFor();
+    const answers = [];
+    for (const address of ['nobody-here@example.com', email]) {
+      await page.getByRole('button', { name: 'Forgot password?' }).click();
+      await page.getByLabel("Your account's email").fill(address);
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => new URL(r.url()).pathname === '/graphql' && r.request().method() === 'POST'),
+        page.getByRole('button', { name: 'Send me a link' }).click(),
+      ]);
+      answers.push(await response.text());
+      await page.getByTestId('reset-requested').waitFor();
+      await page.getByRole('button', { name: 'Back to log in' }).click();
+    }
+    expect(answers[0] === answers[1], `different answers: ${answers}`);
+    await shot(page, `${mode}-13-reset-requested`);
+
+    const reset = mailedLink(await env.mail.waitFor(email, 'Reset your password'), 'reset-password');
+    await page.goto(reset);
+    expect((await page.evaluate(() => window.location.hash)) === '', 'the token stayed in the address bar');
+    await page.getByLabel('New password').fill(newPassword);
+    await page.getByRole('button', { name: 'Set password' }).click();
+    await expectText(page.getByTestId('reset-done'), 'Password changed');
+    await shot(page, `${mode}-14-password-reset`);
+    // The link is single use. (From another page: going to the same path with a
+    // fragment would not load the page again.)
+    await page.goto(env.preview);
+    await page.goto(reset);
+    await page.getByLabel('New password').fill('yet another password');
+    await page.getByRole('button', { name: 'Set password' }).click();
+    await expectText(page.getByRole('alert'), 'VERIFICATION_FAILED');
+    await env.mail.waitFor(email, 'Your password was changed');
+
+    // The old password is gone, the new one works, and the address stays confirmed.
+    await page.goto(env.preview);
+    await page.getByText('Not signed in').waitFor();
+    await page.getByLabel('Username').fill(user);
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expectText(page.getByRole('alert'), 'INVALID_CREDENTIALS');
+    await page.getByLabel('Password', { exact: true }).fill(newPassword);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByText(`Signed in as ${user}`).waitFor();
+    await tab(page, 'Account');
+    await expectText(page.getByTestId('email-status'), `${email} (confirmed)`);
+  } finally {
+    await context.close();
+  }
+}
+
 // ---- main -------------------------------------------------------------------------------
 
 async function main() {
@@ -512,14 +644,18 @@ async function main() {
     cookie: { JWT_TOKEN_LOCATION: 'cookies' },
   };
   const envs = {};
+  const mail = await startMailSink();
   for (const [mode, extra] of Object.entries(modes)) {
-    const authql = await startAuthql(mode, extra);
+    // Mailed links point at the app (APP_URL), so its port is chosen first.
+    const port = await freePort();
+    const appUrl = `http://127.0.0.1:${port}`;
+    const authql = await startAuthql(mode, { ...extra, MAIL_URL: mail.url, APP_URL: appUrl });
     const root = await seed(authql);
-    const preview = await startPreview(mode, authql);
+    const preview = await startPreview(mode, authql, port);
     const short = await startAuthql(`${mode}-3s`, { ...extra, JWT_ACCESS_TOKEN_EXPIRES: '3s' });
     await seed(short);
-    const previewShort = await startPreview(`${mode}-3s`, short);
-    envs[mode] = { authql, root, preview, previewShort };
+    const previewShort = await startPreview(`${mode}-3s`, short, await freePort());
+    envs[mode] = { authql, root, preview, previewShort, mail };
     console.log(`${mode}: authql ${authql} (3 s tokens: ${short}), app ${preview} (${previewShort})`);
   }
   console.log(`servers ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -534,6 +670,7 @@ async function main() {
     ['sign out other devices / revoke a session', signOutElsewhere],
     ['expired token: one refresh for several queries', expiry],
     ['password dialog outliving the token: the replaced session ends', reauthAfterExpiry],
+    ['verify the email, forget the password, reset it from the mail', recovery],
   ];
   let passed = 0;
   let failed = 0;

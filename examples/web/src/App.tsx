@@ -7,6 +7,13 @@ import { Catalogue } from './screens/Catalogue';
 import { Dashboard } from './screens/Dashboard';
 import { Sessions } from './screens/Sessions';
 import { Account } from './screens/Account';
+import { ResetPassword, VerifyEmail } from './screens/Recovery';
+
+/** The pages mailed links open ({APP_URL}/reset-password#token=…); any other path is the shop. */
+const LINKED_PAGES: Record<string, () => React.JSX.Element> = {
+  '/reset-password': ResetPassword,
+  '/verify-email': VerifyEmail,
+};
 
 const TABS = ['Catalogue', 'Dashboard', 'Sessions', 'Account'] as const;
 type Tab = (typeof TABS)[number];
@@ -14,6 +21,19 @@ type Tab = (typeof TABS)[number];
 export function App() {
   const { session, signedOutReason } = useAuth();
   const [tab, setTab] = useState<Tab>('Catalogue');
+  const Linked = LINKED_PAGES[window.location.pathname];
+  if (Linked) {
+    return (
+      <>
+        <header>
+          <h1>authql shop</h1>
+        </header>
+        <main>
+          <Linked />
+        </main>
+      </>
+    );
+  }
 
   return (
     <FreshTokenProvider>

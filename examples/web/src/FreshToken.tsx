@@ -1,4 +1,4 @@
-// FRESH_TOKEN_REQUIRED: changePassword, deleteUser and deleteItem accept only a token from a
+// FRESH_TOKEN_REQUIRED: changePassword, changeEmail, deleteUser and deleteItem accept only a token from a
 // login ("Requires: a fresh token" in schema.graphql); a refreshed token is not fresh.
 // `useFreshAction()(fn)` runs fn; on FRESH_TOKEN_REQUIRED it asks for the password again,
 // logs in again (src/auth.ts reauthenticate) and retries fn once.

@@ -172,8 +172,10 @@ export async function login(username: string, password: string): Promise<Session
   return acceptPayload(data.login);
 }
 
-export async function signup(username: string, password: string): Promise<Session> {
-  const data = await request(SignupMutation, { input: { username, password } });
+/** `email` is optional: with one, authql mails a verification link to it. */
+export async function signup(username: string, password: string, email?: string): Promise<Session> {
+  const input = { username, password, email: email || null };
+  const data = await request(SignupMutation, { input });
   return acceptPayload(data.signup);
 }
 

@@ -19,6 +19,10 @@ export function explain(error: unknown): string {
       return `Too many attempts (RATE_LIMITED): ${message}`;
     case 'CSRF_FAILED':
       return 'The CSRF check failed (CSRF_FAILED): log in again.';
+    case 'VERIFICATION_FAILED':
+      return 'This link or code is wrong, used or expired (VERIFICATION_FAILED): ask for a new one.';
+    case 'EMAIL_NOT_VERIFIED':
+      return 'Confirm your email address first (EMAIL_NOT_VERIFIED): see the Account tab.';
     case 'BAD_USER_INPUT':
       return `Please check the form (BAD_USER_INPUT): ${message}`;
     case undefined:

@@ -127,6 +127,7 @@ export const MeQuery = graphql(`
       username
       role
       email
+      emailVerified
       createdAt
     }
   }
@@ -185,5 +186,41 @@ export const ChangePasswordMutation = graphql(`
     changePassword(input: $input) {
       ...AuthFields
     }
+  }
+`);
+
+// ---- account recovery (docs/frontend.md "Forgot password and email verification") ------
+
+/** Public; always `true`, whether or not an account has the address. */
+export const RequestPasswordResetMutation = graphql(`
+  mutation RequestPasswordReset($email: String!) {
+    requestPasswordReset(email: $email)
+  }
+`);
+
+/** Public: the token from the mail is the credential. Ends every session; logs nobody in. */
+export const ResetPasswordMutation = graphql(`
+  mutation ResetPassword($token: String!, $newPassword: String!) {
+    resetPassword(token: $token, newPassword: $newPassword)
+  }
+`);
+
+/** Public: the token from the mail (a signup's, a re-sent one, or a `changeEmail`'s). */
+export const VerifyEmailMutation = graphql(`
+  mutation VerifyEmail($token: String!) {
+    verifyEmail(token: $token)
+  }
+`);
+
+export const RequestEmailVerificationMutation = graphql(`
+  mutation RequestEmailVerification {
+    requestEmailVerification
+  }
+`);
+
+/** Requires a fresh token; the address changes once the link mailed to it is followed. */
+export const ChangeEmailMutation = graphql(`
+  mutation ChangeEmail($newEmail: String!) {
+    changeEmail(newEmail: $newEmail)
   }
 `);

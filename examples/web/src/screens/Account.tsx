@@ -1,9 +1,15 @@
 // The account: who am I, refresh the token by hand (which leaves a non-fresh token — then
-// deleteItem or changePassword ask for the password again), and change the password.
+// deleteItem, changePassword or changeEmail ask for the password again), change the
+// password, and the email address: its verification, and changing it.
 import { useState } from 'react';
 import { useApolloClient, useQuery } from '@apollo/client/react';
 import { acceptPayload, refreshOnce } from '../auth';
-import { ChangePasswordMutation, MeQuery } from '../operations';
+import {
+  ChangeEmailMutation,
+  ChangePasswordMutation,
+  MeQuery,
+  RequestEmailVerificationMutation,
+} from '../operations';
 import { explain } from '../errors';
 import { Cancelled, useFreshAction } from '../FreshToken';
 import { useAuth } from '../useAuth';
@@ -16,6 +22,31 @@ export function Account() {
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [notice, setNotice] = useState<string | null>(null);
+  const [newEmail, setNewEmail] = useState('');
+
+  const resendVerification = async () => {
+    try {
+      const result = await client.mutate({ mutation: RequestEmailVerificationMutation });
+      setNotice(
+        result.data?.requestEmailVerification
+          ? 'We sent a new link to your address.'
+          : 'Nothing to confirm: no address, or it is confirmed already.',
+      );
+    } catch (e) {
+      setNotice(`No link sent: ${explain(e)}`);
+    }
+  };
+
+  const changeEmail = async (event: React.FormEvent) => {
+    event.preventDefault();
+    try {
+      await fresh(() => client.mutate({ mutation: ChangeEmailMutation, variables: { newEmail } }));
+      // The same answer whether or not the address is taken: say the same thing.
+      setNotice(`We sent a link to ${newEmail}: your address changes once you follow it.`);
+    } catch (e) {
+      setNotice(e instanceof Cancelled ? 'Address not changed.' : `Address not changed: ${explain(e)}`);
+    }
+  };
 
   const refreshNow = async () => {
     try {
@@ -49,6 +80,15 @@ export function Account() {
       <p>
         {me.data?.me.username} — {me.data?.me.role} — mode: {session?.mode}
       </p>
+      <p data-testid="email-status">
+        Email: {me.data?.me.email ?? 'none'}
+        {me.data?.me.email && (me.data.me.emailVerified ? ' (confirmed)' : ' (not confirmed yet)')}
+        {me.data?.me.email && !me.data.me.emailVerified && (
+          <button type="button" className="link" onClick={() => void resendVerification()}>
+            Send the link again
+          </button>
+        )}
+      </p>
       {notice && <p role="status" data-testid="account-notice">{notice}</p>}
       <div className="row">
         <button onClick={() => void refreshNow()}>Refresh token now</button>
@@ -65,6 +105,14 @@ export function Account() {
           <input type="password" value={next} onChange={(e) => setNext(e.target.value)} autoComplete="new-password" />
         </label>
         <button type="submit">Change password</button>
+      </form>
+      <form onSubmit={changeEmail}>
+        <h3>Change email</h3>
+        <label>
+          New email
+          <input type="email" value={newEmail} onChange={(e) => setNewEmail(e.target.value)} autoComplete="email" />
+        </label>
+        <button type="submit">Change email</button>
       </form>
     </section>
   );
