@@ -412,6 +412,32 @@ impl Config {
         Ok(())
     }
 
+    /// `MAIL_URL` sends in clear to a host off this machine: plain `smtp://` without
+    /// `tls=required`, to anything but loopback. Reset links and the SMTP password would
+    /// cross the network readable.
+    pub fn mail_in_clear(&self) -> bool {
+        let Some(url) = &self.mail_url else {
+            return false;
+        };
+        let Some(rest) = url.0.strip_prefix("smtp://") else {
+            return false; // smtps://: TLS from the first byte
+        };
+        if rest.contains("tls=required") {
+            return false;
+        }
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        let host_port = authority.rsplit('@').next().unwrap_or_default();
+        let host = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => host_port.split(':').next().unwrap_or_default(),
+        };
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        !loopback
+    }
+
     /// `APP_URL` without a trailing `/`: mailed links append their path to it.
     pub fn app_base(&self) -> &str {
         self.app_url.trim_end_matches('/')
@@ -666,6 +692,21 @@ mod tests {
         let mut argv = vec!["authql"];
         argv.extend_from_slice(args);
         Wrapper::try_parse_from(argv).map(|w| w.config)
+    }
+
+    #[test]
+    fn mail_in_clear_means_plain_smtp_to_another_machine() {
+        let in_clear = |url: &str| parse(&["--mail-url", url]).unwrap().mail_in_clear();
+        assert!(in_clear("smtp://mail.example.com"));
+        assert!(in_clear("smtp://user:p%40ss@relay.internal:25"));
+        assert!(!in_clear("smtp://127.0.0.1:1025"));
+        assert!(!in_clear("smtp://user:pw@localhost:25"));
+        assert!(!in_clear("smtp://[::1]:25"));
+        assert!(!in_clear("smtps://user:pw@smtp.example.com"));
+        assert!(!in_clear(
+            "smtp://user:pw@smtp.example.com:587?tls=required"
+        ));
+        assert!(!parse(&[]).unwrap().mail_in_clear());
     }
 
     #[test]

@@ -68,6 +68,7 @@ impl ErrorCode {
         Self::FreshTokenRequired,
         Self::Forbidden,
         Self::CsrfFailed,
+        Self::EmailNotVerified,
     ];
 
     /// The code on the wire.

@@ -127,6 +127,12 @@ impl Application {
         let mut workers: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
         match &config.mail_url {
             Some(url) => {
+                if config.is_production() && config.mail_in_clear() {
+                    tracing::warn!(
+                        "MAIL_URL sends in clear to a remote host: use smtps:// or \
+                         ?tls=required, so reset links and the SMTP password are encrypted"
+                    );
+                }
                 let mailer = SmtpMailer::new(&url.0, &config.mail_from)
                     .map_err(|why| ConfigError::new("MAIL_URL", why))?;
                 let sender = mail::Sender::new(

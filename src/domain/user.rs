@@ -76,7 +76,11 @@ impl Email {
     pub fn parse_field(raw: &str, field: &'static str) -> Result<Self, InputError> {
         let email = without_nul(raw, field)?.trim();
         let invalid = || InputError::new(field, "Email address is not valid");
-        if email.chars().count() > 254 || email.chars().any(char::is_whitespace) {
+        // One bare address (addr-spec): no display name, brackets, quotes, comments or
+        // lists, which a mail library would read as another recipient than the one stored
+        // (and counted against the mail limits).
+        let special = |c: char| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"".contains(c);
+        if email.chars().count() > 254 || email.chars().any(special) {
             return Err(invalid());
         }
         let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
@@ -159,7 +163,22 @@ mod tests {
     fn emails_need_one_at_and_a_dotted_domain() {
         assert_eq!(Email::parse("  a@b.co ").unwrap().as_str(), "a@b.co");
         for bad in [
-            "", "a", "@b.co", "a@b", "a@@b.co", "a@b@c.co", "a b@c.co", "a@.co",
+            "",
+            "a",
+            "@b.co",
+            "a@b",
+            "a@@b.co",
+            "a@b@c.co",
+            "a b@c.co",
+            "a@.co",
+            "x<victim@b.co>",
+            "<victim@b.co>",
+            "\"a\"@b.co",
+            "a@b.co,c@d.co",
+            "a(c)@b.co",
+            "a@[1.2.3.4]",
+            "a;b@c.co",
+            "a\\b@c.co",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }

@@ -168,7 +168,11 @@ impl Mailer for SmtpMailer {
             };
             match self.transport.send(message).await {
                 Ok(_) => Delivery::Sent,
-                Err(error) if error.is_permanent() => Delivery::Refused(error.to_string()),
+                // 5xx, and what lettre itself refuses to send (a recipient the server
+                // cannot take): trying again would only fail again.
+                Err(error) if error.is_permanent() || error.is_client() => {
+                    Delivery::Refused(error.to_string())
+                }
                 Err(error) => Delivery::Retry(error.to_string()),
             }
         })
@@ -233,7 +237,7 @@ impl Sender {
         let now = Utc::now();
         if mail.expires_at.is_some_and(|at| at <= now) {
             // Its token expired: a late link is worse than none.
-            return delete(&self.db, mail.id).await;
+            return delete(&self.db, &mail).await;
         }
         let attempt = tokio::time::timeout(SEND_DEADLINE, self.mailer.send(&mail));
         let outcome = attempt
@@ -243,22 +247,22 @@ impl Sender {
             Delivery::Sent => {
                 self.metrics.mail(MailOutcome::Sent);
                 tracing::info!(mail = mail.id, "mail sent");
-                delete(&self.db, mail.id).await
+                delete(&self.db, &mail).await
             }
             Delivery::Refused(reason) => {
                 self.metrics.mail(MailOutcome::Failed);
                 tracing::warn!(mail = mail.id, %reason, "mail refused for good: dropped");
-                delete(&self.db, mail.id).await
+                delete(&self.db, &mail).await
             }
             Delivery::Retry(reason) => {
                 self.metrics.mail(MailOutcome::Failed);
                 if now - mail.queued_at >= GIVE_UP_AFTER {
                     tracing::warn!(mail = mail.id, %reason, "mail undelivered for 24 h: dropped");
-                    return delete(&self.db, mail.id).await;
+                    return delete(&self.db, &mail).await;
                 }
                 let wait = backoff(mail.attempts);
                 tracing::warn!(mail = mail.id, %reason, retry_in = ?wait, "mail not delivered");
-                reschedule(&self.db, mail.id, now + wait).await
+                reschedule(&self.db, &mail, now + wait).await
             }
         }
     }
@@ -319,12 +323,27 @@ async fn next_due(db: &DatabaseConnection) -> ServiceResult<Option<DateTime<Utc>
         }))
 }
 
-async fn delete(db: &DatabaseConnection, id: i32) -> ServiceResult<()> {
-    mail_outbox::Entity::delete_by_id(id).exec(db).await?;
+/// The row of a mail this sender claimed, as long as its claim still holds: a sender
+/// whose lease ran out (a stalled database write) must not touch another's claim.
+fn claimed(mail: &mail_outbox::Model) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(mail_outbox::Column::Id.eq(mail.id))
+        .add(mail_outbox::Column::Attempts.eq(mail.attempts))
+}
+
+async fn delete(db: &DatabaseConnection, mail: &mail_outbox::Model) -> ServiceResult<()> {
+    mail_outbox::Entity::delete_many()
+        .filter(claimed(mail))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
-async fn reschedule(db: &DatabaseConnection, id: i32, at: DateTime<Utc>) -> ServiceResult<()> {
+async fn reschedule(
+    db: &DatabaseConnection,
+    mail: &mail_outbox::Model,
+    at: DateTime<Utc>,
+) -> ServiceResult<()> {
     mail_outbox::Entity::update_many()
         .col_expr(
             mail_outbox::Column::NextAttemptAt,
@@ -334,7 +353,7 @@ async fn reschedule(db: &DatabaseConnection, id: i32, at: DateTime<Utc>) -> Serv
             mail_outbox::Column::LeaseUntil,
             sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
         )
-        .filter(mail_outbox::Column::Id.eq(id))
+        .filter(claimed(mail))
         .exec(db)
         .await?;
     Ok(())
@@ -369,10 +388,18 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let again = claim(&db, now + LEASE + chrono::Duration::seconds(1))
-            .await
-            .unwrap();
-        assert_eq!(again.map(|m| (m.id, m.attempts)), Some((first.id, 2)));
+        let later = now + LEASE + chrono::Duration::seconds(1);
+        let again = claim(&db, later).await.unwrap().expect("claimable again");
+        assert_eq!((again.id, again.attempts), (first.id, 2));
+        // The first sender, back from a stall past its lease, cannot touch the new claim.
+        delete(&db, &first).await.unwrap();
+        reschedule(&db, &first, now).await.unwrap();
+        assert!(
+            claim(&db, later).await.unwrap().is_none(),
+            "still held by the second"
+        );
+        delete(&db, &again).await.unwrap();
+        assert_eq!(waiting(&db).await.unwrap(), 0);
         assert!(LEASE.to_std().unwrap() > SEND_DEADLINE);
     }
 

@@ -163,14 +163,34 @@ async fn consume(txn: &impl ConnectionTrait, id: i32) -> ServiceResult<bool> {
     Ok(result.rows_affected == 1)
 }
 
-/// Every reset token of the user dies (its password or address changed, or one was used).
-pub(super) async fn end_resets(txn: &impl ConnectionTrait, user_id: i32) -> ServiceResult<()> {
+/// Deletes the user's tokens of `purposes`.
+async fn end_tokens(
+    txn: &impl ConnectionTrait,
+    user_id: i32,
+    purposes: &[Purpose],
+) -> ServiceResult<()> {
     one_time_token::Entity::delete_many()
         .filter(one_time_token::Column::UserId.eq(user_id))
-        .filter(one_time_token::Column::Purpose.eq(Purpose::PasswordReset.as_str()))
+        .filter(one_time_token::Column::Purpose.is_in(purposes.iter().map(|p| p.as_str())))
         .exec(txn)
         .await?;
     Ok(())
+}
+
+/// The password changed (by any path): every reset link dies, and so does every pending
+/// email change — a link an intruder asked for before the owner took the account back
+/// must not hand it over afterwards. (Verification links stay: they can only confirm the
+/// address the account has.)
+pub(super) async fn password_changed(
+    txn: &impl ConnectionTrait,
+    user_id: i32,
+) -> ServiceResult<()> {
+    end_tokens(
+        txn,
+        user_id,
+        &[Purpose::PasswordReset, Purpose::EmailChange],
+    )
+    .await
 }
 
 /// Counts one mail against each `(scope, subject, max)` of the last hour, unless one of
@@ -191,13 +211,7 @@ async fn take_quota(
             ))
             .await?;
         }
-        let used = mail_quota::Entity::find()
-            .filter(mail_quota::Column::Scope.eq(*scope))
-            .filter(mail_quota::Column::Subject.eq(subject.clone()))
-            .filter(mail_quota::Column::SentAt.gt(now - QUOTA_WINDOW))
-            .count(txn)
-            .await?;
-        if used >= *max {
+        if quota_used(txn, scope, subject).await? >= *max {
             return Ok(false);
         }
     }
@@ -212,6 +226,16 @@ async fn take_quota(
         .await?;
     }
     Ok(true)
+}
+
+/// Mails counted for `(scope, subject)` in the last hour.
+async fn quota_used(db: &impl ConnectionTrait, scope: &str, subject: &str) -> ServiceResult<u64> {
+    Ok(mail_quota::Entity::find()
+        .filter(mail_quota::Column::Scope.eq(scope))
+        .filter(mail_quota::Column::Subject.eq(subject))
+        .filter(mail_quota::Column::SentAt.gt(Utc::now() - QUOTA_WINDOW))
+        .count(db)
+        .await?)
 }
 
 /// Deletes the counts older than the hour the limits look at.
@@ -261,21 +285,17 @@ pub(super) async fn queue_verification(
     };
     let token = insert_token(txn, user.id, purpose, Some(email), expires_at).await?;
     let link = outbox.link("verify-email", &token);
+    // No username in mails: whoever signs up chooses it, and the address may be a
+    // stranger's (`secure-login.example-bank.com` would read as a link).
     let (subject, intro) = if purpose_change {
         (
             "Confirm your new email address",
-            format!(
-                "The authql account {} asked to use this address from now on.",
-                user.username
-            ),
+            "An authql account asked to use this address from now on.",
         )
     } else {
         (
             "Verify your email address",
-            format!(
-                "The authql account {} was given this address.",
-                user.username
-            ),
+            "An authql account was given this address.",
         )
     };
     mail::queue(
@@ -340,6 +360,9 @@ pub struct Recovery {
     passwords: Passwords,
     outbox: Outbox,
     requests: mpsc::Sender<ResetRequest>,
+    /// Addresses (lower case) with a request waiting: a flood for one address takes one
+    /// place in the queue, not all of them.
+    waiting: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// Handles the reset requests after their answer, one at a time.
@@ -365,6 +388,7 @@ impl Recovery {
             passwords,
             outbox,
             requests: sender,
+            waiting: Arc::default(),
         };
         let worker = ResetWorker {
             recovery: recovery.clone(),
@@ -377,21 +401,40 @@ impl Recovery {
     /// `requestPasswordReset`: hands the request to the worker and returns; the answer is
     /// the same whatever the address.
     pub fn request_password_reset(&self, email: Email, client: ClientInfo) {
+        let lower = email.lower();
+        if !self.waiting_set().insert(lower.clone()) {
+            return; // One for this address waits already: it does what this one would.
+        }
         if self
             .requests
             .try_send(ResetRequest { email, client })
             .is_err()
         {
+            self.waiting_set().remove(&lower);
             tracing::warn!("password reset requests are coming faster than handled: one dropped");
         }
+    }
+
+    fn waiting_set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        // A panic elsewhere cannot leave the set inconsistent: take it as it is.
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A reset request, after its answer: an account with the address gets a mail with a
     /// reset token — at most [`RESET_MAILS_PER_ADDRESS`] per address and hour.
     async fn handle_reset_request(&self, request: ResetRequest) -> ServiceResult<()> {
+        self.waiting_set().remove(&request.email.lower());
         let Some(user) = users::find_by_email(&self.db, &request.email).await? else {
             return Ok(());
         };
+        // Used up: no need for the write lock (checked again under it).
+        if quota_used(&self.db, "reset:address", &request.email.lower()).await?
+            >= RESET_MAILS_PER_ADDRESS
+        {
+            return Ok(());
+        }
         let (txn, user) = users::begin_locked(&self.db, user.id).await?;
         let lower = request.email.lower();
         let Some(user) = user.filter(|u| u.email_lower.as_deref() == Some(lower.as_str())) else {
@@ -415,11 +458,10 @@ impl Recovery {
                 to,
                 subject: "Reset your password".to_owned(),
                 body: format!(
-                    "Someone asked to reset the password of the authql account {user} for \
-                     this address. If it was you, open this link within {ttl} and choose a \
-                     new password:\n\n{link}\n\nor enter this code: {token}\n\n\
+                    "Someone asked to reset the password of the authql account of this \
+                     address. If it was you, open this link within {ttl} and choose a new \
+                     password:\n\n{link}\n\nor enter this code: {token}\n\n\
                      If it was not you, ignore this mail: your password stays as it is.\n",
-                    user = user.username,
                     ttl = human(self.outbox.reset_ttl),
                 ),
                 expires_at: Some(expires_at),
@@ -454,7 +496,7 @@ impl Recovery {
         session_store::end_all(&txn, user.id, None).await?;
         tokens::revoke_sessionless(&txn, user.id).await?;
         let user = users::set_password(&txn, user, hash).await?;
-        end_resets(&txn, user.id).await?;
+        password_changed(&txn, user.id).await?;
         Event::new(AuthEventKind::PasswordReset, client)
             .about(&user)
             .record(&txn)
@@ -464,12 +506,10 @@ impl Recovery {
                 &txn,
                 email,
                 "Your password was changed",
-                format!(
-                    "The password of the authql account {} was just changed with a reset \
-                     link, and every device was signed out. If that was not you, reset it \
-                     again at once and tell your administrator.\n",
-                    user.username
-                ),
+                "The password of your authql account was just changed with a reset link, \
+                 and every device was signed out. If that was not you, reset it again at \
+                 once and tell your administrator.\n"
+                    .to_owned(),
             )
             .await?;
         }
@@ -496,15 +536,19 @@ impl Recovery {
             .ok_or(ServiceError::VerificationFailed)?;
         let (txn, user) = users::begin_locked(&self.db, record.user_id).await?;
         let user = user.ok_or(ServiceError::VerificationFailed)?;
+        let changing = record.purpose == Purpose::EmailChange.as_str();
+        if !changing && user.email_lower.as_deref() != Some(address.to_lowercase().as_str()) {
+            // The address changed since this token was mailed to it: the token is dead.
+            one_time_token::Entity::delete_by_id(record.id)
+                .exec(&txn)
+                .await?;
+            txn.commit().await?;
+            return Err(ServiceError::VerificationFailed);
+        }
         if !consume(&txn, record.id).await? {
             return Err(ServiceError::VerificationFailed);
         }
         let now = Utc::now();
-        let changing = record.purpose == Purpose::EmailChange.as_str();
-        if !changing && user.email_lower.as_deref() != Some(address.to_lowercase().as_str()) {
-            // The address changed since this token was mailed to it.
-            return Err(ServiceError::VerificationFailed);
-        }
         let old = user.email.clone();
         let mut active: user::ActiveModel = user.into();
         if changing {
@@ -522,16 +566,22 @@ impl Recovery {
                 other => other,
             })?;
         let kind = if changing {
-            end_resets(&txn, user.id).await?;
+            // Every link of the old address dies with it: resets, other changes, its
+            // verification.
+            let all = [
+                Purpose::PasswordReset,
+                Purpose::EmailChange,
+                Purpose::EmailVerification,
+            ];
+            end_tokens(&txn, user.id, &all).await?;
             if let Some(old) = old.filter(|old| !old.eq_ignore_ascii_case(&address)) {
                 notice(
                     &txn,
                     &old,
                     "Your email address was changed",
                     format!(
-                        "The authql account {} uses {address} from now on instead of this \
-                         address. If that was not you, tell your administrator at once.\n",
-                        user.username
+                        "Your authql account uses {address} from now on instead of this \
+                         address. If that was not you, tell your administrator at once.\n"
                     ),
                 )
                 .await?;
@@ -578,6 +628,8 @@ impl Recovery {
     pub async fn change_email(&self, caller: &Principal, new: &Email) -> ServiceResult<()> {
         let (txn, user) = users::begin_locked(&self.db, caller.user_id).await?;
         let user = user.ok_or(ServiceError::NotFound("User"))?;
+        // Only the latest request counts: earlier links die, mailed or held back.
+        end_tokens(&txn, user.id, &[Purpose::EmailChange]).await?;
         let owner = users::find_by_email(&txn, new)
             .await?
             .filter(|owner| owner.id != user.id);
@@ -614,8 +666,8 @@ impl Recovery {
         } else {
             queue_verification(&txn, &self.outbox, &user, new.as_str(), true).await?
         };
+        txn.commit().await?;
         if queued {
-            txn.commit().await?;
             self.outbox.committed();
         }
         Ok(())

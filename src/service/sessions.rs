@@ -611,8 +611,9 @@ impl Sessions {
         session_store::end_all(&txn, locked.id, None).await?;
         tokens::revoke_sessionless(&txn, locked.id).await?;
         let user = users::set_password(&txn, locked, hash).await?;
-        // API.md: a reset token dies when the password changes by any path.
-        recovery::end_resets(&txn, user.id).await?;
+        // API.md: a reset token dies when the password changes by any path (and so does a
+        // pending email change).
+        recovery::password_changed(&txn, user.id).await?;
         attempts::succeeded(&txn, &attempt).await?;
         let (sid, pair) = start_session(&txn, &self.keys, &user, client, true).await?;
         Event::new(AuthEventKind::PasswordChanged, client)

@@ -134,6 +134,15 @@ async fn a_reset_request_answers_the_same_bytes_before_any_lookup_known_or_not()
     );
 }
 
+/// The reset mails to `to` in the outbox.
+async fn resets_to(app: &TestApp, to: &str) -> usize {
+    outbox(app)
+        .await
+        .iter()
+        .filter(|m| m["to"] == to && m["subject"] == "Reset your password")
+        .count()
+}
+
 #[tokio::test]
 async fn the_fourth_reset_request_in_an_hour_sends_nothing_and_answers_the_same() {
     let app = TestApp::spawn().await;
@@ -142,33 +151,54 @@ async fn the_fourth_reset_request_in_an_hour_sends_nothing_and_answers_the_same(
     app.signup_with("bob", PASSWORD, Some("bob@example.com"))
         .await;
     let mut answers = Vec::new();
-    for email in [
-        "ann@example.com",
-        "Ann@Example.com",
-        "ann@example.com",
-        "ANN@example.com",
-    ] {
+    for (n, email) in ["ann@example.com", "Ann@Example.com", "ann@example.com"]
+        .into_iter()
+        .enumerate()
+    {
         answers.push(app.gql(REQUEST_RESET, json!({ "e": email })).await);
+        within(Duration::from_secs(10), "the reset mail", || async {
+            resets_to(&app, "ann@example.com").await == n + 1
+        })
+        .await;
     }
-    // Requests are handled in order: once bob's mail is there, ann's four were handled.
+    answers.push(
+        app.gql(REQUEST_RESET, json!({ "e": "ANN@example.com" }))
+            .await,
+    );
+    // Requests are handled in order: once bob's mail is there, ann's fourth was handled.
     app.gql(REQUEST_RESET, json!({ "e": "bob@example.com" }))
         .await;
     within(Duration::from_secs(10), "bob's reset mail", || async {
-        outbox(&app)
-            .await
-            .iter()
-            .any(|m| m["to"] == "bob@example.com" && m["subject"] == "Reset your password")
+        resets_to(&app, "bob@example.com").await == 1
     })
     .await;
     for answer in &answers {
         assert_eq!(answer, &json!({ "data": { "requestPasswordReset": true } }));
     }
-    let to_ann = outbox(&app)
-        .await
-        .into_iter()
-        .filter(|m| m["to"] == "ann@example.com" && m["subject"] == "Reset your password")
-        .count();
-    assert_eq!(to_ann, 3);
+    assert_eq!(resets_to(&app, "ann@example.com").await, 3);
+}
+
+#[tokio::test]
+async fn a_burst_of_reset_requests_for_one_address_sends_one_mail() {
+    let gate = Arc::new(Semaphore::new(0));
+    let app = TestApp::spawn_gated(&[], gate.clone()).await;
+    app.signup_with("ann", PASSWORD, Some("ann@example.com"))
+        .await;
+    let burst = (0..10).map(|_| app.gql(REQUEST_RESET, json!({ "e": "ann@example.com" })));
+    for answer in futures_util::future::join_all(burst).await {
+        assert_eq!(answer, json!({ "data": { "requestPasswordReset": true } }));
+    }
+    // One request waits for the address; the others were the same request again.
+    gate.add_permits(10);
+    app.signup_with("bob", PASSWORD, Some("bob@example.com"))
+        .await;
+    app.gql(REQUEST_RESET, json!({ "e": "bob@example.com" }))
+        .await;
+    within(Duration::from_secs(10), "bob's reset mail", || async {
+        resets_to(&app, "bob@example.com").await == 1
+    })
+    .await;
+    assert_eq!(resets_to(&app, "ann@example.com").await, 1);
 }
 
 #[tokio::test]
@@ -323,9 +353,29 @@ async fn a_reset_token_dies_with_a_password_change_an_address_change_or_a_siblin
         "VERIFICATION_FAILED",
     );
 
+    // A pending address change dies with a password change or a reset: an intruder's
+    // link must not take the account back from its owner.
+    let body = app
+        .gql_as(&fresh, CHANGE_EMAIL, json!({ "e": "intruder@example.com" }))
+        .await;
+    assert_eq!(body["data"]["changeEmail"], true, "{body}");
+    let intruders = sink
+        .first_to("intruder@example.com")
+        .await
+        .token("/verify-email#token=");
+    let owners = reset_token(&app, &sink, "robert@example.com", 0).await;
+    assert_eq!(
+        reset(&app, &owners, "the owner is back").await["data"]["resetPassword"],
+        true
+    );
+    assert_code(
+        &app.gql(VERIFY_EMAIL, json!({ "t": intruders })).await,
+        "VERIFICATION_FAILED",
+    );
+
     // Using one reset token kills the user's others.
-    let first = reset_token(&app, &sink, "robert@example.com", 0).await;
-    let second = reset_token(&app, &sink, "robert@example.com", 1).await;
+    let first = reset_token(&app, &sink, "robert@example.com", 1).await;
+    let second = reset_token(&app, &sink, "robert@example.com", 2).await;
     assert_eq!(
         reset(&app, &second, NEW_PASSWORD).await["data"]["resetPassword"],
         true
@@ -555,7 +605,14 @@ async fn change_email_to_an_address_in_use_answers_the_same_and_tells_that_addre
 #[tokio::test]
 async fn require_verified_email_keeps_unverified_callers_from_writing_items() {
     let sink = SmtpSink::start().await;
-    let app = with_mail(&sink, &[("require-verified-email", "true")]).await;
+    let app = with_mail(
+        &sink,
+        &[
+            ("require-verified-email", "true"),
+            ("metrics-addr", "127.0.0.1:0"),
+        ],
+    )
+    .await;
     // An operator's address counts as verified.
     let email = Some("root@example.com");
     authql::cli::create_user("root", true, email, &app.database_url, PASSWORD.as_bytes())
@@ -601,6 +658,9 @@ async fn require_verified_email_keeps_unverified_callers_from_writing_items() {
         )
         .await;
     assert_code(&update, "EMAIL_NOT_VERIFIED");
+    let metrics = crate::metrics::scrape(&app).await;
+    let refused = r#"authql_auth_failures_total{code="EMAIL_NOT_VERIFIED"}"#;
+    assert_eq!(crate::metrics::value(&metrics, refused), 3.0);
 
     let token = sink
         .first_to("ann@example.com")
