@@ -1,5 +1,5 @@
 //! The `authql` command line: `serve` (default), `schema`, `migrate`, `create-user`,
-//! `mail-outbox`.
+//! `mail-outbox`, `reset-mfa`.
 
 use std::io::BufRead;
 
@@ -63,6 +63,18 @@ pub enum Command {
     /// Print the unsent mails as JSON lines {"to", "subject", "body", "queuedAt"} (without
     /// MAIL_URL, this is where a reset link is found).
     MailOutbox {
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "sqlite://authql.db?mode=rwc"
+        )]
+        database_url: String,
+    },
+    /// Remove a user's second factor and recovery codes (a lost authenticator); the user
+    /// is mailed, and logs in with the password alone afterwards.
+    ResetMfa {
+        #[arg(long)]
+        username: String,
         #[arg(
             long,
             env = "DATABASE_URL",
@@ -169,4 +181,28 @@ pub async fn mail_outbox(
         writeln!(out, "{line}").map_err(|e| format!("cannot write: {e}"))?;
     }
     Ok(mails.len())
+}
+
+/// `authql reset-mfa`: removes the second factor of `username` (ignoring case). Running
+/// servers hear of it through the change notices, as of any other instance's write.
+pub async fn reset_mfa(username: &str, database_url: &str) -> Result<(), String> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let username = Username::parse(username).map_err(|e| format!("username: {}", e.reason))?;
+    let db = db::connect(database_url, &Default::default())
+        .await
+        .map_err(|why| format!("DATABASE_URL: {why}"))?;
+    db::migrate(&db)
+        .await
+        .map_err(|e| format!("DATABASE_URL: cannot migrate: {e}"))?;
+    let user = entity::user::Entity::find()
+        .filter(entity::user::Column::UsernameLower.eq(username.lower()))
+        .one(&db)
+        .await
+        .map_err(|e| format!("cannot read the user: {e}"))?
+        .ok_or_else(|| format!("no user named {}", username.as_str()))?;
+    let client = sessions::ClientInfo::default();
+    crate::service::mfa::reset(&db, Origin::OUTSIDE, user.id, None, &client)
+        .await
+        .map_err(|e| format!("cannot reset the second factor: {e}"))?;
+    Ok(())
 }

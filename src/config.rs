@@ -234,6 +234,34 @@ pub struct Config {
     /// `true`: `createItem` and `updateItem` need a verified email.
     #[arg(long, env = "REQUIRE_VERIFIED_EMAIL", default_value = "false", value_parser = BoolishValueParser::new(), hide_possible_values = true, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub require_verified_email: bool,
+
+    /// The issuer name authenticator apps show beside a TOTP factor.
+    #[arg(long, env = "MFA_ISSUER", default_value = "authql")]
+    pub mfa_issuer: String,
+
+    /// 32 bytes, standard base64: TOTP secrets are sealed with it at rest (AES-256-GCM).
+    /// Unset: development keeps them in clear (with a warning); production refuses
+    /// `enrollTotp` (`FEATURE_DISABLED`).
+    #[arg(long, env = "MFA_ENCRYPTION_KEY", hide_env_values = true)]
+    pub mfa_encryption_key: Option<Secret>,
+
+    /// Comma-separated earlier `MFA_ENCRYPTION_KEY`s, still able to open secrets sealed
+    /// with them (rotation: they are sealed again with the current key at start).
+    #[arg(long, env = "MFA_PREVIOUS_ENCRYPTION_KEYS", hide_env_values = true)]
+    pub mfa_previous_encryption_keys: Option<Secret>,
+
+    /// `true`: wherever the ADMIN branch of a rule grants access, level 2 is needed.
+    #[arg(long, env = "MFA_REQUIRED_FOR_ADMINS", default_value = "false", value_parser = BoolishValueParser::new(), hide_possible_values = true, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub mfa_required_for_admins: bool,
+
+    /// Consecutive wrong second-factor codes after which the factor locks until a reset.
+    #[arg(long, env = "MFA_MAX_FAILURES", default_value_t = 10)]
+    pub mfa_max_failures: u32,
+
+    /// Lifetime of a partial login's refresh token (a user with a factor, before
+    /// `verifyMfa`).
+    #[arg(long, env = "MFA_CHALLENGE_EXPIRES", default_value = "5m", value_parser = parse_duration)]
+    pub mfa_challenge_expires: Duration,
 }
 
 /// SQLite's `synchronous` in WAL mode (`DATABASE_SYNCHRONOUS`): `normal` keeps every
@@ -343,6 +371,7 @@ impl Config {
                 "EMAIL_VERIFICATION_EXPIRES",
                 self.email_verification_expires,
             ),
+            ("MFA_CHALLENGE_EXPIRES", self.mfa_challenge_expires),
         ] {
             if duration.is_zero() {
                 return Err(ConfigError::new(variable, "must be longer than zero"));
@@ -366,6 +395,16 @@ impl Config {
             ));
         }
         self.validate_mail()?;
+        if self.mfa_max_failures == 0 {
+            return Err(ConfigError::new("MFA_MAX_FAILURES", "must be at least 1"));
+        }
+        if self.mfa_issuer.trim().is_empty() || self.mfa_issuer.contains(':') {
+            return Err(ConfigError::new(
+                "MFA_ISSUER",
+                "must be a non-empty name without ':' (authenticator apps split on it)",
+            ));
+        }
+        self.mfa_keys()?;
         for origin in &self.cors_allowed_origins {
             if origin.trim().parse::<http::HeaderValue>().is_err() || origin.contains('*') {
                 return Err(ConfigError::new(
@@ -436,6 +475,48 @@ impl Config {
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
         !loopback
+    }
+
+    /// `MFA_ENCRYPTION_KEY` and `MFA_PREVIOUS_ENCRYPTION_KEYS`, decoded: the current key
+    /// (if any) and the earlier ones, each 32 bytes.
+    pub fn mfa_keys(&self) -> Result<MfaKeys, ConfigError> {
+        fn key(variable: &'static str, raw: &str) -> Result<[u8; 32], ConfigError> {
+            use base64::{Engine, engine::general_purpose::STANDARD};
+            STANDARD
+                .decode(raw.trim())
+                .ok()
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        variable,
+                        "must be 32 bytes in standard base64 (e.g. `openssl rand -base64 32`)",
+                    )
+                })
+        }
+        let current = self
+            .mfa_encryption_key
+            .as_ref()
+            .map(|raw| key("MFA_ENCRYPTION_KEY", &raw.0))
+            .transpose()?;
+        let previous = self
+            .mfa_previous_encryption_keys
+            .as_ref()
+            .map(|raw| {
+                raw.0
+                    .split(',')
+                    .filter(|part| !part.trim().is_empty())
+                    .map(|part| key("MFA_PREVIOUS_ENCRYPTION_KEYS", part))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        if current.is_none() && !previous.is_empty() {
+            return Err(ConfigError::new(
+                "MFA_ENCRYPTION_KEY",
+                "must be set when MFA_PREVIOUS_ENCRYPTION_KEYS is (the secrets are sealed again with it)",
+            ));
+        }
+        Ok((current, previous))
     }
 
     /// `APP_URL` without a trailing `/`: mailed links append their path to it.
@@ -626,6 +707,9 @@ impl FromStr for Secret {
         Ok(Self(s.to_owned()))
     }
 }
+
+/// `MFA_ENCRYPTION_KEY` (if set) and `MFA_PREVIOUS_ENCRYPTION_KEYS`, decoded.
+pub type MfaKeys = (Option<[u8; 32]>, Vec<[u8; 32]>);
 
 /// Parses `30s`, `15m`, `1h`, `7d`; a bare number means minutes (API.md Configuration).
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {

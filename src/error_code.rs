@@ -22,6 +22,8 @@ pub enum ErrorCode {
     ServiceUnavailable,
     VerificationFailed,
     EmailNotVerified,
+    MfaRequired,
+    FeatureDisabled,
     InternalServerError,
     /// HTTP refusals before any GraphQL work (API.md HTTP surface).
     BadRequest,
@@ -51,6 +53,8 @@ impl ErrorCode {
         Self::ServiceUnavailable,
         Self::VerificationFailed,
         Self::EmailNotVerified,
+        Self::MfaRequired,
+        Self::FeatureDisabled,
         Self::InternalServerError,
         Self::BadRequest,
         Self::UnsupportedMediaType,
@@ -69,6 +73,7 @@ impl ErrorCode {
         Self::Forbidden,
         Self::CsrfFailed,
         Self::EmailNotVerified,
+        Self::MfaRequired,
     ];
 
     /// The code on the wire.
@@ -92,6 +97,8 @@ impl ErrorCode {
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::VerificationFailed => "VERIFICATION_FAILED",
             Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
+            Self::MfaRequired => "MFA_REQUIRED",
+            Self::FeatureDisabled => "FEATURE_DISABLED",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
             Self::BadRequest => "BAD_REQUEST",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",

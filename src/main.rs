@@ -96,6 +96,16 @@ async fn main() -> ExitCode {
                 Err(why) => fatal(why, 1),
             }
         }
+        Command::ResetMfa {
+            username,
+            database_url,
+        } => match authql::cli::reset_mfa(&username, &database_url).await {
+            Ok(()) => {
+                println!("the second factor of {username} was removed");
+                ExitCode::SUCCESS
+            }
+            Err(why) => fatal(why, 1),
+        },
         Command::Serve(config) => {
             let log = authql::telemetry::init(&config.rust_log, config.log_format);
             let app = match Application::build(*config).await {

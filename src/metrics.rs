@@ -137,6 +137,24 @@ impl MailOutcome {
     }
 }
 
+/// How a second-factor code check ended (`authql_mfa_verifications_total{outcome}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MfaOutcome {
+    Success,
+    Failure,
+    RateLimited,
+}
+
+impl MfaOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::RateLimited => "rate_limited",
+        }
+    }
+}
+
 /// Gauges read at scrape time.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Gauges {
@@ -163,6 +181,7 @@ struct Inner {
     ws_closed: Family<CloseLabel, Counter>,
     mail_sent: Family<OutcomeLabel, Counter>,
     mail_outbox: Gauge,
+    mfa_verifications: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -238,6 +257,13 @@ impl Metrics {
             mail_outbox.clone(),
         );
 
+        let mfa_verifications = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "mfa_verifications",
+            "Second-factor code checks (confirmTotp, verifyMfa, disableTotp), by outcome",
+            mfa_verifications.clone(),
+        );
+
         // Every listed series at 0 from the start.
         for r#type in [
             OperationType::Query,
@@ -270,6 +296,15 @@ impl Metrics {
                 outcome: outcome.label(),
             });
         }
+        for outcome in [
+            MfaOutcome::Success,
+            MfaOutcome::Failure,
+            MfaOutcome::RateLimited,
+        ] {
+            let _ = mfa_verifications.get_or_create(&OutcomeLabel {
+                outcome: outcome.label(),
+            });
+        }
         for &code in WS_CLOSE_CODES {
             let _ = ws_closed.get_or_create(&CloseLabel {
                 code: CloseCode::Known(code),
@@ -295,6 +330,7 @@ impl Metrics {
             ws_closed,
             mail_sent,
             mail_outbox,
+            mfa_verifications,
         }))
     }
 
@@ -346,6 +382,15 @@ impl Metrics {
     pub fn mail(&self, outcome: MailOutcome) {
         self.0
             .mail_sent
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.label(),
+            })
+            .inc();
+    }
+
+    pub fn mfa_verification(&self, outcome: MfaOutcome) {
+        self.0
+            .mfa_verifications
             .get_or_create(&OutcomeLabel {
                 outcome: outcome.label(),
             })

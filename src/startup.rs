@@ -6,7 +6,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 
-use crate::auth::{password::Passwords, tokens::JwtKeys};
+use crate::auth::{password::Passwords, second_factor::SecretBox, tokens::JwtKeys};
 use crate::config::{Config, ConfigError};
 use crate::db::{DbSettings, Health, OnStatement, SqliteReads};
 use crate::domain::CursorCodec;
@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::service::attempts;
 use crate::service::catalogue::Catalogue;
 use crate::service::mail::{self, SmtpMailer};
+use crate::service::mfa::{self, MfaClock, SecondFactor};
 use crate::service::recovery::{self, Outbox, Recovery};
 use crate::service::revocations::{self, Revocations};
 use crate::service::sessions::Sessions;
@@ -39,6 +40,9 @@ pub struct Hooks {
     /// Each `requestPasswordReset` is handled only once it gets a permit (tests prove the
     /// answer comes before any lookup).
     pub reset_gate: Option<Arc<tokio::sync::Semaphore>>,
+    /// The Unix time second-factor codes are checked against, when not 0 (tests step
+    /// through TOTP windows without sleeping).
+    pub totp_clock: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// A built, not yet running server.
@@ -162,16 +166,40 @@ impl Application {
             passwords.clone(),
             revocations.clone(),
             metrics.clone(),
-            outbox,
+            outbox.clone(),
             &config,
         )
         .with_direct_reads(sqlite_reads.clone());
+        let (mfa_key, mfa_previous) = config.mfa_keys()?;
+        let secrets = SecretBox::new(mfa_key, &mfa_previous);
+        if !secrets.seals() {
+            tracing::warn!(
+                "MFA_ENCRYPTION_KEY is not set: TOTP secrets are stored unencrypted{}",
+                if config.is_production() {
+                    " (production: enrollTotp answers FEATURE_DISABLED)"
+                } else {
+                    ""
+                }
+            );
+        }
+        mfa::reseal(&db, &secrets, config.is_production()).await?;
+        let second_factor = SecondFactor::new(
+            db.clone(),
+            sessions.clone(),
+            revocations.clone(),
+            metrics.clone(),
+            outbox,
+            secrets,
+            &config,
+            hooks.totp_clock.map(MfaClock::fixed).unwrap_or_default(),
+        );
         let catalogue = Catalogue::new(db.clone(), revocations.clone(), events.clone());
         let accounts = Accounts::new(db.clone(), revocations.clone(), events.clone());
         let state = AppState::new(Services {
             catalogue,
             accounts,
             recovery,
+            second_factor,
             health: Arc::new(Health::new(db.clone())),
             db,
             sqlite_reads,

@@ -12,6 +12,7 @@ use crate::domain::CursorCodec;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::service::catalogue::Catalogue;
+use crate::service::mfa::SecondFactor;
 use crate::service::recovery::Recovery;
 use crate::service::revocations::Revocations;
 use crate::service::sessions::Sessions;
@@ -53,6 +54,8 @@ pub struct Services {
     pub accounts: Accounts,
     /// Password reset and email verification.
     pub recovery: Recovery,
+    /// The second factor: TOTP, recovery codes, assurance levels.
+    pub second_factor: SecondFactor,
     pub events: EventBus,
     /// What has been revoked or changed, kept current across instances.
     pub revocations: Revocations,

@@ -16,6 +16,11 @@ pub struct Model {
     pub ip_address: Option<String>,
     /// Set when the session was ended (logout, revocation, reuse, password change).
     pub ended_at: Option<DateTimeUtc>,
+    /// The assurance level: 1 (a password), 2 (a second factor shown in this session).
+    pub aal: i32,
+    /// A partial login (a user with a factor, before `verifyMfa`): it neither counts toward
+    /// nor evicts under `MAX_SESSIONS_PER_USER`, and lives `MFA_CHALLENGE_EXPIRES`.
+    pub mfa_pending: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// When the current `email` was verified; none while it is not (or there is none).
     pub email_verified_at: Option<DateTimeUtc>,
+    /// When the user's TOTP factor was confirmed; none while they have no active factor.
+    pub mfa_enabled_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

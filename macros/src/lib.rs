@@ -213,6 +213,14 @@ fn describe_guard_path(path: &syn::Path, arg: Option<&Expr>) -> String {
         .unwrap_or_default();
     match name.as_str() {
         "Authenticated" => "an authenticated caller".to_owned(),
+        "AnyLevel" => {
+            "an authenticated caller, before the second factor too (a partial login)".to_owned()
+        }
+        "MfaVerified" => "a second factor shown in this session (aal 2)".to_owned(),
+        "IsSelf" => "the user themself".to_owned(),
+        "SelfAnyLevelOrAdmin" => {
+            "the user themself (before the second factor too) or an ADMIN".to_owned()
+        }
         "FreshToken" => "a fresh token".to_owned(),
         "HasRole" => {
             let role = arg

@@ -9,6 +9,7 @@ mod m20261130_000001_create_auth_events;
 mod m20261201_000001_index_live_sessions;
 mod m20261207_000001_create_write_probe;
 mod m20261207_000002_create_mail_and_recovery;
+mod m20261208_000001_create_second_factor;
 
 /// Every migration in order; `Migrator::up` runs at server start and in `authql migrate`.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_index_live_sessions::Migration),
             Box::new(m20261207_000001_create_write_probe::Migration),
             Box::new(m20261207_000002_create_mail_and_recovery::Migration),
+            Box::new(m20261208_000001_create_second_factor::Migration),
         ]
     }
 }

@@ -6,4 +6,5 @@ pub mod credentials;
 pub mod error;
 pub mod keys;
 pub mod password;
+pub mod second_factor;
 pub mod tokens;

@@ -1,6 +1,6 @@
 //! JWT issue and decode. The claim set is Flask-JWT-Extended's (`sub`, `type`, `fresh`,
-//! `jti`, `iat`, `nbf`, `exp`, plus `role`, `sid`, `csrf` in cookie mode, `iss`/`aud` when
-//! configured), so tokens interoperate with it given the same key. The algorithm comes from
+//! `jti`, `iat`, `nbf`, `exp`, plus `role`, `sid`, `aal`/`amr`, `csrf` in cookie mode,
+//! `iss`/`aud` when configured), so tokens interoperate with it given the same key. The algorithm comes from
 //! the configuration only (RFC 8725 §3.1); the header's `alg` must equal it exactly, and
 //! its `kid` may only choose among our own keys (`auth::keys`).
 
@@ -44,7 +44,48 @@ pub struct Claims {
     pub exp: i64,
     /// The session the token belongs to; none for a token minted elsewhere.
     pub sid: Option<String>,
+    /// The assurance level at issue: 2 once a second factor was shown in the session; 1
+    /// otherwise, and for a token without the claim (minted elsewhere).
+    pub aal: u8,
     pub csrf: Option<String>,
+}
+
+/// The assurance a token states (API.md Second factor): its `aal` and RFC 8176 `amr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assurance {
+    /// A password: level 1, `["pwd"]`.
+    Password,
+    /// A password and a TOTP code: level 2, `["pwd","otp","mfa"]`.
+    Totp,
+    /// A password and a recovery code: level 2, `["pwd","mfa"]`.
+    RecoveryCode,
+}
+
+impl Assurance {
+    /// A session's level as tokens carry it after a refresh (which factor raised it is not
+    /// kept: level 2 says "two factors", `["pwd","mfa"]`).
+    pub fn of_level(aal: i32) -> Self {
+        if aal >= 2 {
+            Self::RecoveryCode
+        } else {
+            Self::Password
+        }
+    }
+
+    pub fn aal(self) -> u8 {
+        match self {
+            Self::Password => 1,
+            Self::Totp | Self::RecoveryCode => 2,
+        }
+    }
+
+    fn amr(self) -> &'static [&'static str] {
+        match self {
+            Self::Password => &["pwd"],
+            Self::Totp => &["pwd", "otp", "mfa"],
+            Self::RecoveryCode => &["pwd", "mfa"],
+        }
+    }
 }
 
 impl Claims {
@@ -85,6 +126,8 @@ struct OutgoingClaims<'a> {
     role: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
+    aal: u8,
+    amr: &'static [&'static str],
     #[serde(skip_serializing_if = "Option::is_none")]
     csrf: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,6 +148,7 @@ struct IncomingClaims {
     iat: Option<Value>,
     exp: Option<Value>,
     sid: Option<Value>,
+    aal: Option<Value>,
     csrf: Option<Value>,
     iss: Option<Value>,
 }
@@ -115,6 +159,7 @@ pub struct Subject<'a> {
     pub user_id: i32,
     pub role: &'a str,
     pub sid: Option<&'a str>,
+    pub assurance: Assurance,
 }
 
 /// Keys and rules for one configured algorithm. Guards never see keys: they ask the auth
@@ -186,6 +231,7 @@ impl JwtKeys {
             user_id: 0,
             role: "USER",
             sid: None,
+            assurance: Assurance::Password,
         };
         let probe = jwt
             .issue(&probe, TokenKind::Access, false)
@@ -230,8 +276,20 @@ impl JwtKeys {
             TokenKind::Access => self.access_ttl,
             TokenKind::Refresh => self.refresh_ttl,
         };
+        self.issue_until(subject, kind, fresh, Utc::now() + ttl)
+    }
+
+    /// [`Self::issue`], expiring at `expires_at` (a partial login's refresh token expires
+    /// with its challenge).
+    pub fn issue_until(
+        &self,
+        subject: &Subject<'_>,
+        kind: TokenKind,
+        fresh: bool,
+        expires_at: DateTime<Utc>,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let jti = Uuid::new_v4().to_string();
-        self.sign(subject, kind, fresh, jti, Utc::now() + ttl)
+        self.sign(subject, kind, fresh, jti, expires_at)
     }
 
     /// The refresh token `jti` again, expiring when it did: within
@@ -272,6 +330,8 @@ impl JwtKeys {
             exp: expires_at.timestamp(),
             role: subject.role,
             sid: subject.sid,
+            aal: subject.assurance.aal(),
+            amr: subject.assurance.amr(),
             csrf: csrf.as_deref(),
             iss: self.issuer.as_deref(),
             aud: self.audience.clone(),
@@ -424,6 +484,13 @@ impl JwtKeys {
             Some(Value::String(sid)) if !sid.is_empty() && sid.len() <= 64 => Some(sid),
             Some(_) => return Err(AuthError::invalid("Invalid claim format: sid")),
         };
+        // A token without `aal` (minted elsewhere) is level 1 (API.md Second factor).
+        let aal = match raw.aal {
+            None | Some(Value::Null) => 1,
+            Some(Value::Number(n)) if n.as_u64() == Some(1) => 1,
+            Some(Value::Number(n)) if n.as_u64() == Some(2) => 2,
+            Some(_) => return Err(AuthError::invalid("Invalid claim format: aal")),
+        };
         let csrf = match raw.csrf {
             Some(Value::String(csrf)) => Some(csrf),
             _ => None,
@@ -436,6 +503,7 @@ impl JwtKeys {
             iat,
             exp,
             sid,
+            aal,
             csrf,
         })
     }

@@ -213,7 +213,7 @@ impl ModelColumns for item::Model {
 }
 
 impl ModelColumns for user::Model {
-    const WIDTH: usize = 11;
+    const WIDTH: usize = 12;
 
     fn read(row: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
         Ok(Self {
@@ -233,6 +233,10 @@ impl ModelColumns for user::Model {
             email_verified_at: match row.get_ref(at + 10)? {
                 ValueRef::Null => None,
                 _ => Some(timestamp(row, at + 10)?),
+            },
+            mfa_enabled_at: match row.get_ref(at + 11)? {
+                ValueRef::Null => None,
+                _ => Some(timestamp(row, at + 11)?),
             },
         })
     }

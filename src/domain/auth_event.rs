@@ -33,10 +33,23 @@ pub enum AuthEventKind {
     EmailVerified,
     /// A `changeEmail` took effect: the new address was verified through its mail.
     EmailChanged,
+    /// A TOTP factor was confirmed and is active.
+    MfaEnrolled,
+    /// A factor was removed: by its user (`disableTotp`) or reset by an admin or operator
+    /// (`resetMfa`, `authql reset-mfa`; the actor says which).
+    MfaDisabled,
+    /// A second-factor code raised a session to level 2.
+    MfaVerified,
+    /// A wrong, replayed or used second-factor code.
+    MfaFailed,
+    /// A recovery code was used (it cannot be used again).
+    RecoveryCodeUsed,
+    /// A new set of recovery codes replaced the old one.
+    RecoveryCodesRegenerated,
 }
 
 impl AuthEventKind {
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 21] = [
         Self::Signup,
         Self::Login,
         Self::LoginFailed,
@@ -52,6 +65,12 @@ impl AuthEventKind {
         Self::PasswordReset,
         Self::EmailVerified,
         Self::EmailChanged,
+        Self::MfaEnrolled,
+        Self::MfaDisabled,
+        Self::MfaVerified,
+        Self::MfaFailed,
+        Self::RecoveryCodeUsed,
+        Self::RecoveryCodesRegenerated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +90,12 @@ impl AuthEventKind {
             Self::PasswordReset => "PASSWORD_RESET",
             Self::EmailVerified => "EMAIL_VERIFIED",
             Self::EmailChanged => "EMAIL_CHANGED",
+            Self::MfaEnrolled => "MFA_ENROLLED",
+            Self::MfaDisabled => "MFA_DISABLED",
+            Self::MfaVerified => "MFA_VERIFIED",
+            Self::MfaFailed => "MFA_FAILED",
+            Self::RecoveryCodeUsed => "RECOVERY_CODE_USED",
+            Self::RecoveryCodesRegenerated => "RECOVERY_CODES_REGENERATED",
         }
     }
 

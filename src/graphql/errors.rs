@@ -32,6 +32,13 @@ pub enum ApiError {
     VerificationFailed,
     /// `REQUIRE_VERIFIED_EMAIL` and the caller's address is not verified.
     EmailNotVerified,
+    /// The field needs a second factor the session has not shown; `enroll`: the user has
+    /// none.
+    MfaRequired {
+        enroll: bool,
+    },
+    /// A feature needs configuration the server lacks.
+    FeatureDisabled(&'static str),
     /// The database cannot take the request now; nothing was written.
     ServiceUnavailable {
         retry_after: u64,
@@ -58,6 +65,8 @@ impl ApiError {
             Self::ServiceUnavailable { .. } => ErrorCode::ServiceUnavailable,
             Self::VerificationFailed => ErrorCode::VerificationFailed,
             Self::EmailNotVerified => ErrorCode::EmailNotVerified,
+            Self::MfaRequired { .. } => ErrorCode::MfaRequired,
+            Self::FeatureDisabled(_) => ErrorCode::FeatureDisabled,
             Self::Internal => ErrorCode::InternalServerError,
         }
     }
@@ -82,6 +91,13 @@ impl ApiError {
             }
             Self::VerificationFailed => "The token or code is wrong, used or expired".to_owned(),
             Self::EmailNotVerified => "Verify your email address first".to_owned(),
+            Self::MfaRequired { enroll: false } => {
+                "Confirm with your second factor first (verifyMfa)".to_owned()
+            }
+            Self::MfaRequired { enroll: true } => {
+                "Set up a second factor first (enrollTotp, confirmTotp)".to_owned()
+            }
+            Self::FeatureDisabled(message) => (*message).to_owned(),
             Self::ServiceUnavailable { retry_after } => format!(
                 "The service cannot take this request now; try again in {retry_after} seconds"
             ),
@@ -147,6 +163,17 @@ impl From<ApiError> for async_graphql::Error {
                 | ApiError::ServiceUnavailable { retry_after } => {
                     ext.set("retryAfter", *retry_after)
                 }
+                ApiError::MfaRequired { enroll } => {
+                    let methods: &[&str] = if *enroll {
+                        &["TOTP"]
+                    } else {
+                        &["TOTP", "RECOVERY_CODE"]
+                    };
+                    ext.set("methods", methods.to_vec());
+                    if *enroll {
+                        ext.set("enroll", true);
+                    }
+                }
                 _ => {}
             }
         })
@@ -162,6 +189,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidCredentials => Self::InvalidCredentials,
             ServiceError::RateLimited { retry_after } => Self::RateLimited { retry_after },
             ServiceError::VerificationFailed => Self::VerificationFailed,
+            ServiceError::FeatureDisabled(message) => Self::FeatureDisabled(message),
             ServiceError::Auth(error) => error.into(),
             ServiceError::Unavailable(error) => Self::unavailable(&error),
             ServiceError::Database(error) => Self::internal(&error),

@@ -2,6 +2,12 @@
 //! (`.or` reports its last branch's error, so the branch whose code clients should see goes
 //! last). Each fails with an [`ApiError`], so `extensions.code` survives.
 //!
+//! The second factor is deny by default: [`principal`] refuses a partial login (a user with
+//! a factor holding a level-1 token) with `MFA_REQUIRED`, so every guard built on it does;
+//! only [`AnyLevel`] and [`SelfAnyLevelOrAdmin`] let one through. API.md's order of checks
+//! — credential, partial login, role or ownership, the admin level, freshness, verified
+//! email — is the order rules are written in: `Role.and(FreshToken)`, never the reverse.
+//!
 //! async-graphql turns a failing guard on a nullable field into an error that nulls the
 //! parent (async-graphql issues #1532, #798). Nullable fields therefore check their rule
 //! with [`allow`], which records the error and nulls only that field.
@@ -16,8 +22,18 @@ use crate::graphql::errors::ApiError;
 use crate::service::items;
 use crate::service::principal::Principal;
 
-/// The verified caller. Inside a mutation the cookie CSRF check applies as well.
+/// The verified caller, fully logged in: a partial login (before the second factor) is
+/// `MFA_REQUIRED`. Inside a mutation the cookie CSRF check applies as well.
 pub async fn principal(ctx: &Context<'_>) -> Result<Arc<Principal>, ApiError> {
+    let principal = principal_any_level(ctx).await?;
+    if principal.partial() {
+        return Err(ApiError::MfaRequired { enroll: false });
+    }
+    Ok(principal)
+}
+
+/// The verified caller, a partial login included.
+pub async fn principal_any_level(ctx: &Context<'_>) -> Result<Arc<Principal>, ApiError> {
     let auth = ctx.auth()?;
     // `query_env` is hidden API, but it is the only place the operation type is known.
     if ctx.query_env.operation.node.ty == OperationType::Mutation {
@@ -27,13 +43,53 @@ pub async fn principal(ctx: &Context<'_>) -> Result<Arc<Principal>, ApiError> {
     }
 }
 
-/// A valid, unrevoked access token of an existing user.
+/// `MFA_REQUIRED_FOR_ADMINS`: where the ADMIN branch of a rule grants access, the session
+/// must be at level 2 (an admin without a factor is told to enrol one).
+fn admin_level(ctx: &Context<'_>, principal: &Principal) -> Result<(), ApiError> {
+    if ctx.state()?.config.mfa_required_for_admins && principal.aal() < 2 {
+        return Err(ApiError::MfaRequired {
+            enroll: !principal.mfa_enabled,
+        });
+    }
+    Ok(())
+}
+
+/// A valid, unrevoked access token of an existing user, fully logged in.
 pub struct Authenticated;
 
 impl Guard for Authenticated {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
         principal(ctx).await?;
         Ok(())
+    }
+}
+
+/// A valid, unrevoked access token, a partial login included: for what such a login may
+/// do (`me`, `verifyMfa`).
+pub struct AnyLevel;
+
+impl Guard for AnyLevel {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        principal_any_level(ctx).await?;
+        Ok(())
+    }
+}
+
+/// A session at level 2: a second factor was shown in it. A user without a factor is told
+/// to enrol one.
+pub struct MfaVerified;
+
+impl Guard for MfaVerified {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        let principal = principal(ctx).await?;
+        if principal.aal() >= 2 {
+            Ok(())
+        } else {
+            Err(ApiError::MfaRequired {
+                enroll: !principal.mfa_enabled,
+            }
+            .into())
+        }
     }
 }
 
@@ -56,11 +112,14 @@ pub struct HasRole(pub Role);
 
 impl Guard for HasRole {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
-        if principal(ctx).await?.role == self.0 {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden.into())
+        let principal = principal(ctx).await?;
+        if principal.role != self.0 {
+            return Err(ApiError::Forbidden.into());
         }
+        if self.0 == Role::Admin {
+            admin_level(ctx, &principal)?;
+        }
+        Ok(())
     }
 }
 
@@ -81,11 +140,48 @@ impl SelfOrAdmin {
 impl Guard for SelfOrAdmin {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
         let principal = principal(ctx).await?;
-        if principal.is_admin() || Some(principal.user_id) == self.0 {
+        self_or_admin(ctx, &principal, self.0)?;
+        Ok(())
+    }
+}
+
+/// The user themself — a partial login included — or an ADMIN (fully logged in): for
+/// what a partial login may read of itself (`User.mfaEnabled`).
+pub struct SelfAnyLevelOrAdmin(pub i32);
+
+impl Guard for SelfAnyLevelOrAdmin {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        let caller = principal_any_level(ctx).await?;
+        if caller.user_id == self.0 {
+            return Ok(());
+        }
+        let caller = principal(ctx).await?;
+        self_or_admin(ctx, &caller, Some(self.0))?;
+        Ok(())
+    }
+}
+
+/// The user themself (fully logged in), and nobody else.
+pub struct IsSelf(pub i32);
+
+impl Guard for IsSelf {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        if principal(ctx).await?.user_id == self.0 {
             Ok(())
         } else {
             Err(ApiError::Forbidden.into())
         }
+    }
+}
+
+/// "Self or ADMIN": the admin branch on someone else's data needs the admin level.
+fn self_or_admin(ctx: &Context<'_>, caller: &Principal, user: Option<i32>) -> Result<(), ApiError> {
+    if Some(caller.user_id) == user {
+        Ok(())
+    } else if caller.is_admin() {
+        admin_level(ctx, caller)
+    } else {
+        Err(ApiError::Forbidden)
     }
 }
 
@@ -124,13 +220,15 @@ impl Guard for OwnerOrAdmin {
             None => None,
         }
         .ok_or(ApiError::NotFound("Item"))?;
-        if items::can_edit(principal.user_id, principal.is_admin(), &item) {
-            // The resolver acts on this row: it need not read it again.
-            ctx.auth()?.remember_checked(item);
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden.into())
+        if !items::can_edit(principal.user_id, principal.is_admin(), &item) {
+            return Err(ApiError::Forbidden.into());
         }
+        if item.owner_id != principal.user_id {
+            admin_level(ctx, &principal)?;
+        }
+        // The resolver acts on this row: it need not read it again.
+        ctx.auth()?.remember_checked(item);
+        Ok(())
     }
 }
 

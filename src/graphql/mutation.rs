@@ -12,13 +12,14 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::cookies;
 use crate::graphql::errors::{ApiError, ApiResult};
 use crate::graphql::guards::{
-    Authenticated, FreshToken, HasRole, OwnerOrAdmin, SelfOrAdmin, VerifiedEmail, principal,
+    AnyLevel, Authenticated, FreshToken, HasRole, MfaVerified, OwnerOrAdmin, SelfOrAdmin,
+    VerifiedEmail, principal, principal_any_level,
 };
 use crate::graphql::inputs::{
     ChangePasswordInput, CreateItemInput, CreateStoreInput, LoginInput, LogoutScope, SignupInput,
     UpdateItemInput,
 };
-use crate::graphql::types::{AuthPayload, Item, Store, User};
+use crate::graphql::types::{AuthPayload, Item, MfaActivation, Store, TotpEnrollment, User};
 use crate::service::items::{ItemChanges, NewItem};
 use crate::service::sessions::{GivenRefresh, Issued, NewAccount};
 use crate::state::AppState;
@@ -30,7 +31,11 @@ pub struct Mutation;
 fn payload(ctx: &Context<'_>, state: &AppState, issued: Issued) -> AuthPayload {
     cookies::set_session(ctx, &state.config, &issued.pair);
     let location = state.config.jwt_token_location;
-    let Issued { user, pair } = issued;
+    let Issued {
+        user,
+        pair,
+        mfa_required,
+    } = issued;
     AuthPayload {
         csrf_token: pair.access.csrf.filter(|_| location.cookies),
         refresh_csrf_token: pair.refresh.csrf.filter(|_| location.cookies),
@@ -39,6 +44,7 @@ fn payload(ctx: &Context<'_>, state: &AppState, issued: Issued) -> AuthPayload {
         token_type: "Bearer",
         expires_in: state.keys.access_ttl_secs(),
         user: User(user),
+        mfa_required,
     }
 }
 
@@ -148,7 +154,11 @@ impl Mutation {
         let state = ctx.state()?;
         let scope = scope.unwrap_or(LogoutScope::Current);
         let refresh = given_refresh(ctx, state, refresh_token)?;
-        let access = match principal(ctx).await {
+        let access = match principal_any_level(ctx).await {
+            // A partial login may end itself, nothing more (API.md Second factor).
+            Ok(principal) if principal.partial() && scope != LogoutScope::Current => {
+                return Err(ApiError::MfaRequired { enroll: false });
+            }
             Ok(principal) => Ok(principal),
             Err(error) => Err(error.into_refusal()?),
         };
@@ -223,7 +233,7 @@ impl Mutation {
     }
 
     /// Deletes a user, their items, sessions and tokens.
-    #[auth(FreshToken.and(SelfOrAdmin::new(&id)))]
+    #[auth(SelfOrAdmin::new(&id).and(FreshToken))]
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
         let state = ctx.state()?;
         let user_id = parse_id(&id, "User")?;
@@ -293,6 +303,89 @@ impl Mutation {
         let caller = principal(ctx).await?;
         let new_email = Email::parse_field(&new_email, "newEmail")?;
         state.recovery.change_email(&caller, &new_email).await?;
+        Ok(true)
+    }
+
+    /// Starts setting up an authenticator app: a new secret (replacing a pending one), its
+    /// `otpauth://` URI and QR code. Nothing changes until `confirmTotp`. With an active
+    /// factor: `BAD_USER_INPUT` (disable it first).
+    #[auth(FreshToken)]
+    async fn enroll_totp(&self, ctx: &Context<'_>) -> ApiResult<TotpEnrollment> {
+        let state = ctx.state()?;
+        let caller = principal(ctx).await?;
+        let enrollment = state.second_factor.enroll(&caller).await?;
+        Ok(TotpEnrollment {
+            secret: enrollment.secret,
+            uri: enrollment.uri,
+            qr_svg: enrollment.qr_svg,
+        })
+    }
+
+    /// Activates the pending factor with a current code; answers ten recovery codes (shown
+    /// this once) and a fresh level-2 pair for this session.
+    #[auth(Authenticated)]
+    async fn confirm_totp(&self, ctx: &Context<'_>, code: String) -> ApiResult<MfaActivation> {
+        let state = ctx.state()?;
+        let caller = principal(ctx).await?;
+        let (recovery_codes, issued) = state
+            .second_factor
+            .confirm(&caller, &code, &ctx.client())
+            .await?;
+        Ok(MfaActivation {
+            recovery_codes,
+            tokens: payload(ctx, state, issued),
+        })
+    }
+
+    /// Shows the second factor: a TOTP code or a recovery code raises this session to
+    /// level 2 and answers a fresh level-2 pair. Wrong, replayed and used codes alike:
+    /// `VERIFICATION_FAILED`.
+    #[auth(AnyLevel)]
+    async fn verify_mfa(&self, ctx: &Context<'_>, code: String) -> ApiResult<AuthPayload> {
+        let state = ctx.state()?;
+        let caller = principal_any_level(ctx).await?;
+        let issued = state
+            .second_factor
+            .verify(&caller, &code, &ctx.client())
+            .await?;
+        Ok(payload(ctx, state, issued))
+    }
+
+    /// Removes the second factor and its recovery codes, given a current code (or a
+    /// recovery code).
+    #[auth(MfaVerified.and(FreshToken))]
+    async fn disable_totp(&self, ctx: &Context<'_>, code: String) -> ApiResult<bool> {
+        let state = ctx.state()?;
+        let caller = principal(ctx).await?;
+        state
+            .second_factor
+            .disable(&caller, &code, &ctx.client())
+            .await?;
+        Ok(true)
+    }
+
+    /// Replaces the recovery codes with ten new ones (shown this once).
+    #[auth(MfaVerified.and(FreshToken))]
+    async fn regenerate_recovery_codes(&self, ctx: &Context<'_>) -> ApiResult<Vec<String>> {
+        let state = ctx.state()?;
+        let caller = principal(ctx).await?;
+        Ok(state
+            .second_factor
+            .regenerate_recovery_codes(&caller, &ctx.client())
+            .await?)
+    }
+
+    /// Removes a user's second factor (the support path for a lost authenticator); the
+    /// user is mailed.
+    #[auth(HasRole(Role::Admin).and(FreshToken))]
+    async fn reset_mfa(&self, ctx: &Context<'_>, user_id: ID) -> ApiResult<bool> {
+        let state = ctx.state()?;
+        let id = parse_id(&user_id, "User")?;
+        let admin = principal(ctx).await?;
+        state
+            .second_factor
+            .reset(id, Some(admin.user_id), &ctx.client())
+            .await?;
         Ok(true)
     }
 
@@ -368,7 +461,7 @@ impl Mutation {
     }
 
     /// Deletes an item; returns its id.
-    #[auth(FreshToken.and(OwnerOrAdmin::item(&id)))]
+    #[auth(OwnerOrAdmin::item(&id).and(FreshToken))]
     async fn delete_item(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ID> {
         let state = ctx.state()?;
         let item = checked_item(ctx, &id)?;

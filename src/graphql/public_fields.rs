@@ -44,6 +44,9 @@ pub const PUBLIC_FIELDS: &[&str] = &[
     "ItemEvent.*",
     // Reached only through `mySessions`, which is guarded.
     "Session.*",
+    // Reached only through `enrollTotp` and `confirmTotp`, which are guarded.
+    "TotpEnrollment.*",
+    "MfaActivation.*",
     // Reached only through `auditEvents` (ADMIN).
     "AuthEvent.*",
     "AuthEventConnection.*",

@@ -6,7 +6,9 @@ use async_graphql::{Context, ID, Object};
 use crate::domain::{AuthEventKind, PageArgs, RecentPageArgs, Role, Search};
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::{ApiError, ApiResult};
-use crate::graphql::guards::{Authenticated, HasRole, SelfOrAdmin, principal};
+use crate::graphql::guards::{
+    AnyLevel, Authenticated, HasRole, SelfOrAdmin, principal, principal_any_level,
+};
 use crate::graphql::types::auth_event::CURSOR_KIND as EVENT_CURSOR;
 use crate::graphql::types::item::{ItemCount, Prefetched};
 use crate::graphql::types::store::StoreCount;
@@ -29,10 +31,11 @@ fn parse_id(id: &ID) -> Option<i32> {
 #[authql_macros::guarded]
 #[Object]
 impl Query {
-    /// The caller.
-    #[auth(Authenticated)]
+    /// The caller; a partial login (before the second factor) sees its `id`, `username`,
+    /// `role`, `createdAt` and `mfaEnabled` only.
+    #[auth(AnyLevel)]
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<User> {
-        let caller = principal(ctx).await?;
+        let caller = principal_any_level(ctx).await?;
         let state = ctx.state()?;
         // Deleted between the check and this read: the token names no user any more.
         let user = users::find(&state.db, caller.user_id)

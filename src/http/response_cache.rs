@@ -40,11 +40,15 @@ pub const MAX_ENTRY_BYTES: usize = 256 << 10;
 pub enum Class {
     /// The execution never read the credential: the answer is everyone's.
     Public,
-    /// Computed for this principal.
+    /// Computed for this principal: the same user with the same role, freshness, level
+    /// and second factor (or lack of one) gets the same answer. Enabling or disabling a
+    /// factor changes the class, so the user's earlier answers are never served again.
     Principal {
         user_id: i32,
         role: Role,
         fresh: bool,
+        aal: u8,
+        mfa_enabled: bool,
     },
 }
 
@@ -54,6 +58,8 @@ impl Class {
             user_id: principal.user_id,
             role: principal.role,
             fresh: principal.claims.fresh,
+            aal: principal.aal(),
+            mfa_enabled: principal.mfa_enabled,
         }
     }
 }
@@ -230,6 +236,8 @@ mod tests {
         user_id: 1,
         role: Role::User,
         fresh: true,
+        aal: 1,
+        mfa_enabled: false,
     };
 
     #[test]
@@ -254,11 +262,15 @@ mod tests {
             user_id: 2,
             role: Role::User,
             fresh: true,
+            aal: 1,
+            mfa_enabled: false,
         };
         let admin_alice = Class::Principal {
             user_id: 1,
             role: Role::Admin,
             fresh: true,
+            aal: 1,
+            mfa_enabled: false,
         };
         assert_eq!(inner.get(0, &key("me"), bob), None);
         assert_eq!(inner.get(0, &key("me"), admin_alice), None);

@@ -56,6 +56,16 @@ impl AttemptKey {
         }
     }
 
+    /// Second-factor codes of one user, from anywhere (API.md Second factor: counted per
+    /// user before the check, like failed logins).
+    pub fn second_factor(user_id: i32) -> Self {
+        Self {
+            scope: "mfa",
+            subject: user_id.to_string(),
+            client_addr: String::new(),
+        }
+    }
+
     /// The advisory lock attempts on one subject take, whatever their address: the
     /// per-account count spans addresses.
     fn lock_name(&self) -> String {

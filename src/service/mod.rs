@@ -6,6 +6,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod items;
 pub mod mail;
+pub mod mfa;
 pub mod principal;
 pub mod recovery;
 pub mod revocations;
@@ -39,6 +40,9 @@ pub enum ServiceError {
     /// A one-time token (or code) that is wrong, used or expired: one answer for all.
     #[error("verification failed")]
     VerificationFailed,
+    /// A feature that needs configuration the server lacks (`FEATURE_DISABLED`).
+    #[error("feature disabled: {0}")]
+    FeatureDisabled(&'static str),
     /// A credential refused (expired, invalid, revoked …).
     #[error(transparent)]
     Auth(#[from] AuthError),

@@ -17,12 +17,24 @@ pub struct Principal {
     pub role: Role,
     /// The user's address is verified (as of the view's last change about the user).
     pub email_verified: bool,
+    /// The user has an active second factor (as of the view's last change).
+    pub mfa_enabled: bool,
     pub claims: Claims,
 }
 
 impl Principal {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+
+    /// The token's assurance level (API.md Second factor).
+    pub fn aal(&self) -> u8 {
+        self.claims.aal
+    }
+
+    /// A user with a second factor holding a level-1 token: only partly logged in.
+    pub fn partial(&self) -> bool {
+        self.mfa_enabled && self.aal() < 2
     }
 }
 
@@ -35,6 +47,7 @@ pub async fn resolve(view: &Revocations, claims: Claims) -> ServiceResult<Princi
         user_id: user_id(&claims)?,
         role: facts.role,
         email_verified: facts.email_verified,
+        mfa_enabled: facts.mfa_enabled,
         claims,
     })
 }

@@ -328,7 +328,7 @@ fn human(duration: chrono::Duration) -> String {
 }
 
 /// A notice to an address (no token): queued in `txn`.
-async fn notice(
+pub(super) async fn notice(
     txn: &impl ConnectionTrait,
     to: &str,
     subject: &str,
@@ -497,6 +497,8 @@ impl Recovery {
         tokens::revoke_sessionless(&txn, user.id).await?;
         let user = users::set_password(&txn, user, hash).await?;
         password_changed(&txn, user.id).await?;
+        // A reset lifts a locked second factor, never the factor itself.
+        super::mfa::unlock(&txn, user.id).await?;
         Event::new(AuthEventKind::PasswordReset, client)
             .about(&user)
             .record(&txn)

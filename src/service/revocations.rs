@@ -85,6 +85,8 @@ pub struct UserFacts {
     pub revoked_tokens: HashSet<String>,
     /// The user has an address and it is verified (`REQUIRE_VERIFIED_EMAIL`).
     pub email_verified: bool,
+    /// The user has an active second factor: their level-1 tokens are a partial login.
+    pub mfa_enabled: bool,
 }
 
 /// What a committed write tells every instance.
@@ -516,6 +518,7 @@ async fn load(inner: &Inner, user_id: i32) -> ServiceResult<Option<Arc<UserFacts
     Ok(Some(Arc::new(UserFacts {
         role: Role::from_db(&user.role),
         email_verified: user.email.is_some() && user.email_verified_at.is_some(),
+        mfa_enabled: user.mfa_enabled_at.is_some(),
         tokens_valid_after: user.tokens_valid_after.map(|t| t.timestamp()),
         live_sessions,
         ended_sessions,

@@ -44,12 +44,28 @@ impl ClientInfo {
     }
 }
 
+/// How a session starts: its level, and whether it is a partial login.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Opening {
+    pub aal: i32,
+    pub mfa_pending: bool,
+}
+
+impl Opening {
+    /// A password login of a user without a second factor (or an account just made).
+    pub const PASSWORD: Opening = Opening {
+        aal: 1,
+        mfa_pending: false,
+    };
+}
+
 /// Starts a session for `user_id`, whose first refresh token expires at `expires_at`.
 pub(super) async fn start(
     db: &impl ConnectionTrait,
     user_id: i32,
     client: &ClientInfo,
     expires_at: DateTime<Utc>,
+    opening: Opening,
 ) -> ServiceResult<session::Model> {
     let now = Utc::now();
     Ok(session::ActiveModel {
@@ -61,6 +77,8 @@ pub(super) async fn start(
         user_agent: Set(client.user_agent()),
         ip_address: Set(client.ip_address()),
         ended_at: Set(None),
+        aal: Set(opening.aal),
+        mfa_pending: Set(opening.mfa_pending),
     }
     .insert(db)
     .await?)
@@ -70,20 +88,47 @@ pub async fn find(db: &impl ConnectionTrait, sid: &str) -> ServiceResult<Option<
     Ok(session::Entity::find_by_id(sid.to_owned()).one(db).await?)
 }
 
-/// A refresh used the session: `lastUsedAt` moves, and it lives as long as the new
-/// refresh token.
+/// A refresh used the session: `lastUsedAt` moves, and it lives as long as the refresh
+/// token about to be issued (`expires_at`) — unless it is a partial login, which ends with
+/// its challenge. Returns the session as updated (`None`: no such session).
 pub(super) async fn touch(
     db: &impl ConnectionTrait,
     sid: &str,
     expires_at: DateTime<Utc>,
-) -> ServiceResult<()> {
-    session::Entity::update_many()
+) -> ServiceResult<Option<session::Model>> {
+    let expiry = Expr::case(
+        session::Column::MfaPending.eq(true),
+        Expr::col(session::Column::ExpiresAt),
+    )
+    .finally(Expr::value(expires_at));
+    Ok(session::Entity::update_many()
+        .col_expr(session::Column::LastUsedAt, Expr::value(Utc::now()))
+        .col_expr(session::Column::ExpiresAt, expiry.into())
+        .filter(session::Column::Id.eq(sid))
+        .exec_with_returning(db)
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// A second factor was shown in the session: it is at level 2 from now on, a full session
+/// (no longer a partial login) living as long as `expires_at`. `None`: it is not live.
+pub(super) async fn raise(
+    db: &impl ConnectionTrait,
+    sid: &str,
+    expires_at: DateTime<Utc>,
+) -> ServiceResult<Option<session::Model>> {
+    Ok(session::Entity::update_many()
+        .col_expr(session::Column::Aal, Expr::value(2))
+        .col_expr(session::Column::MfaPending, Expr::value(false))
         .col_expr(session::Column::LastUsedAt, Expr::value(Utc::now()))
         .col_expr(session::Column::ExpiresAt, Expr::value(expires_at))
         .filter(session::Column::Id.eq(sid))
-        .exec(db)
-        .await?;
-    Ok(())
+        .filter(session::Column::EndedAt.is_null())
+        .exec_with_returning(db)
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// The user's live sessions (not ended, refresh token not expired), newest first.
@@ -153,9 +198,11 @@ pub(super) async fn make_room(
     end(db, user_id, &oldest).await
 }
 
-/// Ids of the user's live sessions but the `keep` most recently used.
+/// Ids of the user's live sessions but the `keep` most recently used; partial logins
+/// neither count nor are ended (API.md Second factor).
 fn past_the_newest(user_id: i32, keep: u64) -> sea_orm::Select<session::Entity> {
     live_of(user_id)
+        .filter(session::Column::MfaPending.eq(false))
         .select_only()
         .column(session::Column::Id)
         .order_by_desc(session::Column::LastUsedAt)

@@ -23,13 +23,14 @@ use super::principal::{Principal, unknown_user, user_id};
 use super::recovery::{self, Outbox};
 use super::revocations::{self, Notice, Origin, Revocations};
 pub use super::session_store::ClientInfo;
-use super::tokens::{self, TokenPair};
+use super::session_store::Opening;
+use super::tokens::{self, Grant, TokenPair};
 use super::{ServiceError, ServiceResult, session_store, users};
 use crate::auth::credentials::check_csrf;
 use crate::auth::error::AuthError;
 use crate::auth::error::messages;
 use crate::auth::password::{Overloaded, Passwords};
-use crate::auth::tokens::{Claims, JwtKeys, TokenKind};
+use crate::auth::tokens::{Assurance, Claims, JwtKeys, TokenKind};
 use crate::config::Config;
 use crate::db::SqliteReads;
 use crate::domain::{AuthEventKind, Email, Password, Role, Username};
@@ -86,6 +87,20 @@ impl GivenRefresh {
 pub struct Issued {
     pub user: user::Model,
     pub pair: TokenPair,
+    /// The pair is level 1 and the user has a second factor: only a partial login
+    /// (`AuthPayload.mfaRequired`).
+    pub mfa_required: bool,
+}
+
+impl Issued {
+    pub(super) fn new(user: user::Model, pair: TokenPair, assurance: Assurance) -> Self {
+        let mfa_required = assurance.aal() < 2 && user.mfa_enabled_at.is_some();
+        Self {
+            user,
+            pair,
+            mfa_required,
+        }
+    }
 }
 
 /// The auth workflows and what they need; cheap to clone, built once at start.
@@ -105,6 +120,8 @@ pub struct Sessions {
     reuse_grace: chrono::Duration,
     /// For the verification mail of a signup with an address.
     outbox: Outbox,
+    /// `MFA_CHALLENGE_EXPIRES`: how long a partial login lives.
+    mfa_challenge: chrono::Duration,
 }
 
 impl Sessions {
@@ -133,6 +150,8 @@ impl Sessions {
             reuse_grace: chrono::Duration::from_std(config.jwt_refresh_reuse_grace)
                 .unwrap_or(chrono::Duration::MAX),
             outbox,
+            mfa_challenge: chrono::Duration::from_std(config.mfa_challenge_expires)
+                .unwrap_or(chrono::Duration::MAX),
         }
     }
 
@@ -148,7 +167,8 @@ impl Sessions {
         let hash = self.passwords.admit()?.hash(new.password).await?;
         let txn = self.db.begin().await?;
         let user = insert_account(&txn, self.revocations.origin(), &new, hash, false).await?;
-        let (sid, pair) = start_session(&txn, &self.keys, &user, client, true).await?;
+        let (sid, pair) =
+            start_session(&txn, &self.keys, &user, client, true, Opening::PASSWORD).await?;
         Event::new(AuthEventKind::Signup, client)
             .about(&user)
             .session(Some(&sid))
@@ -165,7 +185,7 @@ impl Sessions {
         if mailed {
             self.outbox.committed();
         }
-        Ok(Issued { user, pair })
+        Ok(Issued::new(user, pair, Assurance::Password))
     }
 
     /// [`Self::check_and_start`], counted in `authql_logins_total` by outcome (API.md
@@ -229,8 +249,10 @@ impl Sessions {
         let failed = Some(login_failed(client, Some(user)));
         let (txn, user, attempt) = self.lock_unchanged(user, attempt, failed).await?;
         attempts::succeeded(&txn, &attempt).await?;
-        let (sid, evicted) = self.open_session(&txn, &user, client).await?;
-        let pair = tokens::issue_pair(&txn, &self.keys, &user, &sid, true).await?;
+        let (session, evicted) = self.open_session(&txn, &user, client).await?;
+        let sid = session.id.clone();
+        let pair =
+            tokens::issue_pair(&txn, &self.keys, &user, &sid, true, Grant::of(&session)).await?;
         Event::new(AuthEventKind::Login, client)
             .about(&user)
             .by(user.id)
@@ -242,7 +264,7 @@ impl Sessions {
         if evicted {
             self.revocations.changed(user.id);
         }
-        Ok(Issued { user, pair })
+        Ok(Issued::new(user, pair, Assurance::Password))
     }
 
     /// Opens the transaction that acts on a password just checked against `checked`, with
@@ -278,15 +300,41 @@ impl Sessions {
         Ok(())
     }
 
-    /// Starts a session for `user` (who proved who they are), first ending the least
-    /// recently used ones past `MAX_SESSIONS_PER_USER` (published and audited in `txn`).
-    /// Returns its id and whether any ended.
+    /// Starts a session for `user` (who proved who they are with a password, or a token
+    /// minted elsewhere), first ending the least recently used ones past
+    /// `MAX_SESSIONS_PER_USER` (published and audited in `txn`). A user with a second
+    /// factor gets a partial login instead: level 1, living `MFA_CHALLENGE_EXPIRES`,
+    /// neither counted nor evicting. Returns it and whether any session ended.
     async fn open_session(
         &self,
         txn: &DatabaseTransaction,
         user: &user::Model,
         client: &ClientInfo,
-    ) -> ServiceResult<(String, bool)> {
+    ) -> ServiceResult<(session::Model, bool)> {
+        if user.mfa_enabled_at.is_some() {
+            let opening = Opening {
+                aal: 1,
+                mfa_pending: true,
+            };
+            let expires_at = Utc::now() + self.mfa_challenge;
+            let session = session_store::start(txn, user.id, client, expires_at, opening).await?;
+            return Ok((session, false));
+        }
+        let evicted = self.make_room(txn, user, client).await?;
+        let expires_at = Utc::now() + self.keys.refresh_ttl();
+        let session =
+            session_store::start(txn, user.id, client, expires_at, Opening::PASSWORD).await?;
+        Ok((session, evicted))
+    }
+
+    /// Ends the least recently used sessions of `user` past `MAX_SESSIONS_PER_USER - 1`
+    /// (published and audited in `txn`); whether any ended.
+    pub(super) async fn make_room(
+        &self,
+        txn: &DatabaseTransaction,
+        user: &user::Model,
+        client: &ClientInfo,
+    ) -> ServiceResult<bool> {
         let evicted = session_store::make_room(txn, user.id, self.max_sessions).await?;
         for sid in &evicted {
             Event::new(AuthEventKind::SessionRevoked, client)
@@ -300,9 +348,55 @@ impl Sessions {
         if evicted {
             revocations::publish(txn, self.revocations.origin(), Notice::User(user.id)).await?;
         }
-        let expires_at = Utc::now() + self.keys.refresh_ttl();
-        let session = session_store::start(txn, user.id, client, expires_at).await?;
-        Ok((session.id, evicted))
+        Ok(evicted)
+    }
+
+    /// A second factor was shown (`confirmTotp`, `verifyMfa`), in `txn` (which holds the
+    /// user's row locked): the caller's session is raised to level 2 and its refresh token
+    /// rotated as `refresh` rotates it (so `JWT_REFRESH_REUSE_GRACE` applies to the one
+    /// replaced), with a fresh level-2 access token. A partial login becomes a full session
+    /// then, making room under `MAX_SESSIONS_PER_USER`; a token without a session starts
+    /// one at level 2. Returns the pair and its session. (Sessions ended to make room are
+    /// published in `txn`; the caller tells this instance's view after commit.)
+    pub(super) async fn raise(
+        &self,
+        txn: &DatabaseTransaction,
+        user: &user::Model,
+        claims: &Claims,
+        assurance: Assurance,
+        client: &ClientInfo,
+    ) -> ServiceResult<(Issued, String)> {
+        let grant = Grant {
+            assurance,
+            refresh_until: None,
+        };
+        let until = Utc::now() + self.keys.refresh_ttl();
+        let Some(sid) = &claims.sid else {
+            self.make_room(txn, user, client).await?;
+            let opening = Opening {
+                aal: i32::from(assurance.aal()),
+                mfa_pending: false,
+            };
+            let session = session_store::start(txn, user.id, client, until, opening).await?;
+            let pair = tokens::issue_pair(txn, &self.keys, user, &session.id, true, grant).await?;
+            return Ok((Issued::new(user.clone(), pair, assurance), session.id));
+        };
+        let session = session_store::find(txn, sid)
+            .await?
+            .filter(|s| s.ended_at.is_none() && s.user_id == user.id)
+            .ok_or(AuthError::Revoked)?;
+        if session.mfa_pending {
+            self.make_room(txn, user, client).await?;
+        }
+        session_store::raise(txn, sid, until)
+            .await?
+            .ok_or(AuthError::Revoked)?;
+        let current = tokens::live_in_session(txn, sid).await?;
+        let pair = tokens::issue_pair(txn, &self.keys, user, sid, true, grant).await?;
+        if let Some(current) = current {
+            tokens::rotate(txn, &current.jti, &pair.refresh.jti, sid).await?;
+        }
+        Ok((Issued::new(user.clone(), pair, assurance), sid.clone()))
     }
 
     /// Rotates a refresh token (already decoded and known to be one) within its session.
@@ -366,32 +460,43 @@ impl Sessions {
             if tokens::before_cutoff(user.tokens_valid_after.map(|t| t.timestamp()), claims) {
                 return revoked();
             }
-            let (sid, evicted) = self.open_session(txn, user, client).await?;
-            let pair = tokens::issue_pair(txn, keys, user, &sid, false).await?;
+            let (session, evicted) = self.open_session(txn, user, client).await?;
+            let grant = Grant::of(&session);
+            let sid = session.id;
+            let pair = tokens::issue_pair(txn, keys, user, &sid, false, grant).await?;
             if !tokens::adopt(txn, user.id, claims, &sid, &pair.refresh.jti).await? {
                 // Recorded meanwhile (refreshes of one user are serialized by its row lock, so
                 // only in theory): not a first sight after all.
                 return revoked();
             }
-            return Ok(Outcome::issued(user, pair, sid, evicted));
+            return Ok(Outcome::issued(user, pair, sid, evicted, grant));
         };
         if record.user_id != user.id {
             return revoked();
         }
         match (&record.revoked_at, &record.rotated_to) {
             (None, _) => {
-                let (sid, evicted) = match &record.session_id {
-                    Some(sid) => (sid.clone(), false),
+                let (session, evicted) = match &record.session_id {
+                    // The session lives as long as the refresh token about to be issued
+                    // (a partial login: until its challenge ends); its level is kept.
+                    Some(sid) => {
+                        let until = Utc::now() + keys.refresh_ttl();
+                        match session_store::touch(txn, sid, until).await? {
+                            Some(session) => (session, false),
+                            None => return revoked(),
+                        }
+                    }
                     // Issued before sessions existed: its rotation starts one.
                     None => self.open_session(txn, user, client).await?,
                 };
-                let pair = tokens::issue_pair(txn, keys, user, &sid, false).await?;
+                let grant = Grant::of(&session);
+                let sid = session.id;
+                let pair = tokens::issue_pair(txn, keys, user, &sid, false, grant).await?;
                 if !tokens::rotate(txn, &record.jti, &pair.refresh.jti, &sid).await? {
                     // Rotated meanwhile: the transaction rolls back, nothing is issued.
                     return revoked();
                 }
-                session_store::touch(txn, &sid, pair.refresh.expires_at).await?;
-                Ok(Outcome::issued(user, pair, sid, evicted))
+                Ok(Outcome::issued(user, pair, sid, evicted, grant))
             }
             (Some(rotated_at), Some(successor)) => {
                 let grace = self.reuse_grace;
@@ -405,8 +510,15 @@ impl Sessions {
                         .await?
                         .filter(|next| next.revoked_at.is_none())
                 {
-                    let pair = tokens::reissue_pair(keys, user, &session.id, &next)?;
-                    return Ok(Outcome::issued(user, pair, session.id.clone(), false));
+                    let pair = tokens::reissue_pair(keys, user, session, &next)?;
+                    let grant = Grant::of(session);
+                    return Ok(Outcome::issued(
+                        user,
+                        pair,
+                        session.id.clone(),
+                        false,
+                        grant,
+                    ));
                 }
                 tracing::warn!(user_id = user.id, "refresh token reuse: ending its session");
                 let ended = session.map(|session| session.id);
@@ -615,7 +727,12 @@ impl Sessions {
         // pending email change).
         recovery::password_changed(&txn, user.id).await?;
         attempts::succeeded(&txn, &attempt).await?;
-        let (sid, pair) = start_session(&txn, &self.keys, &user, client, true).await?;
+        // The new session keeps the caller's level (API.md Second factor).
+        let opening = Opening {
+            aal: i32::from(caller.claims.aal),
+            mfa_pending: false,
+        };
+        let (sid, pair) = start_session(&txn, &self.keys, &user, client, true, opening).await?;
         Event::new(AuthEventKind::PasswordChanged, client)
             .about(&user)
             .by(user.id)
@@ -626,7 +743,8 @@ impl Sessions {
         txn.commit().await?;
         attempt.kept();
         self.revocations.changed(user.id);
-        Ok(Issued { user, pair })
+        let assurance = Assurance::of_level(opening.aal);
+        Ok(Issued::new(user, pair, assurance))
     }
 }
 
@@ -686,10 +804,11 @@ async fn start_session(
     user: &user::Model,
     client: &ClientInfo,
     fresh: bool,
+    opening: Opening,
 ) -> ServiceResult<(String, TokenPair)> {
     let expires_at = Utc::now() + keys.refresh_ttl();
-    let session = session_store::start(txn, user.id, client, expires_at).await?;
-    let pair = tokens::issue_pair(txn, keys, user, &session.id, fresh).await?;
+    let session = session_store::start(txn, user.id, client, expires_at, opening).await?;
+    let pair = tokens::issue_pair(txn, keys, user, &session.id, fresh, Grant::of(&session)).await?;
     Ok((session.id, pair))
 }
 
@@ -707,12 +826,15 @@ enum Outcome {
 }
 
 impl Outcome {
-    fn issued(user: &user::Model, pair: TokenPair, sid: String, evicted: bool) -> Self {
+    fn issued(
+        user: &user::Model,
+        pair: TokenPair,
+        sid: String,
+        evicted: bool,
+        grant: Grant,
+    ) -> Self {
         Self::Issued {
-            issued: Box::new(Issued {
-                user: user.clone(),
-                pair,
-            }),
+            issued: Box::new(Issued::new(user.clone(), pair, grant.assurance)),
             sid,
             evicted,
         }

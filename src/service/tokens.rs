@@ -7,7 +7,7 @@
 //! token expires, plus the leeway.
 
 use chrono::{DateTime, Utc};
-use entity::{token, user};
+use entity::{session, token, user};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
@@ -15,7 +15,7 @@ use sea_orm::{
 };
 
 use super::ServiceResult;
-use crate::auth::tokens::{Claims, IssuedToken, JwtKeys, Subject, TokenKind};
+use crate::auth::tokens::{Assurance, Claims, IssuedToken, JwtKeys, Subject, TokenKind};
 use crate::domain::Role;
 
 /// An access/refresh pair handed to a client.
@@ -25,11 +25,37 @@ pub struct TokenPair {
     pub refresh: IssuedToken,
 }
 
-fn subject<'a>(user: &'a user::Model, sid: &'a str) -> Subject<'a> {
+/// What a pair is issued with: the session's level, and for a partial login the end of
+/// its challenge (its refresh tokens expire then, never later: refreshing does not extend
+/// it).
+#[derive(Debug, Clone, Copy)]
+pub struct Grant {
+    pub assurance: Assurance,
+    pub refresh_until: Option<DateTime<Utc>>,
+}
+
+impl Grant {
+    /// A session at level 1 that is not a partial login.
+    pub const PASSWORD: Grant = Grant {
+        assurance: Assurance::Password,
+        refresh_until: None,
+    };
+
+    /// The grant of an existing session: its level, and its challenge's end if partial.
+    pub fn of(session: &session::Model) -> Self {
+        Self {
+            assurance: Assurance::of_level(session.aal),
+            refresh_until: session.mfa_pending.then_some(session.expires_at),
+        }
+    }
+}
+
+fn subject<'a>(user: &'a user::Model, sid: &'a str, assurance: Assurance) -> Subject<'a> {
     Subject {
         user_id: user.id,
         role: Role::from_db(&user.role).as_str(),
         sid: Some(sid),
+        assurance,
     }
 }
 
@@ -40,10 +66,14 @@ pub(super) async fn issue_pair(
     user: &user::Model,
     sid: &str,
     fresh: bool,
+    grant: Grant,
 ) -> ServiceResult<TokenPair> {
-    let subject = subject(user, sid);
+    let subject = subject(user, sid, grant.assurance);
     let access = keys.issue(&subject, TokenKind::Access, fresh)?;
-    let refresh = keys.issue(&subject, TokenKind::Refresh, false)?;
+    let refresh = match grant.refresh_until {
+        Some(until) => keys.issue_until(&subject, TokenKind::Refresh, false, until)?,
+        None => keys.issue(&subject, TokenKind::Refresh, false)?,
+    };
     record(
         db,
         user.id,
@@ -61,10 +91,10 @@ pub(super) async fn issue_pair(
 pub(super) fn reissue_pair(
     keys: &JwtKeys,
     user: &user::Model,
-    sid: &str,
+    session: &session::Model,
     successor: &token::Model,
 ) -> ServiceResult<TokenPair> {
-    let subject = subject(user, sid);
+    let subject = subject(user, &session.id, Grant::of(session).assurance);
     Ok(TokenPair {
         access: keys.issue(&subject, TokenKind::Access, false)?,
         refresh: keys.reissue_refresh(&subject, &successor.jti, successor.expires_at)?,
@@ -95,6 +125,21 @@ async fn record(
     )
     .exec_without_returning(db)
     .await?)
+}
+
+/// The live refresh token of session `sid` issued last, if any.
+pub(super) async fn live_in_session(
+    db: &impl ConnectionTrait,
+    sid: &str,
+) -> ServiceResult<Option<token::Model>> {
+    use sea_orm::QueryOrder;
+    Ok(token::Entity::find()
+        .filter(token::Column::SessionId.eq(sid))
+        .filter(token::Column::Kind.eq(TokenKind::Refresh.as_str()))
+        .filter(token::Column::RevokedAt.is_null())
+        .order_by_desc(token::Column::ExpiresAt)
+        .one(db)
+        .await?)
 }
 
 /// The server's record of a token, if it issued (a refresh token) or revoked it.

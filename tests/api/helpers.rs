@@ -45,6 +45,8 @@ pub struct Extras {
     pub sqlite_pragmas: Vec<(String, String)>,
     /// Each `requestPasswordReset` waits for a permit before it is handled.
     pub reset_gate: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    /// The Unix time TOTP codes are checked against, when not 0.
+    pub totp_clock: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// A database owned by one test.
@@ -231,6 +233,7 @@ impl TestApp {
             on_statement: Some(hook),
             sqlite_pragmas: extras.sqlite_pragmas,
             reset_gate: extras.reset_gate,
+            totp_clock: extras.totp_clock,
         };
         let app = Application::build_with(config(&database_url, overrides), hooks)
             .await

@@ -19,6 +19,7 @@ mod limits;
 mod login_limiting;
 mod mail;
 mod metrics;
+mod mfa;
 mod operations;
 mod pagination;
 mod production;

@@ -58,18 +58,18 @@ fn guarded_fields_show_their_rule_in_the_sdl() {
         (
             "type Query",
             "me: User!",
-            "Requires: an authenticated caller.",
+            "Requires: an authenticated caller, before the second factor too (a partial login).",
         ),
         ("type Query", "users(", "Requires: role ADMIN."),
         (
             "type Mutation",
             "deleteUser(",
-            "Requires: a fresh token and the user themself or an ADMIN.",
+            "Requires: the user themself or an ADMIN and a fresh token.",
         ),
         (
             "type Mutation",
             "deleteItem(",
-            "Requires: a fresh token and the item's owner or an ADMIN.",
+            "Requires: the item's owner or an ADMIN and a fresh token.",
         ),
         (
             "type Item",
@@ -80,6 +80,16 @@ fn guarded_fields_show_their_rule_in_the_sdl() {
             "type User",
             "email: String",
             "Requires: the user themself or an ADMIN.",
+        ),
+        (
+            "type Mutation",
+            "disableTotp(",
+            "Requires: a second factor shown in this session (aal 2) and a fresh token.",
+        ),
+        (
+            "type User",
+            "mfaEnabled: Boolean",
+            "Requires: the user themself (before the second factor too) or an ADMIN.",
         ),
     ] {
         let start = sdl

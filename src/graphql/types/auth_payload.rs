@@ -2,7 +2,8 @@ use async_graphql::SimpleObject;
 
 use super::User;
 
-/// What `signup`, `login`, `refresh` and `changePassword` return.
+/// What `signup`, `login`, `refresh`, `changePassword`, `confirmTotp` (inside
+/// `MfaActivation`) and `verifyMfa` return.
 #[derive(SimpleObject)]
 pub struct AuthPayload {
     /// The access token; null when tokens travel in cookies only, so script never sees one.
@@ -19,4 +20,7 @@ pub struct AuthPayload {
     pub csrf_token: Option<String>,
     /// Cookie mode: the value to send as `X-CSRF-TOKEN` with `refresh`.
     pub refresh_csrf_token: Option<String>,
+    /// True when these are level-1 tokens of a user with a second factor: a partial login,
+    /// good for `me`, `verifyMfa`, `refresh` and `logout` only until `verifyMfa`.
+    pub mfa_required: bool,
 }

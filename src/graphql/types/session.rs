@@ -16,6 +16,8 @@ pub struct Session {
     pub ip_address: Option<String>,
     /// True for the session of the token making this request.
     pub current: bool,
+    /// The assurance level: 2 once a second factor was shown in the session, else 1.
+    pub aal: i32,
 }
 
 impl Session {
@@ -27,6 +29,7 @@ impl Session {
             last_used_at: DateTime(row.last_used_at),
             user_agent: row.user_agent,
             ip_address: row.ip_address,
+            aal: row.aal,
         }
     }
 }

@@ -6,7 +6,7 @@ use super::connection::{PageInfo, connection};
 use crate::domain::Role;
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::ApiResult;
-use crate::graphql::guards::SelfOrAdmin;
+use crate::graphql::guards::{IsSelf, SelfAnyLevelOrAdmin, SelfOrAdmin};
 use crate::graphql::types::timestamp::DateTime;
 use crate::service::items::Parent;
 use crate::service::users;
@@ -45,6 +45,20 @@ impl User {
     #[auth(SelfOrAdmin::user(self.0.id))]
     async fn email_verified(&self, ctx: &Context<'_>) -> Option<bool> {
         Some(self.0.email.is_some() && self.0.email_verified_at.is_some())
+    }
+
+    /// Whether the user has an active second factor (TOTP).
+    #[auth(SelfAnyLevelOrAdmin(self.0.id))]
+    async fn mfa_enabled(&self, ctx: &Context<'_>) -> Option<bool> {
+        Some(self.0.mfa_enabled_at.is_some())
+    }
+
+    /// How many unused recovery codes the user has left; null without a second factor.
+    #[auth(IsSelf(self.0.id))]
+    async fn recovery_codes_left(&self, ctx: &Context<'_>) -> ApiResult<Option<i32>> {
+        let state = ctx.state()?;
+        let left = state.second_factor.recovery_codes_left(&self.0).await?;
+        Ok(left.map(|n| n as i32))
     }
 
     /// The items this user owns, oldest first.
