@@ -37,6 +37,10 @@ pub struct AuthContext {
     /// Rows an ownership rule loaded to decide, for the resolver that acts on them (one
     /// read, not two).
     checked_items: std::sync::Mutex<Vec<entity::item::Model>>,
+    /// The user this operation just issued tokens to (`login`, `signup`, `verifyMfa`, …):
+    /// their `AuthPayload.user` may show what a partial login may read of itself
+    /// (`mfaEnabled`), though the request itself carried no credential.
+    issued_to: std::sync::atomic::AtomicI64,
 }
 
 type Resolved = Result<Arc<Principal>, ApiError>;
@@ -55,6 +59,7 @@ impl AuthContext {
             principal: Mutex::new(None),
             consulted: AtomicBool::new(false),
             checked_items: std::sync::Mutex::new(Vec::new()),
+            issued_to: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
 
@@ -71,6 +76,16 @@ impl AuthContext {
         let mut items = self.checked_items.lock().unwrap_or_else(|e| e.into_inner());
         let at = items.iter().position(|item| item.id == id)?;
         Some(items.swap_remove(at))
+    }
+
+    /// This operation issued tokens to `user_id`.
+    pub fn issued(&self, user_id: i32) {
+        self.issued_to.store(i64::from(user_id), Ordering::Relaxed);
+    }
+
+    /// Whether this operation issued tokens to `user_id`.
+    pub fn issued_to(&self, user_id: i32) -> bool {
+        self.issued_to.load(Ordering::Relaxed) == i64::from(user_id)
     }
 
     pub fn presented(&self) -> &Presented {

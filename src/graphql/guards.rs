@@ -145,12 +145,16 @@ impl Guard for SelfOrAdmin {
     }
 }
 
-/// The user themself — a partial login included — or an ADMIN (fully logged in): for
+/// The user themself — a partial login included, and the user this very operation
+/// issued tokens to (`AuthPayload.user` of a `login`) — or an ADMIN (fully logged in): for
 /// what a partial login may read of itself (`User.mfaEnabled`).
 pub struct SelfAnyLevelOrAdmin(pub i32);
 
 impl Guard for SelfAnyLevelOrAdmin {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        if ctx.auth()?.issued_to(self.0) {
+            return Ok(());
+        }
         let caller = principal_any_level(ctx).await?;
         if caller.user_id == self.0 {
             return Ok(());

@@ -30,6 +30,9 @@ pub struct Mutation;
 /// sees one) and the CSRF values are given instead (API.md Cookies).
 fn payload(ctx: &Context<'_>, state: &AppState, issued: Issued) -> AuthPayload {
     cookies::set_session(ctx, &state.config, &issued.pair);
+    if let Ok(auth) = ctx.auth() {
+        auth.issued(issued.user.id);
+    }
     let location = state.config.jwt_token_location;
     let Issued {
         user,

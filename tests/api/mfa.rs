@@ -118,6 +118,9 @@ async fn partial_login(app: &TestApp, username: &str) -> Session {
         )
         .await;
     assert_eq!(body["data"]["login"]["mfaRequired"], true, "{body}");
+    // The answer shows the user what a partial login may read of itself, with no error.
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["login"]["user"]["mfaEnabled"], true, "{body}");
     Session::from_payload(&body["data"]["login"]).unwrap()
 }
 

@@ -17,6 +17,11 @@
 //               password?", follow the mailed link to /reset-password, log in with the
 //               new password — mail through a real SMTP server (`smtp-server` from npm,
 //               started here; authql's MAIL_URL points at it, APP_URL at the app)
+//   two-factor  set up an authenticator (QR and key shown, the code computed from the key
+//               by `otplib`), recovery codes shown once, log out, the password alone is a
+//               partial login, the second step with the next code, FRESH_TOKEN_REQUIRED
+//               after a refresh asks for password *and* code, turn it off with a recovery
+//               code, the password alone signs in again
 // Screenshots go to e2e/artifacts/. Exits non-zero on any failure.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -27,6 +32,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { SMTPServer } from 'smtp-server';
+import { generate as totpCode } from 'otplib';
 import { simpleParser } from 'mailparser';
 
 const web = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -75,6 +81,8 @@ async function startAuthql(name, env) {
     PATH: process.env.PATH,
     DATABASE_URL: `sqlite://${join(dir, 'e2e.db')}?mode=rwc`,
     JWT_SECRET_KEY: 'web-e2e-secret-web-e2e-secret-web-e2e',
+    // TOTP secrets sealed at rest, as in production.
+    MFA_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
     RUST_LOG: 'warn,authql=info',
   };
   const created = spawnSync(binary, ['create-user', '--username', 'root', '--admin'], {
@@ -634,6 +642,78 @@ async function recovery(browser, mode, env) {
   }
 }
 
+/**
+ * A second factor, end to end: the test is the authenticator app (otplib, not the
+ * server's code), reading the key the page shows.
+ */
+async function twoFactor(browser, mode, env) {
+  const { context, page } = await openPage(browser, env.preview);
+  try {
+    const user = `hana-${mode}`;
+    await signUp(page, user);
+    await tab(page, 'Account');
+    await expectText(page.getByTestId('two-factor-status'), 'Off.');
+    await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
+    await page.getByTestId('totp-qr').waitFor();
+    expect(await page.getByTestId('totp-qr').evaluate((img) => img.naturalWidth > 0), 'the QR code does not render');
+    const secret = (await page.getByTestId('totp-secret').textContent()).trim();
+    expect(/^[A-Z2-7]{32}$/.test(secret), `not a 160-bit base32 key: ${secret}`);
+    const now = () => Math.floor(Date.now() / 1000);
+    // Codes are single use: each step below uses a later one (±1 step is accepted).
+    const started = now();
+    await page.getByLabel('Code from the app').fill(await totpCode({ secret, epoch: started }));
+    await page.getByRole('button', { name: 'Turn on' }).click();
+    await page.getByTestId('recovery-codes').waitFor();
+    const codes = (await page.getByTestId('recovery-codes').locator('code').allTextContents()).map((c) => c.trim());
+    expect(codes.length === 10 && codes.every((c) => /^[a-z2-7]{5}-[a-z2-7]{5}$/.test(c)), `recovery codes: ${codes}`);
+    await expectText(page.getByTestId('two-factor-status'), 'On — 10 recovery codes left');
+    await shot(page, `${mode}-15-two-factor-on`);
+    await page.getByRole('button', { name: 'I saved them' }).click();
+
+    // The password alone is a partial login: the app shows the second step, nothing else.
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByText('Not signed in').waitFor();
+    await page.getByLabel('Username').fill(user);
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByTestId('second-step').waitFor();
+    expect((await page.locator('nav').count()) === 0, 'the app opened before the second factor');
+    await shot(page, `${mode}-16-second-step`);
+    await page.getByLabel('Code', { exact: true }).fill('000000');
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await expectText(page.getByRole('alert'), 'VERIFICATION_FAILED');
+    await page.getByLabel('Code', { exact: true }).fill(await totpCode({ secret, epoch: started + 30 }));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.locator('nav').waitFor();
+    await tab(page, 'Account');
+    await expectText(page.getByTestId('two-factor-status'), 'On — 10 recovery codes left');
+
+    // After a refresh the token is not fresh: turning it off asks for the password and a
+    // code (a password alone would be a partial login); here a recovery code, then another
+    // one turns the factor off.
+    await page.getByRole('button', { name: 'Refresh token now' }).click();
+    await expectText(page.getByTestId('account-notice'), 'no longer fresh');
+    await page.getByLabel('Code (or a recovery code) to turn it off').fill(codes[1]);
+    await page.getByRole('button', { name: 'Turn off' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Re-enter your password' });
+    await dialog.waitFor();
+    await dialog.getByLabel('Password').fill(PASSWORD);
+    await dialog.getByLabel('Authenticator code').fill(codes[0]);
+    await dialog.getByRole('button', { name: 'Confirm' }).click();
+    await expectText(page.getByTestId('two-factor-notice'), 'Two-factor authentication is off');
+    await expectText(page.getByTestId('two-factor-status'), 'Off.');
+    await shot(page, `${mode}-17-two-factor-off`);
+
+    // The password alone signs in again.
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByText('Not signed in').waitFor();
+    await logIn(page, user);
+    await page.locator('nav').waitFor();
+  } finally {
+    await context.close();
+  }
+}
+
 // ---- main -------------------------------------------------------------------------------
 
 async function main() {
@@ -671,6 +751,7 @@ async function main() {
     ['expired token: one refresh for several queries', expiry],
     ['password dialog outliving the token: the replaced session ends', reauthAfterExpiry],
     ['verify the email, forget the password, reset it from the mail', recovery],
+    ['two-factor: set up, second step, step-up, recovery codes, turn off', twoFactor],
   ];
   let passed = 0;
   let failed = 0;

@@ -8,6 +8,7 @@ import { Dashboard } from './screens/Dashboard';
 import { Sessions } from './screens/Sessions';
 import { Account } from './screens/Account';
 import { ResetPassword, VerifyEmail } from './screens/Recovery';
+import { SecondStep } from './screens/SecondFactor';
 
 /** The pages mailed links open ({APP_URL}/reset-password#token=…); any other path is the shop. */
 const LINKED_PAGES: Record<string, () => React.JSX.Element> = {
@@ -53,7 +54,10 @@ export function App() {
       </header>
       {/* A new user (or none) gets fresh components: nothing of the last user's state stays. */}
       <main key={session?.user.id ?? 'anonymous'}>
-        {session ? (
+        {session?.mfaRequired ? (
+          // A partial login: the password was right, the second factor is still to come.
+          <SecondStep />
+        ) : session ? (
           <>
             <nav>
               {TABS.map((name) => (

@@ -19,6 +19,7 @@ import {
   RefreshMutation,
   RevokeSessionMutation,
   SignupMutation,
+  VerifyMfaMutation,
 } from './operations';
 import type { AuthFieldsFragment, LogoutScope } from './gql/graphql';
 
@@ -33,6 +34,12 @@ export interface Session {
   refreshToken: string | null;
   csrfToken: string | null;
   refreshCsrfToken: string | null;
+  /**
+   * A partial login: the password was right, the second factor is still to come. Only
+   * `me`, `verifyMfa`, `refresh` and `logout` work until `verifyMfa` (src/App.tsx shows
+   * the code prompt instead of the app).
+   */
+  mfaRequired: boolean;
 }
 
 export interface AuthState {
@@ -93,6 +100,7 @@ export function acceptPayload(payload: AuthFieldsFragment): Session {
     refreshToken: payload.refreshToken,
     csrfToken: payload.csrfToken,
     refreshCsrfToken: payload.refreshCsrfToken,
+    mfaRequired: payload.mfaRequired,
   };
   generation += 1;
   if (state.session?.user.id !== session.user.id) identityHooks.forEach((hook) => hook());
@@ -177,6 +185,22 @@ export async function signup(username: string, password: string, email?: string)
   const input = { username, password, email: email || null };
   const data = await request(SignupMutation, { input });
   return acceptPayload(data.signup);
+}
+
+/**
+ * The second factor: a code from the authenticator app (or a recovery code) raises the
+ * current session to level 2 — the second step of a login, or step-up on MFA_REQUIRED.
+ */
+export async function verifyMfa(code: string): Promise<Session> {
+  const data = await request(VerifyMfaMutation, { code }, authHeaders(true));
+  return acceptPayload(data.verifyMfa);
+}
+
+/** The headers a just-received payload's credential is sent with (before it is accepted). */
+function headersOf(payload: AuthFieldsFragment): Record<string, string> {
+  return payload.accessToken
+    ? { authorization: `Bearer ${payload.accessToken}` }
+    : { 'x-csrf-token': payload.csrfToken ?? '' };
 }
 
 /** Logs out on the server (scope CURRENT), then forgets the credential whatever happened. */
@@ -264,11 +288,30 @@ export async function restoreCookieSession(): Promise<void> {
  * holds the old credential: src/apollo.ts reconnects it instead of signing out, because
  * its credential is older than the current one.)
  */
-export async function reauthenticate(password: string): Promise<void> {
+export async function reauthenticate(password: string, code = ''): Promise<void> {
   const session = state.session;
   if (!session) throw new Error('not signed in');
+  // With a second factor, a password alone is a partial login: ask for both up front.
+  if (session.user.mfaEnabled && !code.trim()) {
+    throw new Error('Enter a code from your authenticator app as well.');
+  }
   const previous = await currentSessionId();
-  await login(session.user.username, password);
+  const { login: payload } = await request(LoginMutation, {
+    input: { username: session.user.username, password },
+  });
+  if (payload.mfaRequired) {
+    try {
+      const { verifyMfa: raised } = await request(VerifyMfaMutation, { code }, headersOf(payload));
+      acceptPayload(raised);
+    } catch (error) {
+      // The new login stands (in cookie mode its cookies replaced the old ones): it waits
+      // for a good code on the second-step screen.
+      acceptPayload(payload);
+      throw error;
+    }
+  } else {
+    acceptPayload(payload);
+  }
   if (previous) {
     await request(RevokeSessionMutation, { id: previous }, authHeaders(true)).catch(() => undefined);
   }

@@ -23,6 +23,10 @@ export function explain(error: unknown): string {
       return 'This link or code is wrong, used or expired (VERIFICATION_FAILED): ask for a new one.';
     case 'EMAIL_NOT_VERIFIED':
       return 'Confirm your email address first (EMAIL_NOT_VERIFIED): see the Account tab.';
+    case 'MFA_REQUIRED':
+      return 'This needs your second factor (MFA_REQUIRED): enter a code from your authenticator app.';
+    case 'FEATURE_DISABLED':
+      return `Not available on this server (FEATURE_DISABLED): ${message}`;
     case 'BAD_USER_INPUT':
       return `Please check the form (BAD_USER_INPUT): ${message}`;
     case undefined:

@@ -10,10 +10,12 @@ export const AuthFields = graphql(`
     csrfToken
     refreshCsrfToken
     expiresIn
+    mfaRequired
     user {
       id
       username
       role
+      mfaEnabled
     }
   }
 `);
@@ -129,6 +131,8 @@ export const MeQuery = graphql(`
       email
       emailVerified
       createdAt
+      mfaEnabled
+      recoveryCodesLeft
     }
   }
 `);
@@ -222,5 +226,46 @@ export const RequestEmailVerificationMutation = graphql(`
 export const ChangeEmailMutation = graphql(`
   mutation ChangeEmail($newEmail: String!) {
     changeEmail(newEmail: $newEmail)
+  }
+`);
+
+// ---- the second factor (docs/frontend.md "A second factor: enrolment and step-up") ------
+
+/** Requires a fresh token: a new secret, pending until confirmTotp. */
+export const EnrollTotpMutation = graphql(`
+  mutation EnrollTotp {
+    enrollTotp {
+      secret
+      uri
+      qrSvg
+    }
+  }
+`);
+
+/** Activates the factor: recovery codes (shown once) and a level-2 pair. */
+export const ConfirmTotpMutation = graphql(`
+  mutation ConfirmTotp($code: String!) {
+    confirmTotp(code: $code) {
+      recoveryCodes
+      tokens {
+        ...AuthFields
+      }
+    }
+  }
+`);
+
+/** Sent by src/auth.ts with fetch: the second step of a login, and step-up. */
+export const VerifyMfaMutation = graphql(`
+  mutation VerifyMfa($code: String!) {
+    verifyMfa(code: $code) {
+      ...AuthFields
+    }
+  }
+`);
+
+/** Requires a fresh level-2 token, and a current code or a recovery code. */
+export const DisableTotpMutation = graphql(`
+  mutation DisableTotp($code: String!) {
+    disableTotp(code: $code)
   }
 `);

@@ -14,7 +14,7 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
-    "\n  fragment AuthFields on AuthPayload {\n    accessToken\n    refreshToken\n    csrfToken\n    refreshCsrfToken\n    expiresIn\n    user {\n      id\n      username\n      role\n    }\n  }\n": typeof types.AuthFieldsFragmentDoc,
+    "\n  fragment AuthFields on AuthPayload {\n    accessToken\n    refreshToken\n    csrfToken\n    refreshCsrfToken\n    expiresIn\n    mfaRequired\n    user {\n      id\n      username\n      role\n      mfaEnabled\n    }\n  }\n": typeof types.AuthFieldsFragmentDoc,
     "\n  mutation Signup($input: SignupInput!) {\n    signup(input: $input) {\n      ...AuthFields\n    }\n  }\n": typeof types.SignupDocument,
     "\n  mutation Login($input: LoginInput!) {\n    login(input: $input) {\n      ...AuthFields\n    }\n  }\n": typeof types.LoginDocument,
     "\n  mutation Refresh($refreshToken: String) {\n    refresh(refreshToken: $refreshToken) {\n      ...AuthFields\n    }\n  }\n": typeof types.RefreshDocument,
@@ -25,7 +25,7 @@ type Documents = {
     "\n  mutation UpdateItem($id: ID!, $input: UpdateItemInput!) {\n    updateItem(id: $id, input: $input) {\n      ...ItemFields\n    }\n  }\n": typeof types.UpdateItemDocument,
     "\n  mutation DeleteItem($id: ID!) {\n    deleteItem(id: $id)\n  }\n": typeof types.DeleteItemDocument,
     "\n  subscription ItemEvents {\n    itemEvents {\n      kind\n      itemId\n      item {\n        ...ItemFields\n      }\n    }\n  }\n": typeof types.ItemEventsDocument,
-    "\n  query Me {\n    me {\n      id\n      username\n      role\n      email\n      emailVerified\n      createdAt\n    }\n  }\n": typeof types.MeDocument,
+    "\n  query Me {\n    me {\n      id\n      username\n      role\n      email\n      emailVerified\n      createdAt\n      mfaEnabled\n      recoveryCodesLeft\n    }\n  }\n": typeof types.MeDocument,
     "\n  query MyItems {\n    me {\n      id\n      items(first: 100) {\n        totalCount\n        nodes {\n          id\n          name\n          price\n        }\n      }\n    }\n  }\n": typeof types.MyItemsDocument,
     "\n  query Stores {\n    stores(first: 50) {\n      totalCount\n      nodes {\n        id\n        name\n      }\n    }\n  }\n": typeof types.StoresDocument,
     "\n  query MySessions {\n    mySessions {\n      id\n      createdAt\n      lastUsedAt\n      userAgent\n      ipAddress\n      current\n    }\n  }\n": typeof types.MySessionsDocument,
@@ -36,9 +36,13 @@ type Documents = {
     "\n  mutation VerifyEmail($token: String!) {\n    verifyEmail(token: $token)\n  }\n": typeof types.VerifyEmailDocument,
     "\n  mutation RequestEmailVerification {\n    requestEmailVerification\n  }\n": typeof types.RequestEmailVerificationDocument,
     "\n  mutation ChangeEmail($newEmail: String!) {\n    changeEmail(newEmail: $newEmail)\n  }\n": typeof types.ChangeEmailDocument,
+    "\n  mutation EnrollTotp {\n    enrollTotp {\n      secret\n      uri\n      qrSvg\n    }\n  }\n": typeof types.EnrollTotpDocument,
+    "\n  mutation ConfirmTotp($code: String!) {\n    confirmTotp(code: $code) {\n      recoveryCodes\n      tokens {\n        ...AuthFields\n      }\n    }\n  }\n": typeof types.ConfirmTotpDocument,
+    "\n  mutation VerifyMfa($code: String!) {\n    verifyMfa(code: $code) {\n      ...AuthFields\n    }\n  }\n": typeof types.VerifyMfaDocument,
+    "\n  mutation DisableTotp($code: String!) {\n    disableTotp(code: $code)\n  }\n": typeof types.DisableTotpDocument,
 };
 const documents: Documents = {
-    "\n  fragment AuthFields on AuthPayload {\n    accessToken\n    refreshToken\n    csrfToken\n    refreshCsrfToken\n    expiresIn\n    user {\n      id\n      username\n      role\n    }\n  }\n": types.AuthFieldsFragmentDoc,
+    "\n  fragment AuthFields on AuthPayload {\n    accessToken\n    refreshToken\n    csrfToken\n    refreshCsrfToken\n    expiresIn\n    mfaRequired\n    user {\n      id\n      username\n      role\n      mfaEnabled\n    }\n  }\n": types.AuthFieldsFragmentDoc,
     "\n  mutation Signup($input: SignupInput!) {\n    signup(input: $input) {\n      ...AuthFields\n    }\n  }\n": types.SignupDocument,
     "\n  mutation Login($input: LoginInput!) {\n    login(input: $input) {\n      ...AuthFields\n    }\n  }\n": types.LoginDocument,
     "\n  mutation Refresh($refreshToken: String) {\n    refresh(refreshToken: $refreshToken) {\n      ...AuthFields\n    }\n  }\n": types.RefreshDocument,
@@ -49,7 +53,7 @@ const documents: Documents = {
     "\n  mutation UpdateItem($id: ID!, $input: UpdateItemInput!) {\n    updateItem(id: $id, input: $input) {\n      ...ItemFields\n    }\n  }\n": types.UpdateItemDocument,
     "\n  mutation DeleteItem($id: ID!) {\n    deleteItem(id: $id)\n  }\n": types.DeleteItemDocument,
     "\n  subscription ItemEvents {\n    itemEvents {\n      kind\n      itemId\n      item {\n        ...ItemFields\n      }\n    }\n  }\n": types.ItemEventsDocument,
-    "\n  query Me {\n    me {\n      id\n      username\n      role\n      email\n      emailVerified\n      createdAt\n    }\n  }\n": types.MeDocument,
+    "\n  query Me {\n    me {\n      id\n      username\n      role\n      email\n      emailVerified\n      createdAt\n      mfaEnabled\n      recoveryCodesLeft\n    }\n  }\n": types.MeDocument,
     "\n  query MyItems {\n    me {\n      id\n      items(first: 100) {\n        totalCount\n        nodes {\n          id\n          name\n          price\n        }\n      }\n    }\n  }\n": types.MyItemsDocument,
     "\n  query Stores {\n    stores(first: 50) {\n      totalCount\n      nodes {\n        id\n        name\n      }\n    }\n  }\n": types.StoresDocument,
     "\n  query MySessions {\n    mySessions {\n      id\n      createdAt\n      lastUsedAt\n      userAgent\n      ipAddress\n      current\n    }\n  }\n": types.MySessionsDocument,
@@ -60,6 +64,10 @@ const documents: Documents = {
     "\n  mutation VerifyEmail($token: String!) {\n    verifyEmail(token: $token)\n  }\n": types.VerifyEmailDocument,
     "\n  mutation RequestEmailVerification {\n    requestEmailVerification\n  }\n": types.RequestEmailVerificationDocument,
     "\n  mutation ChangeEmail($newEmail: String!) {\n    changeEmail(newEmail: $newEmail)\n  }\n": types.ChangeEmailDocument,
+    "\n  mutation EnrollTotp {\n    enrollTotp {\n      secret\n      uri\n      qrSvg\n    }\n  }\n": types.EnrollTotpDocument,
+    "\n  mutation ConfirmTotp($code: String!) {\n    confirmTotp(code: $code) {\n      recoveryCodes\n      tokens {\n        ...AuthFields\n      }\n    }\n  }\n": types.ConfirmTotpDocument,
+    "\n  mutation VerifyMfa($code: String!) {\n    verifyMfa(code: $code) {\n      ...AuthFields\n    }\n  }\n": types.VerifyMfaDocument,
+    "\n  mutation DisableTotp($code: String!) {\n    disableTotp(code: $code)\n  }\n": types.DisableTotpDocument,
 };
 
 /**
@@ -79,7 +87,7 @@ export function graphql(source: string): unknown;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  fragment AuthFields on AuthPayload {\n    accessToken\n    refreshToken\n    csrfToken\n    refreshCsrfToken\n    expiresIn\n    user {\n      id\n      username\n      role\n    }\n  }\n"): (typeof documents)["\n  fragment AuthFields on AuthPayload {\n    accessToken\n    refreshToken\n    csrfToken\n    refreshCsrfToken\n    expiresIn\n    user {\n      id\n      username\n      role\n    }\n  }\n"];
+export function graphql(source: "\n  fragment AuthFields on AuthPayload {\n    accessToken\n    refreshToken\n    csrfToken\n    refreshCsrfToken\n    expiresIn\n    mfaRequired\n    user {\n      id\n      username\n      role\n      mfaEnabled\n    }\n  }\n"): (typeof documents)["\n  fragment AuthFields on AuthPayload {\n    accessToken\n    refreshToken\n    csrfToken\n    refreshCsrfToken\n    expiresIn\n    mfaRequired\n    user {\n      id\n      username\n      role\n      mfaEnabled\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -123,7 +131,7 @@ export function graphql(source: "\n  subscription ItemEvents {\n    itemEvents {
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Me {\n    me {\n      id\n      username\n      role\n      email\n      emailVerified\n      createdAt\n    }\n  }\n"): (typeof documents)["\n  query Me {\n    me {\n      id\n      username\n      role\n      email\n      emailVerified\n      createdAt\n    }\n  }\n"];
+export function graphql(source: "\n  query Me {\n    me {\n      id\n      username\n      role\n      email\n      emailVerified\n      createdAt\n      mfaEnabled\n      recoveryCodesLeft\n    }\n  }\n"): (typeof documents)["\n  query Me {\n    me {\n      id\n      username\n      role\n      email\n      emailVerified\n      createdAt\n      mfaEnabled\n      recoveryCodesLeft\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -164,6 +172,22 @@ export function graphql(source: "\n  mutation RequestEmailVerification {\n    re
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation ChangeEmail($newEmail: String!) {\n    changeEmail(newEmail: $newEmail)\n  }\n"): (typeof documents)["\n  mutation ChangeEmail($newEmail: String!) {\n    changeEmail(newEmail: $newEmail)\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation EnrollTotp {\n    enrollTotp {\n      secret\n      uri\n      qrSvg\n    }\n  }\n"): (typeof documents)["\n  mutation EnrollTotp {\n    enrollTotp {\n      secret\n      uri\n      qrSvg\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ConfirmTotp($code: String!) {\n    confirmTotp(code: $code) {\n      recoveryCodes\n      tokens {\n        ...AuthFields\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation ConfirmTotp($code: String!) {\n    confirmTotp(code: $code) {\n      recoveryCodes\n      tokens {\n        ...AuthFields\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation VerifyMfa($code: String!) {\n    verifyMfa(code: $code) {\n      ...AuthFields\n    }\n  }\n"): (typeof documents)["\n  mutation VerifyMfa($code: String!) {\n    verifyMfa(code: $code) {\n      ...AuthFields\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation DisableTotp($code: String!) {\n    disableTotp(code: $code)\n  }\n"): (typeof documents)["\n  mutation DisableTotp($code: String!) {\n    disableTotp(code: $code)\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};

@@ -1,6 +1,6 @@
 // The account: who am I, refresh the token by hand (which leaves a non-fresh token — then
 // deleteItem, changePassword or changeEmail ask for the password again), change the
-// password, and the email address: its verification, and changing it.
+// password, the email address (its verification, and changing it), and the second factor.
 import { useState } from 'react';
 import { useApolloClient, useQuery } from '@apollo/client/react';
 import { acceptPayload, refreshOnce } from '../auth';
@@ -13,6 +13,7 @@ import {
 import { explain } from '../errors';
 import { Cancelled, useFreshAction } from '../FreshToken';
 import { useAuth } from '../useAuth';
+import { TwoFactorSettings } from './SecondFactor';
 
 export function Account() {
   const client = useApolloClient();
@@ -106,6 +107,11 @@ export function Account() {
         </label>
         <button type="submit">Change password</button>
       </form>
+      <TwoFactorSettings
+        mfaEnabled={me.data?.me.mfaEnabled ?? false}
+        codesLeft={me.data?.me.recoveryCodesLeft ?? null}
+        changed={() => void me.refetch()}
+      />
       <form onSubmit={changeEmail}>
         <h3>Change email</h3>
         <label>
