@@ -235,6 +235,11 @@ pub struct Config {
     #[arg(long, env = "REQUIRE_VERIFIED_EMAIL", default_value = "false", value_parser = BoolishValueParser::new(), hide_possible_values = true, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub require_verified_email: bool,
 
+    /// A TOML file of outside identity providers whose access tokens are accepted (API.md
+    /// "External identity providers").
+    #[arg(long, env = "EXTERNAL_ISSUERS_FILE")]
+    pub external_issuers_file: Option<PathBuf>,
+
     /// The issuer name authenticator apps show beside a TOTP factor.
     #[arg(long, env = "MFA_ISSUER", default_value = "authql")]
     pub mfa_issuer: String,

@@ -24,6 +24,7 @@ pub enum ErrorCode {
     EmailNotVerified,
     MfaRequired,
     FeatureDisabled,
+    AuthUnavailable,
     InternalServerError,
     /// HTTP refusals before any GraphQL work (API.md HTTP surface).
     BadRequest,
@@ -55,6 +56,7 @@ impl ErrorCode {
         Self::EmailNotVerified,
         Self::MfaRequired,
         Self::FeatureDisabled,
+        Self::AuthUnavailable,
         Self::InternalServerError,
         Self::BadRequest,
         Self::UnsupportedMediaType,
@@ -74,6 +76,7 @@ impl ErrorCode {
         Self::CsrfFailed,
         Self::EmailNotVerified,
         Self::MfaRequired,
+        Self::AuthUnavailable,
     ];
 
     /// The code on the wire.
@@ -99,6 +102,7 @@ impl ErrorCode {
             Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Self::MfaRequired => "MFA_REQUIRED",
             Self::FeatureDisabled => "FEATURE_DISABLED",
+            Self::AuthUnavailable => "AUTH_UNAVAILABLE",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
             Self::BadRequest => "BAD_REQUEST",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",

@@ -48,6 +48,18 @@ struct OutcomeLabel {
     outcome: &'static str,
 }
 
+/// An outside issuer (the configured string: bounded by the issuers file).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IssuerLabel {
+    issuer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IssuerOutcomeLabels {
+    issuer: String,
+    outcome: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CloseLabel {
     code: CloseCode,
@@ -156,8 +168,10 @@ impl MfaOutcome {
 }
 
 /// Gauges read at scrape time.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Gauges {
+    /// Seconds since each outside issuer's last good key fetch (−1 before the first).
+    pub jwks_ages: Vec<(String, f64)>,
     /// Password hashes waiting for a CPU.
     pub hash_queue: usize,
     /// Mails waiting in the outbox.
@@ -182,6 +196,8 @@ struct Inner {
     mail_sent: Family<OutcomeLabel, Counter>,
     mail_outbox: Gauge,
     mfa_verifications: Family<OutcomeLabel, Counter>,
+    jwks_fetches: Family<IssuerOutcomeLabels, Counter>,
+    jwks_age: Family<IssuerLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -264,6 +280,19 @@ impl Metrics {
             mfa_verifications.clone(),
         );
 
+        let jwks_fetches = Family::<IssuerOutcomeLabels, Counter>::default();
+        registry.register(
+            "jwks_fetches",
+            "Key set fetches of outside identity providers, by issuer and outcome",
+            jwks_fetches.clone(),
+        );
+        let jwks_age = Family::<IssuerLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "jwks_age_seconds",
+            "Seconds since an outside issuer's last good key fetch (-1 before the first)",
+            jwks_age.clone(),
+        );
+
         // Every listed series at 0 from the start.
         for r#type in [
             OperationType::Query,
@@ -331,6 +360,8 @@ impl Metrics {
             mail_sent,
             mail_outbox,
             mfa_verifications,
+            jwks_fetches,
+            jwks_age,
         }))
     }
 
@@ -397,6 +428,35 @@ impl Metrics {
             .inc();
     }
 
+    /// An outside issuer's key fetch ended with `outcome` (`ok`, `error`, `unknown_kid`).
+    pub fn jwks_fetch(&self, issuer: &str, outcome: &'static str) {
+        self.0
+            .jwks_fetches
+            .get_or_create(&IssuerOutcomeLabels {
+                issuer: issuer.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Every series of the configured outside issuers at 0 from the start.
+    pub fn jwks_issuers(&self, issuers: &[String]) {
+        for issuer in issuers {
+            for outcome in ["ok", "error", "unknown_kid"] {
+                let _ = self.0.jwks_fetches.get_or_create(&IssuerOutcomeLabels {
+                    issuer: issuer.clone(),
+                    outcome,
+                });
+            }
+            self.0
+                .jwks_age
+                .get_or_create(&IssuerLabel {
+                    issuer: issuer.clone(),
+                })
+                .set(-1.0);
+        }
+    }
+
     pub fn refresh_reuse_detected(&self) {
         self.0.reuse_detected.inc();
     }
@@ -429,6 +489,12 @@ impl Metrics {
         self.0
             .mail_outbox
             .set(i64::try_from(gauges.mail_outbox).unwrap_or(i64::MAX));
+        for (issuer, age) in gauges.jwks_ages {
+            self.0
+                .jwks_age
+                .get_or_create(&IssuerLabel { issuer })
+                .set(age);
+        }
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.0.registry);
@@ -477,6 +543,7 @@ mod tests {
         let text = metrics.render(Gauges {
             hash_queue: 3,
             mail_outbox: 0,
+            jwks_ages: Vec::new(),
         });
         assert_eq!(
             value(&text, r#"authql_auth_failures_total{code="FORBIDDEN"}"#),

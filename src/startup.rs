@@ -6,6 +6,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 
+use crate::auth::outside::{self, FetchOutcome, OutsideIssuers};
 use crate::auth::{password::Passwords, second_factor::SecretBox, tokens::JwtKeys};
 use crate::config::{Config, ConfigError};
 use crate::db::{DbSettings, Health, OnStatement, SqliteReads};
@@ -16,6 +17,7 @@ use crate::service::attempts;
 use crate::service::catalogue::Catalogue;
 use crate::service::mail::{self, SmtpMailer};
 use crate::service::mfa::{self, MfaClock, SecondFactor};
+use crate::service::outside::OutsideUsers;
 use crate::service::recovery::{self, Outbox, Recovery};
 use crate::service::revocations::{self, Revocations};
 use crate::service::sessions::Sessions;
@@ -43,6 +45,8 @@ pub struct Hooks {
     /// The Unix time second-factor codes are checked against, when not 0 (tests step
     /// through TOTP windows without sleeping).
     pub totp_clock: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// How soon outside issuers' keys are retried and refetched (tests shorten the 30 s).
+    pub outside_timing: Option<outside::Timing>,
 }
 
 /// A built, not yet running server.
@@ -183,6 +187,22 @@ impl Application {
             );
         }
         mfa::reseal(&db, &secrets, config.is_production()).await?;
+        let outside_settings = match &config.external_issuers_file {
+            Some(path) => outside::load(path, config.jwt_issuer.as_deref())?,
+            None => Vec::new(),
+        };
+        let fetch_metrics = metrics.clone();
+        let outside = OutsideIssuers::new(
+            outside_settings,
+            config.jwt_leeway.as_secs(),
+            hooks.outside_timing.unwrap_or_default(),
+            Arc::new(move |issuer: &str, outcome: FetchOutcome| {
+                fetch_metrics.jwks_fetch(issuer, outcome.label())
+            }),
+        );
+        metrics.jwks_issuers(&outside.names());
+        outside.start();
+        let outside_users = OutsideUsers::new(db.clone(), revocations.clone());
         let second_factor = SecondFactor::new(
             db.clone(),
             sessions.clone(),
@@ -200,6 +220,8 @@ impl Application {
             accounts,
             recovery,
             second_factor,
+            outside,
+            outside_users,
             health: Arc::new(Health::new(db.clone())),
             db,
             sqlite_reads,

@@ -5,6 +5,7 @@ use std::{ops::Deref, sync::Arc};
 
 use sea_orm::DatabaseConnection;
 
+use crate::auth::outside::OutsideIssuers;
 use crate::auth::{password::Passwords, tokens::JwtKeys};
 use crate::config::Config;
 use crate::db::{Health, SqliteReads};
@@ -13,6 +14,7 @@ use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::service::catalogue::Catalogue;
 use crate::service::mfa::SecondFactor;
+use crate::service::outside::OutsideUsers;
 use crate::service::recovery::Recovery;
 use crate::service::revocations::Revocations;
 use crate::service::sessions::Sessions;
@@ -56,6 +58,10 @@ pub struct Services {
     pub recovery: Recovery,
     /// The second factor: TOTP, recovery codes, assurance levels.
     pub second_factor: SecondFactor,
+    /// Outside identity providers and their keys (`EXTERNAL_ISSUERS_FILE`).
+    pub outside: OutsideIssuers,
+    /// The local users linked to outside identities.
+    pub outside_users: OutsideUsers,
     pub events: EventBus,
     /// What has been revoked or changed, kept current across instances.
     pub revocations: Revocations,

@@ -3,6 +3,7 @@
 pub mod auth_attempt;
 pub mod auth_event;
 pub mod change_log;
+pub mod external_identity;
 pub mod item;
 pub mod mail_outbox;
 pub mod mail_quota;

@@ -21,6 +21,9 @@ pub struct Model {
     pub email_verified_at: Option<DateTimeUtc>,
     /// When the user's TOTP factor was confirmed; none while they have no active factor.
     pub mfa_enabled_at: Option<DateTimeUtc>,
+    /// The outside issuer of a user linked to an identity provider (no password, no local
+    /// factor); none for a local account.
+    pub external_issuer: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ mod m20261201_000001_index_live_sessions;
 mod m20261207_000001_create_write_probe;
 mod m20261207_000002_create_mail_and_recovery;
 mod m20261208_000001_create_second_factor;
+mod m20261208_000002_create_external_identities;
 
 /// Every migration in order; `Migrator::up` runs at server start and in `authql migrate`.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_create_write_probe::Migration),
             Box::new(m20261207_000002_create_mail_and_recovery::Migration),
             Box::new(m20261208_000001_create_second_factor::Migration),
+            Box::new(m20261208_000002_create_external_identities::Migration),
         ]
     }
 }

@@ -40,6 +40,10 @@ pub enum AuthError {
     /// A cookie-authenticated mutation without the matching CSRF value (`CSRF_FAILED`).
     #[error("{0}")]
     Csrf(&'static str),
+    /// The token's outside issuer has never had keys: the token may be fine
+    /// (`AUTH_UNAVAILABLE`, with the seconds to wait).
+    #[error("The token's identity provider cannot be reached; try again in {0} seconds")]
+    Unavailable(u64),
 }
 
 impl AuthError {

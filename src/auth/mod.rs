@@ -5,6 +5,7 @@
 pub mod credentials;
 pub mod error;
 pub mod keys;
+pub mod outside;
 pub mod password;
 pub mod second_factor;
 pub mod tokens;

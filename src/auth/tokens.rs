@@ -48,6 +48,9 @@ pub struct Claims {
     /// otherwise, and for a token without the claim (minted elsewhere).
     pub aal: u8,
     pub csrf: Option<String>,
+    /// The outside identity provider that issued the token (then `sub` is the linked
+    /// local user's id); none for authql's own tokens.
+    pub issuer: Option<String>,
 }
 
 /// The assurance a token states (API.md Second factor): its `aal` and RFC 8176 `amr`.
@@ -505,6 +508,7 @@ impl JwtKeys {
             sid,
             aal,
             csrf,
+            issuer: None,
         })
     }
 }

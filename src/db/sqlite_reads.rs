@@ -213,7 +213,7 @@ impl ModelColumns for item::Model {
 }
 
 impl ModelColumns for user::Model {
-    const WIDTH: usize = 12;
+    const WIDTH: usize = 13;
 
     fn read(row: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
         Ok(Self {
@@ -238,6 +238,7 @@ impl ModelColumns for user::Model {
                 ValueRef::Null => None,
                 _ => Some(timestamp(row, at + 11)?),
             },
+            external_issuer: row.get(at + 12)?,
         })
     }
 }

@@ -41,6 +41,8 @@ pub struct AuthContext {
     /// their `AuthPayload.user` may show what a partial login may read of itself
     /// (`mfaEnabled`), though the request itself carried no credential.
     issued_to: std::sync::atomic::AtomicI64,
+    /// Where the request came from: the audit trail of an outside user's first sight.
+    client: ClientInfo,
 }
 
 type Resolved = Result<Arc<Principal>, ApiError>;
@@ -60,7 +62,14 @@ impl AuthContext {
             consulted: AtomicBool::new(false),
             checked_items: std::sync::Mutex::new(Vec::new()),
             issued_to: std::sync::atomic::AtomicI64::new(i64::MIN),
+            client: ClientInfo::default(),
         }
+    }
+
+    /// Where the request came from (address, agent, request id).
+    pub fn with_client(mut self, client: ClientInfo) -> Self {
+        self.client = client;
+        self
     }
 
     /// An item an ownership guard loaded and let through.
@@ -162,6 +171,20 @@ impl AuthContext {
     }
 
     async fn resolve(&self) -> Result<Arc<Principal>, ApiError> {
+        // A token naming a configured outside issuer is that issuer's to verify, with its
+        // keys only (API.md External identity providers).
+        let location = self.state.config.jwt_token_location;
+        if let Ok(token) = self.presented.token(location)
+            && let Some(issuer) = self.state.outside.issuer_of(token)
+        {
+            let verified = issuer.verify(token).await?;
+            let principal = self
+                .state
+                .outside_users
+                .principal(verified, &self.client)
+                .await?;
+            return Ok(Arc::new(principal));
+        }
         let claims = self.decoded().await?.clone();
         Ok(Arc::new(
             principal::resolve(&self.state.revocations, claims).await?,

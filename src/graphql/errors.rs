@@ -36,9 +36,15 @@ pub enum ApiError {
     /// none.
     MfaRequired {
         enroll: bool,
+        /// An outside identity provider's user: no method here (`methods: []`).
+        outside: bool,
     },
     /// A feature needs configuration the server lacks.
     FeatureDisabled(&'static str),
+    /// The token's outside issuer has no keys yet.
+    AuthUnavailable {
+        retry_after: u64,
+    },
     /// The database cannot take the request now; nothing was written.
     ServiceUnavailable {
         retry_after: u64,
@@ -67,6 +73,7 @@ impl ApiError {
             Self::EmailNotVerified => ErrorCode::EmailNotVerified,
             Self::MfaRequired { .. } => ErrorCode::MfaRequired,
             Self::FeatureDisabled(_) => ErrorCode::FeatureDisabled,
+            Self::AuthUnavailable { .. } => ErrorCode::AuthUnavailable,
             Self::Internal => ErrorCode::InternalServerError,
         }
     }
@@ -91,13 +98,19 @@ impl ApiError {
             }
             Self::VerificationFailed => "The token or code is wrong, used or expired".to_owned(),
             Self::EmailNotVerified => "Verify your email address first".to_owned(),
-            Self::MfaRequired { enroll: false } => {
+            Self::MfaRequired { outside: true, .. } => {
+                "Sign in at your identity provider with a second factor first".to_owned()
+            }
+            Self::MfaRequired { enroll: false, .. } => {
                 "Confirm with your second factor first (verifyMfa)".to_owned()
             }
-            Self::MfaRequired { enroll: true } => {
+            Self::MfaRequired { enroll: true, .. } => {
                 "Set up a second factor first (enrollTotp, confirmTotp)".to_owned()
             }
             Self::FeatureDisabled(message) => (*message).to_owned(),
+            Self::AuthUnavailable { retry_after } => {
+                AuthError::Unavailable(*retry_after).to_string()
+            }
             Self::ServiceUnavailable { retry_after } => format!(
                 "The service cannot take this request now; try again in {retry_after} seconds"
             ),
@@ -148,6 +161,7 @@ impl ApiError {
             Self::TokenExpired => Ok(AuthError::Expired),
             Self::TokenRevoked => Ok(AuthError::Revoked),
             Self::InvalidToken(message) => Ok(AuthError::Invalid(message)),
+            Self::AuthUnavailable { retry_after } => Ok(AuthError::Unavailable(retry_after)),
             other => Err(other),
         }
     }
@@ -160,17 +174,18 @@ impl From<ApiError> for async_graphql::Error {
             match &error {
                 ApiError::BadUserInput { field, .. } => ext.set("field", *field),
                 ApiError::RateLimited { retry_after }
-                | ApiError::ServiceUnavailable { retry_after } => {
-                    ext.set("retryAfter", *retry_after)
-                }
-                ApiError::MfaRequired { enroll } => {
-                    let methods: &[&str] = if *enroll {
+                | ApiError::ServiceUnavailable { retry_after }
+                | ApiError::AuthUnavailable { retry_after } => ext.set("retryAfter", *retry_after),
+                ApiError::MfaRequired { enroll, outside } => {
+                    let methods: &[&str] = if *outside {
+                        &[]
+                    } else if *enroll {
                         &["TOTP"]
                     } else {
                         &["TOTP", "RECOVERY_CODE"]
                     };
                     ext.set("methods", methods.to_vec());
-                    if *enroll {
+                    if *enroll && !*outside {
                         ext.set("enroll", true);
                     }
                 }
@@ -207,6 +222,7 @@ impl From<AuthError> for ApiError {
             AuthError::Invalid(message) => Self::InvalidToken(message),
             AuthError::Revoked => Self::TokenRevoked,
             AuthError::Csrf(message) => Self::CsrfFailed(message),
+            AuthError::Unavailable(retry_after) => Self::AuthUnavailable { retry_after },
         }
     }
 }

@@ -27,7 +27,10 @@ use crate::service::principal::Principal;
 pub async fn principal(ctx: &Context<'_>) -> Result<Arc<Principal>, ApiError> {
     let principal = principal_any_level(ctx).await?;
     if principal.partial() {
-        return Err(ApiError::MfaRequired { enroll: false });
+        return Err(ApiError::MfaRequired {
+            enroll: false,
+            outside: false,
+        });
     }
     Ok(principal)
 }
@@ -49,6 +52,7 @@ fn admin_level(ctx: &Context<'_>, principal: &Principal) -> Result<(), ApiError>
     if ctx.state()?.config.mfa_required_for_admins && principal.aal() < 2 {
         return Err(ApiError::MfaRequired {
             enroll: !principal.mfa_enabled,
+            outside: principal.outside(),
         });
     }
     Ok(())
@@ -87,6 +91,7 @@ impl Guard for MfaVerified {
         } else {
             Err(ApiError::MfaRequired {
                 enroll: !principal.mfa_enabled,
+                outside: principal.outside(),
             }
             .into())
         }

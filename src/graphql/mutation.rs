@@ -160,7 +160,17 @@ impl Mutation {
         let access = match principal_any_level(ctx).await {
             // A partial login may end itself, nothing more (API.md Second factor).
             Ok(principal) if principal.partial() && scope != LogoutScope::Current => {
-                return Err(ApiError::MfaRequired { enroll: false });
+                return Err(ApiError::MfaRequired {
+                    enroll: false,
+                    outside: false,
+                });
+            }
+            // An outside token has no session: it can end itself only.
+            Ok(principal) if principal.outside() && scope != LogoutScope::Current => {
+                return Err(ApiError::bad_input(
+                    "scope",
+                    "A token of an identity provider can only log itself out (CURRENT)",
+                ));
             }
             Ok(principal) => Ok(principal),
             Err(error) => Err(error.into_refusal()?),

@@ -304,11 +304,10 @@ fn request_data(
     let state = app.state.clone();
     move |request: Request| {
         request
-            .data(Arc::new(AuthContext::new(
-                presented.clone(),
-                refresh_cookie.clone(),
-                state.clone(),
-            )))
+            .data(Arc::new(
+                AuthContext::new(presented.clone(), refresh_cookie.clone(), state.clone())
+                    .with_client(client.clone()),
+            ))
             .data(client.clone())
     }
 }

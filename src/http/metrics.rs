@@ -36,6 +36,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let gauges = Gauges {
         hash_queue: state.passwords.waiting(),
         mail_outbox,
+        jwks_ages: state.outside.ages(),
     };
     (
         [(

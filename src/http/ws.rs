@@ -451,7 +451,8 @@ impl Connection {
     /// operation resolves its own principal from it.
     async fn init(&mut self, presented: Presented) -> Result<(), ApiError> {
         if !presented.is_anonymous() {
-            let auth = AuthContext::new(presented.clone(), None, self.app.state.clone());
+            let auth = AuthContext::new(presented.clone(), None, self.app.state.clone())
+                .with_client(self.client.clone());
             let principal = auth.principal().await?;
             self.live = Some(principal.claims.clone());
         }
@@ -488,7 +489,9 @@ impl Connection {
         let (live, is_live) = watch::channel(false);
         let live = OperationLive::new(live);
         let request = request
-            .data(Arc::new(AuthContext::new(credential, None, state)))
+            .data(Arc::new(
+                AuthContext::new(credential, None, state).with_client(self.client.clone()),
+            ))
             .data(self.client.clone())
             .data(live.clone());
         let mut responses = self.app.executor.execute_stream(request);

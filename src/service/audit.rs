@@ -29,6 +29,7 @@ pub struct Event<'a> {
     username: Option<&'a str>,
     actor_id: Option<i32>,
     session_id: Option<&'a str>,
+    issuer: Option<&'a str>,
 }
 
 impl<'a> Event<'a> {
@@ -40,6 +41,7 @@ impl<'a> Event<'a> {
             username: None,
             actor_id: None,
             session_id: None,
+            issuer: None,
         }
     }
 
@@ -71,6 +73,12 @@ impl<'a> Event<'a> {
         self
     }
 
+    /// The outside issuer of the credential the event is about.
+    pub fn issuer(mut self, issuer: Option<&'a str>) -> Self {
+        self.issuer = issuer;
+        self
+    }
+
     /// Writes the event with `db` — the transaction of the change it describes.
     pub(super) async fn record(self, db: &impl ConnectionTrait) -> ServiceResult<()> {
         auth_event::Entity::insert(auth_event::ActiveModel {
@@ -84,6 +92,7 @@ impl<'a> Event<'a> {
             ip_address: Set(self.client.ip_address()),
             user_agent: Set(self.client.user_agent()),
             request_id: Set(self.client.request_id.clone()),
+            issuer: Set(self.issuer.map(str::to_owned)),
         })
         .exec_without_returning(db)
         .await?;

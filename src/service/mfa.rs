@@ -119,6 +119,7 @@ impl SecondFactor {
     /// With an active factor: `BAD_USER_INPUT` (disable it first). In production without
     /// `MFA_ENCRYPTION_KEY`: `FEATURE_DISABLED` (no secret is kept in clear there).
     pub async fn enroll(&self, caller: &Principal) -> ServiceResult<Enrollment> {
+        caller.local_credentials()?;
         if self.production && !self.secrets.seals() {
             return Err(ServiceError::FeatureDisabled(
                 "Second factors need MFA_ENCRYPTION_KEY on this server",
@@ -173,6 +174,7 @@ impl SecondFactor {
         code: &str,
         client: &ClientInfo,
     ) -> ServiceResult<(Vec<String>, Issued)> {
+        caller.local_credentials()?;
         let (txn, user, factor, attempt) = self.begin_check(caller).await?;
         let Some(factor) = factor.filter(|f| f.confirmed_at.is_none()) else {
             return self.refuse(txn, &user, None, attempt, client).await;
@@ -230,6 +232,7 @@ impl SecondFactor {
         code: &str,
         client: &ClientInfo,
     ) -> ServiceResult<Issued> {
+        caller.local_credentials()?;
         let (txn, user, factor, attempt) = self.begin_check(caller).await?;
         let factor = factor.filter(|f| f.confirmed_at.is_some());
         let Some(factor) = factor else {
@@ -276,6 +279,7 @@ impl SecondFactor {
         code: &str,
         client: &ClientInfo,
     ) -> ServiceResult<()> {
+        caller.local_credentials()?;
         let (txn, user, factor, attempt) = self.begin_check(caller).await?;
         let Some(factor) = factor.filter(|f| f.confirmed_at.is_some()) else {
             return self.refuse(txn, &user, None, attempt, client).await;
@@ -320,6 +324,7 @@ impl SecondFactor {
         caller: &Principal,
         client: &ClientInfo,
     ) -> ServiceResult<Vec<String>> {
+        caller.local_credentials()?;
         let (txn, user) = users::begin_locked(&self.db, caller.user_id).await?;
         let user = user.ok_or_else(|| unknown_user(&caller.claims))?;
         let factor = totp_factor::Entity::find_by_id(user.id)

@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod items;
 pub mod mail;
 pub mod mfa;
+pub mod outside;
 pub mod principal;
 pub mod recovery;
 pub mod revocations;

@@ -36,6 +36,23 @@ impl Principal {
     pub fn partial(&self) -> bool {
         self.mfa_enabled && self.aal() < 2
     }
+
+    /// The token came from an outside identity provider.
+    pub fn outside(&self) -> bool {
+        self.claims.issuer.is_some()
+    }
+
+    /// A credential of authql's own: the password and the second factor are managed here.
+    /// A user of an outside identity provider has neither (`FEATURE_DISABLED`).
+    pub fn local_credentials(&self) -> ServiceResult<()> {
+        if self.outside() {
+            Err(ServiceError::FeatureDisabled(
+                "Your identity provider manages your password, address and second factor",
+            ))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// Checks decoded access-token claims against the revocation view: the user must exist

@@ -429,6 +429,10 @@ impl Recovery {
         let Some(user) = users::find_by_email(&self.db, &request.email).await? else {
             return Ok(());
         };
+        // A user of an outside identity provider has no password here to reset.
+        if user.external_issuer.is_some() {
+            return Ok(());
+        }
         // Used up: no need for the write lock (checked again under it).
         if quota_used(&self.db, "reset:address", &request.email.lower()).await?
             >= RESET_MAILS_PER_ADDRESS
@@ -608,6 +612,7 @@ impl Recovery {
     /// address; false (nothing sent) without one, or when it is verified. A limit that
     /// holds the mail back answers true all the same.
     pub async fn request_email_verification(&self, caller: &Principal) -> ServiceResult<bool> {
+        caller.local_credentials()?;
         let (txn, user) = users::begin_locked(&self.db, caller.user_id).await?;
         let user = user.ok_or(ServiceError::NotFound("User"))?;
         let Some(email) = user
@@ -628,6 +633,7 @@ impl Recovery {
     /// An address another account uses gets a mail saying so instead of a token, and the
     /// answer is the same (no enumeration).
     pub async fn change_email(&self, caller: &Principal, new: &Email) -> ServiceResult<()> {
+        caller.local_credentials()?;
         let (txn, user) = users::begin_locked(&self.db, caller.user_id).await?;
         let user = user.ok_or(ServiceError::NotFound("User"))?;
         // Only the latest request counts: earlier links die, mailed or held back.

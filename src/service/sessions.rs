@@ -238,7 +238,11 @@ impl Sessions {
         )
         .await?;
         let permit = self.passwords.admit()?;
-        let user = users::find_to_check(&self.db, self.reads.as_deref(), username.as_str()).await?;
+        let user = users::find_to_check(&self.db, self.reads.as_deref(), username.as_str())
+            .await?
+            // A user of an outside identity provider has no password: as if unknown (the
+            // same hash is spent).
+            .filter(|u| u.external_issuer.is_none());
         let hash = user.as_ref().map(|u| u.password_hash.as_str());
         let matches = permit.verify(password, hash).await?;
         let Some(user) = user.as_ref().filter(|_| matches) else {
@@ -707,6 +711,7 @@ impl Sessions {
         new: &Password,
         client: &ClientInfo,
     ) -> ServiceResult<Issued> {
+        caller.local_credentials()?;
         let user = users::find(&self.db, caller.user_id)
             .await?
             .ok_or_else(|| unknown_user(&caller.claims))?;

@@ -203,6 +203,12 @@ impl Accounts {
     ) -> ServiceResult<user::Model> {
         let (txn, user) = begin_locked(&self.db, id).await?;
         let user = user.ok_or(ServiceError::NotFound("User"))?;
+        if user.external_issuer.is_some() {
+            return Err(ServiceError::Conflict {
+                field: "userId",
+                message: "This user's role comes from their identity provider",
+            });
+        }
         let mut active: user::ActiveModel = user.into();
         active.role = Set(role.as_str().to_owned());
         active.updated_at = Set(Utc::now());

@@ -47,6 +47,8 @@ pub struct Extras {
     pub reset_gate: Option<std::sync::Arc<tokio::sync::Semaphore>>,
     /// The Unix time TOTP codes are checked against, when not 0.
     pub totp_clock: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// How soon outside issuers' keys are retried and refetched.
+    pub outside_timing: Option<authql::auth::outside::Timing>,
 }
 
 /// A database owned by one test.
@@ -234,6 +236,7 @@ impl TestApp {
             sqlite_pragmas: extras.sqlite_pragmas,
             reset_gate: extras.reset_gate,
             totp_clock: extras.totp_clock,
+            outside_timing: extras.outside_timing,
         };
         let app = Application::build_with(config(&database_url, overrides), hooks)
             .await

@@ -21,6 +21,7 @@ mod mail;
 mod metrics;
 mod mfa;
 mod operations;
+mod outside;
 mod pagination;
 mod production;
 mod recovery;

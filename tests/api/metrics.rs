@@ -281,7 +281,16 @@ async fn client_chosen_close_codes_count_as_other() {
 
 #[tokio::test]
 async fn every_metric_the_operations_guide_and_dashboard_name_is_served() {
-    let app = metrics_app(&[]).await;
+    // An outside issuer, so its series exist (nobody listens there: its fetches fail).
+    let dir = tempfile::tempdir().unwrap();
+    let issuers = dir.path().join("issuers.toml");
+    std::fs::write(
+        &issuers,
+        "[[issuer]]\nissuer = \"http://127.0.0.1:9\"\naudiences = [\"authql\"]\n",
+    )
+    .unwrap();
+    let issuers = issuers.display().to_string();
+    let app = metrics_app(&[("external-issuers-file", &issuers)]).await;
     let text = scrape(&app).await;
     let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/");
     let mut named = std::collections::BTreeSet::new();

@@ -1107,3 +1107,99 @@ async fn the_cli_resets_a_lost_factor() {
         .unwrap();
     assert!(!unknown.status.success());
 }
+
+#[tokio::test]
+async fn the_user_is_mailed_and_a_password_reset_lifts_a_lock_not_the_factor() {
+    use crate::smtp_sink::SmtpSink;
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = MfaApp::spawn(&[
+        ("mail-url", &url),
+        ("mfa-max-failures", "2"),
+        ("login-max-failures", "100"),
+    ])
+    .await;
+    let to = "ann@example.com";
+    let session = app.signup_with("ann", PASSWORD, Some(to)).await;
+    assert_eq!(sink.first_to(to).await.subject, "Verify your email address");
+    let ann = enrolled_from(&app, session).await;
+    assert_eq!(
+        sink.next_to(to, 1).await.subject,
+        "A second factor was added to your account"
+    );
+    // A recovery code used: told.
+    let partial = partial_login(&app, "ann").await;
+    let body = verify(&app, &partial.access, &ann.codes[0]).await;
+    assert!(
+        body["data"]["verifyMfa"]["accessToken"].is_string(),
+        "{body}"
+    );
+    assert_eq!(
+        sink.next_to(to, 2).await.subject,
+        "A recovery code of your account was used"
+    );
+    // Locked after MFA_MAX_FAILURES wrong codes: told; the right code is refused now.
+    let partial = partial_login(&app, "ann").await;
+    for _ in 0..2 {
+        assert_code(
+            &verify(&app, &partial.access, "999999").await,
+            "VERIFICATION_FAILED",
+        );
+    }
+    assert_eq!(
+        sink.next_to(to, 3).await.subject,
+        "Your second factor was locked"
+    );
+    let right = code_at(&ann.secret, T0 + STEP);
+    assert_code(&verify(&app, &partial.access, &right).await, "RATE_LIMITED");
+    // A password reset lifts the lock, not the factor.
+    app.gql(
+        "mutation($e: String!) { requestPasswordReset(email: $e) }",
+        json!({ "e": to }),
+    )
+    .await;
+    let token = sink.next_to(to, 4).await.token("/reset-password#token=");
+    let body = app
+        .gql(
+            "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }",
+            json!({ "t": token, "p": "a brand new passphrase" }),
+        )
+        .await;
+    assert_eq!(body["data"]["resetPassword"], true, "{body}");
+    let login = app
+        .gql(
+            LOGIN_MFA,
+            json!({ "input": { "username": "ann", "password": "a brand new passphrase" } }),
+        )
+        .await;
+    assert_eq!(login["data"]["login"]["mfaRequired"], true, "{login}");
+    let partial = login["data"]["login"]["accessToken"].as_str().unwrap();
+    let body = verify(&app, partial, &right).await;
+    assert!(
+        body["data"]["verifyMfa"]["accessToken"].is_string(),
+        "{body}"
+    );
+    // Turned off: told. No mail carries the secret or a code.
+    let body = app
+        .gql_as(
+            body["data"]["verifyMfa"]["accessToken"].as_str().unwrap(),
+            "mutation($c: String!) { disableTotp(code: $c) }",
+            json!({ "c": ann.codes[1] }),
+        )
+        .await;
+    assert_eq!(body["data"]["disableTotp"], true, "{body}");
+    let mut subjects = Vec::new();
+    for seen in 5..8 {
+        subjects.push(sink.next_to(to, seen).await.subject);
+    }
+    assert!(
+        subjects.contains(&"The second factor of your account was removed".to_owned()),
+        "{subjects:?}"
+    );
+    for mail in sink.mails() {
+        assert!(!mail.body.contains(&ann.secret), "{}", mail.body);
+        for code in &ann.codes {
+            assert!(!mail.body.contains(code.as_str()), "{}", mail.body);
+        }
+    }
+}

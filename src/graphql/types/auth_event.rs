@@ -65,6 +65,12 @@ impl AuthEvent {
     async fn request_id(&self) -> Option<&str> {
         self.0.request_id.as_deref()
     }
+
+    /// The outside identity provider whose token the event was written for (`SIGNUP` of a
+    /// user seen first through it); null for authql's own credentials.
+    async fn issuer(&self) -> Option<&str> {
+        self.0.issuer.as_deref()
+    }
 }
 
 /// `totalCount` of the audit trail: the events the filters match.
