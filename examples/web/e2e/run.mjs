@@ -17,6 +17,10 @@
 //               password?", follow the mailed link to /reset-password, log in with the
 //               new password — mail through a real SMTP server (`smtp-server` from npm,
 //               started here; authql's MAIL_URL points at it, APP_URL at the app)
+//   provider    (bearer) "Sign in with your provider": panva's oidc-provider started here,
+//               the authorization code flow with PKCE in the browser, its JWT access
+//               token used with authql (EXTERNAL_ISSUERS_FILE); a user created on first
+//               sight creates an item; a provider-side admin sees the admin tile
 //   two-factor  set up an authenticator (QR and key shown, the code computed from the key
 //               by `otplib`), recovery codes shown once, log out, the password alone is a
 //               partial login, the second step with the next code, FRESH_TOKEN_REQUIRED
@@ -33,6 +37,9 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { SMTPServer } from 'smtp-server';
 import { generate as totpCode } from 'otplib';
+import Provider, { errors as oidcErrors } from 'oidc-provider';
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { simpleParser } from 'mailparser';
 
 const web = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -121,11 +128,13 @@ async function freePort() {
 }
 
 /** `vite preview` of dist/ on `port` with /graphql proxied to `authqlUrl`. */
-async function startPreview(name, authqlUrl, port) {
+async function startPreview(name, authqlUrl, port, provider) {
+  const env = { ...process.env, AUTHQL_URL: authqlUrl };
+  if (provider) env.OIDC_CONFIG = JSON.stringify(provider);
   const child = spawn(
     process.execPath,
     [join(web, 'node_modules', 'vite', 'bin', 'vite.js'), 'preview', '--host', '127.0.0.1', '--port', String(port), '--strictPort'],
-    { cwd: web, env: { ...process.env, AUTHQL_URL: authqlUrl }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: web, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   track(child, `vite preview ${name}`);
   // (Its proxy logs ECONNRESET whenever authql closes a socket, e.g. with 4403.)
@@ -142,6 +151,66 @@ async function startPreview(name, authqlUrl, port) {
     if (Date.now() > deadline) throw new Error(`vite preview ${name} did not answer in 30 s`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+// ---- an OpenID provider -------------------------------------------------------------------
+
+const RESOURCE = 'urn:authql:api';
+
+/**
+ * panva's oidc-provider (certified) on a free port, with a public client for the app at
+ * `appUrl` (PKCE required) and JWT access tokens for authql (RFC 8707 resource
+ * indicator; audience `authql`, RS256). Any login works (its dev interactions); a login
+ * ending in `-admin` gets `roles: ["admin"]` in its access token.
+ */
+async function startProvider(appUrl) {
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: 'authql-web',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: [`${appUrl}/callback`],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      },
+    ],
+    jwks: { keys: [{ ...key, kid: 'e2e-1', alg: 'RS256', use: 'sig' }] },
+    pkce: { required: () => true },
+    scopes: ['openid', 'api'],
+    findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id, preferred_username: id }) }),
+    extraTokenClaims: (_ctx, token) => ({
+      preferred_username: token.accountId,
+      roles: token.accountId?.endsWith('-admin') ? ['admin'] : [],
+    }),
+    features: {
+      devInteractions: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => RESOURCE,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, indicator) => {
+          if (indicator !== RESOURCE) throw new oidcErrors.InvalidTarget();
+          return { scope: 'api', audience: 'authql', accessTokenFormat: 'jwt', accessTokenTTL: 600, jwt: { sign: { alg: 'RS256' } } };
+        },
+      },
+    },
+  });
+  const server = provider.listen(port, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+  return { issuer, clientId: 'authql-web', resource: RESOURCE, scope: 'openid api' };
+}
+
+/** An EXTERNAL_ISSUERS_FILE naming the provider. */
+function issuersFile(issuer) {
+  const dir = mkdtempSync(join(tmpdir(), 'authql-web-issuers-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'issuers.toml');
+  writeFileSync(file, `[[issuer]]\nissuer = "${issuer}"\naudiences = ["authql"]\nalgorithms = ["RS256"]\nrole_claim = "roles"\n`);
+  return file;
 }
 
 // ---- mail -------------------------------------------------------------------------------
@@ -714,6 +783,55 @@ async function twoFactor(browser, mode, env) {
   }
 }
 
+/**
+ * "Sign in with your provider": the browser goes to the provider, signs in, comes back with
+ * a code, trades it (PKCE) for a JWT access token and uses it with authql.
+ */
+async function outsideProvider(browser, mode, env) {
+  if (mode !== 'bearer') return 'skipped: outside tokens travel as a bearer header';
+  /** Signs in at the provider as `login` (a new browser context: no provider session yet). */
+  const signInAtProvider = async (login) => {
+    const opened = await openPage(browser, env.preview);
+    const { page } = opened;
+    await page.getByRole('button', { name: 'Sign in with your provider' }).click();
+    await page.getByPlaceholder('Enter any login').fill(login);
+    await page.getByPlaceholder('and password').fill('anything');
+    await page.getByRole('button', { name: 'Sign-in' }).click();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByText(`Signed in as ${login}`).waitFor();
+    expect(new URL(page.url()).pathname === '/', `left at ${page.url()}`);
+    return opened;
+  };
+  const user = await signInAtProvider('olga');
+  try {
+    const { page } = user;
+    await shot(page, `${mode}-18-provider-signed-in`);
+    // A user made on first sight: it creates an item, which is its own.
+    await page.getByLabel('Name').fill('Provider lamp');
+    await page.getByLabel('Price', { exact: true }).fill('7');
+    await page.getByRole('button', { name: 'Create item' }).click();
+    await expectText(row(page, 'Provider lamp'), 'olga');
+    await tab(page, 'Dashboard');
+    await expectText(page.getByTestId('tile-me'), 'olga (USER)');
+    expect((await page.getByTestId('tile-users').count()) === 0, 'a USER sees the admin tile');
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByText('Not signed in').waitFor();
+  } finally {
+    await user.context.close();
+  }
+  // A provider-side admin sees admin fields.
+  const admin = await signInAtProvider('pia-admin');
+  try {
+    const { page } = admin;
+    await tab(page, 'Dashboard');
+    await expectText(page.getByTestId('tile-me'), 'pia-admin (ADMIN)');
+    await expectText(page.getByTestId('tile-users'), 'users');
+    await shot(page, `${mode}-19-provider-admin`);
+  } finally {
+    await admin.context.close();
+  }
+}
+
 // ---- main -------------------------------------------------------------------------------
 
 async function main() {
@@ -729,9 +847,15 @@ async function main() {
     // Mailed links point at the app (APP_URL), so its port is chosen first.
     const port = await freePort();
     const appUrl = `http://127.0.0.1:${port}`;
-    const authql = await startAuthql(mode, { ...extra, MAIL_URL: mail.url, APP_URL: appUrl });
+    const provider = await startProvider(appUrl);
+    const authql = await startAuthql(mode, {
+      ...extra,
+      MAIL_URL: mail.url,
+      APP_URL: appUrl,
+      EXTERNAL_ISSUERS_FILE: issuersFile(provider.issuer),
+    });
     const root = await seed(authql);
-    const preview = await startPreview(mode, authql, port);
+    const preview = await startPreview(mode, authql, port, provider);
     const short = await startAuthql(`${mode}-3s`, { ...extra, JWT_ACCESS_TOKEN_EXPIRES: '3s' });
     await seed(short);
     const previewShort = await startPreview(`${mode}-3s`, short, await freePort());
@@ -752,16 +876,18 @@ async function main() {
     ['password dialog outliving the token: the replaced session ends', reauthAfterExpiry],
     ['verify the email, forget the password, reset it from the mail', recovery],
     ['two-factor: set up, second step, step-up, recovery codes, turn off', twoFactor],
+    ['sign in with an outside provider (oidc-provider, PKCE), its token under the guards', outsideProvider],
   ];
   let passed = 0;
   let failed = 0;
-  for (const [title, run] of scenarios) {
+  // E2E_ONLY=word runs the scenarios whose title holds it (while working on one).
+  for (const [title, run] of scenarios.filter(([t]) => t.includes(process.env.E2E_ONLY ?? ''))) {
     for (const mode of Object.keys(modes)) {
       const t0 = Date.now();
       try {
-        await run(browser, mode, envs[mode]);
+        const note = await run(browser, mode, envs[mode]);
         passed += 1;
-        console.log(`ok   ${mode}: ${title} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+        console.log(`ok   ${mode}: ${title} (${note ?? `${((Date.now() - t0) / 1000).toFixed(1)} s`})`);
       } catch (error) {
         failed += 1;
         console.log(`FAIL ${mode}: ${title}: ${error.stack ?? error}`);

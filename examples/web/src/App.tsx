@@ -9,11 +9,14 @@ import { Sessions } from './screens/Sessions';
 import { Account } from './screens/Account';
 import { ResetPassword, VerifyEmail } from './screens/Recovery';
 import { SecondStep } from './screens/SecondFactor';
+import { ProviderCallback } from './screens/ProviderSignIn';
 
 /** The pages mailed links open ({APP_URL}/reset-password#token=…); any other path is the shop. */
 const LINKED_PAGES: Record<string, () => React.JSX.Element> = {
   '/reset-password': ResetPassword,
   '/verify-email': VerifyEmail,
+  // Where an outside identity provider sends the browser back (src/oidc.ts).
+  '/callback': ProviderCallback,
 };
 
 const TABS = ['Catalogue', 'Dashboard', 'Sessions', 'Account'] as const;

@@ -40,6 +40,8 @@ export interface Session {
    * the code prompt instead of the app).
    */
   mfaRequired: boolean;
+  /** Signed in at an outside identity provider (src/oidc.ts): its access token, no refresh. */
+  outside?: boolean;
 }
 
 export interface AuthState {
@@ -117,6 +119,27 @@ const identityHooks = new Set<() => void>();
 export function onIdentityChange(hook: () => void): () => void {
   identityHooks.add(hook);
   return () => identityHooks.delete(hook);
+}
+
+/**
+ * Takes an outside identity provider's access token (src/oidc.ts) and the user authql
+ * linked to it. It has no refresh token: when it expires, the user signs in again there.
+ */
+export function acceptOutsideToken(accessToken: string, user: Session['user']): Session {
+  const session: Session = {
+    mode: 'bearer',
+    user,
+    accessToken,
+    refreshToken: null,
+    csrfToken: null,
+    refreshCsrfToken: null,
+    mfaRequired: false,
+    outside: true,
+  };
+  generation += 1;
+  if (state.session?.user.id !== session.user.id) identityHooks.forEach((hook) => hook());
+  update({ session, signedOutReason: null });
+  return session;
 }
 
 /** Forgets the credential; `reason` is shown on the signed-out screen. */
@@ -252,6 +275,11 @@ export function refreshOnce(staleGeneration: number = generation): Promise<void>
 async function doRefresh(): Promise<void> {
   const session = state.session;
   if (!session) return;
+  if (session.outside) {
+    // An outside provider's token cannot be refreshed here: sign in there again.
+    signOut('your sign-in at the identity provider expired; please sign in again');
+    throw new Error('outside token expired');
+  }
   update({ refreshes: state.refreshes + 1 });
   try {
     const data =

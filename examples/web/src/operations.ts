@@ -269,3 +269,12 @@ export const DisableTotpMutation = graphql(`
     disableTotp(code: $code)
   }
 `);
+
+/** Requires role ADMIN (the Dashboard asks it of admins only). */
+export const UsersCountQuery = graphql(`
+  query UsersCount {
+    users(first: 1) {
+      totalCount
+    }
+  }
+`);

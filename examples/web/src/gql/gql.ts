@@ -40,6 +40,7 @@ type Documents = {
     "\n  mutation ConfirmTotp($code: String!) {\n    confirmTotp(code: $code) {\n      recoveryCodes\n      tokens {\n        ...AuthFields\n      }\n    }\n  }\n": typeof types.ConfirmTotpDocument,
     "\n  mutation VerifyMfa($code: String!) {\n    verifyMfa(code: $code) {\n      ...AuthFields\n    }\n  }\n": typeof types.VerifyMfaDocument,
     "\n  mutation DisableTotp($code: String!) {\n    disableTotp(code: $code)\n  }\n": typeof types.DisableTotpDocument,
+    "\n  query UsersCount {\n    users(first: 1) {\n      totalCount\n    }\n  }\n": typeof types.UsersCountDocument,
 };
 const documents: Documents = {
     "\n  fragment AuthFields on AuthPayload {\n    accessToken\n    refreshToken\n    csrfToken\n    refreshCsrfToken\n    expiresIn\n    mfaRequired\n    user {\n      id\n      username\n      role\n      mfaEnabled\n    }\n  }\n": types.AuthFieldsFragmentDoc,
@@ -68,6 +69,7 @@ const documents: Documents = {
     "\n  mutation ConfirmTotp($code: String!) {\n    confirmTotp(code: $code) {\n      recoveryCodes\n      tokens {\n        ...AuthFields\n      }\n    }\n  }\n": types.ConfirmTotpDocument,
     "\n  mutation VerifyMfa($code: String!) {\n    verifyMfa(code: $code) {\n      ...AuthFields\n    }\n  }\n": types.VerifyMfaDocument,
     "\n  mutation DisableTotp($code: String!) {\n    disableTotp(code: $code)\n  }\n": types.DisableTotpDocument,
+    "\n  query UsersCount {\n    users(first: 1) {\n      totalCount\n    }\n  }\n": types.UsersCountDocument,
 };
 
 /**
@@ -188,6 +190,10 @@ export function graphql(source: "\n  mutation VerifyMfa($code: String!) {\n    v
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation DisableTotp($code: String!) {\n    disableTotp(code: $code)\n  }\n"): (typeof documents)["\n  mutation DisableTotp($code: String!) {\n    disableTotp(code: $code)\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query UsersCount {\n    users(first: 1) {\n      totalCount\n    }\n  }\n"): (typeof documents)["\n  query UsersCount {\n    users(first: 1) {\n      totalCount\n    }\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};

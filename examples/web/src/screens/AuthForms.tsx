@@ -3,6 +3,7 @@ import { useApolloClient } from '@apollo/client/react';
 import { login, signup } from '../auth';
 import { explain } from '../errors';
 import { RequestPasswordResetMutation } from '../operations';
+import { ProviderButton } from './ProviderSignIn';
 
 export function AuthForms() {
   const [username, setUsername] = useState('');
@@ -52,6 +53,7 @@ export function AuthForms() {
         </div>
         {error && <p role="alert" className="error">{error}</p>}
       </form>
+      <ProviderButton />
     </section>
   );
 }

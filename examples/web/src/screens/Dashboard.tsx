@@ -3,9 +3,26 @@
 // `refresh` and retry — the counter below shows how many refreshes this page sent.
 import { useState } from 'react';
 import { useApolloClient, useQuery } from '@apollo/client/react';
-import { MeQuery, MyItemsQuery, MySessionsQuery, StoresQuery } from '../operations';
+import { MeQuery, MyItemsQuery, MySessionsQuery, StoresQuery, UsersCountQuery } from '../operations';
 import { explain } from '../errors';
 import { useAuth } from '../useAuth';
+
+/** Admins only (`users` requires role ADMIN): asked only when `me` says so. */
+function UsersTile() {
+  const users = useQuery(UsersCountQuery);
+  return (
+    <div className="tile" data-testid="tile-users">
+      <h3>Users (admin)</h3>
+      {users.error ? (
+        <p className="error">{explain(users.error)}</p>
+      ) : users.loading ? (
+        <p>Loading…</p>
+      ) : (
+        <p>{users.data?.users.totalCount} users</p>
+      )}
+    </div>
+  );
+}
 
 export function Dashboard() {
   const client = useApolloClient();
@@ -49,6 +66,7 @@ export function Dashboard() {
         {card('My items', 'tile-items', items, <p>{items.data?.me.items.totalCount} items</p>)}
         {card('My sessions', 'tile-sessions', sessions, <p>{sessions.data?.mySessions.length} live sessions</p>)}
         {card('Stores', 'tile-stores', stores, <p>{stores.data?.stores.totalCount} stores</p>)}
+        {me.data?.me.role === 'ADMIN' && <UsersTile />}
       </div>
     </section>
   );
