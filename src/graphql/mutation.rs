@@ -8,7 +8,7 @@ use crate::auth::error::AuthError;
 use crate::domain::{
     Description, Email, Name, OneTimeToken, Password, Price, Role, Username, without_nul,
 };
-use crate::graphql::context::ContextExt;
+use crate::graphql::context::{ContextExt, RebindGuard, SocketCredential};
 use crate::graphql::cookies;
 use crate::graphql::errors::{ApiError, ApiResult};
 use crate::graphql::guards::{
@@ -48,6 +48,33 @@ fn payload(ctx: &Context<'_>, state: &AppState, issued: Issued) -> AuthPayload {
         expires_in: state.keys.access_ttl_secs(),
         user: User(user),
         mfa_required,
+    }
+}
+
+/// A socket a mutation's new pair will re-bind, and the guard held while it runs.
+type Rebinding = Option<(std::sync::Arc<SocketCredential>, RebindGuard)>;
+
+/// Over a WebSocket whose credential came from `connection_init`, a mutation that answers
+/// a new pair makes its access token the socket's credential (API.md "Keeping a socket past
+/// its token"). Over a cookie-authenticated socket it is refused before it changes
+/// anything: a socket cannot set cookies, and a rotation the browser never saw would make
+/// its next HTTP `refresh` look like reuse.
+fn rebinding(ctx: &Context<'_>, mutation: &'static str) -> ApiResult<Rebinding> {
+    match ctx.data_opt::<std::sync::Arc<SocketCredential>>() {
+        None => Ok(None),
+        Some(socket) if socket.from_cookie() => Err(ApiError::bad_input(
+            mutation,
+            "Over a cookie-authenticated WebSocket this would change cookies the browser never \
+             sees: send it over HTTP",
+        )),
+        Some(socket) => Ok(Some((socket.clone(), socket.begin()))),
+    }
+}
+
+/// The socket (if any) now holds the new access token.
+fn rebind(socket: Rebinding, issued: &Issued) {
+    if let Some((socket, _running)) = socket {
+        socket.rebind(issued.pair.access.token.clone());
     }
 }
 
@@ -121,10 +148,12 @@ impl Mutation {
         let client = ctx.client();
         // No password can hold NUL: refused as input, before anything is counted.
         without_nul(&input.password, "password")?;
+        let socket = rebinding(ctx, "login")?;
         let issued = state
             .sessions
             .login(&input.username, &input.password, &client)
             .await?;
+        rebind(socket, &issued);
         Ok(payload(ctx, state, issued))
     }
 
@@ -138,9 +167,11 @@ impl Mutation {
     ) -> ApiResult<AuthPayload> {
         let state = ctx.state()?;
         let location = state.config.jwt_token_location;
+        let socket = rebinding(ctx, "refresh")?;
         let given = given_refresh(ctx, state, refresh_token)?
             .ok_or_else(|| ApiError::from(missing(location, true)))??;
         let issued = state.sessions.refresh_given(&given, &ctx.client()).await?;
+        rebind(socket, &issued);
         Ok(payload(ctx, state, issued))
     }
 
@@ -224,10 +255,12 @@ impl Mutation {
         without_nul(&input.current_password, "currentPassword")?;
         let new_password = Password::parse(&input.new_password, "newPassword")?;
         let client = ctx.client();
+        let socket = rebinding(ctx, "changePassword")?;
         let issued = state
             .sessions
             .change_password(&caller, &input.current_password, &new_password, &client)
             .await?;
+        rebind(socket, &issued);
         Ok(payload(ctx, state, issued))
     }
 
@@ -340,10 +373,12 @@ impl Mutation {
     async fn confirm_totp(&self, ctx: &Context<'_>, code: String) -> ApiResult<MfaActivation> {
         let state = ctx.state()?;
         let caller = principal(ctx).await?;
+        let socket = rebinding(ctx, "confirmTotp")?;
         let (recovery_codes, issued) = state
             .second_factor
             .confirm(&caller, &code, &ctx.client())
             .await?;
+        rebind(socket, &issued);
         Ok(MfaActivation {
             recovery_codes,
             tokens: payload(ctx, state, issued),
@@ -357,10 +392,12 @@ impl Mutation {
     async fn verify_mfa(&self, ctx: &Context<'_>, code: String) -> ApiResult<AuthPayload> {
         let state = ctx.state()?;
         let caller = principal_any_level(ctx).await?;
+        let socket = rebinding(ctx, "verifyMfa")?;
         let issued = state
             .second_factor
             .verify(&caller, &code, &ctx.client())
             .await?;
+        rebind(socket, &issued);
         Ok(payload(ctx, state, issued))
     }
 

@@ -41,7 +41,7 @@ use crate::auth::credentials::Presented;
 use crate::auth::tokens::Claims;
 use crate::config::TokenLocation;
 use crate::error_code::ErrorCode;
-use crate::graphql::context::{AuthContext, OperationLive};
+use crate::graphql::context::{AuthContext, OperationLive, SocketCredential};
 use crate::graphql::error_codes::failed_before_execution;
 use crate::graphql::errors::ApiError;
 use crate::service::principal;
@@ -131,17 +131,20 @@ pub async fn upgrade(
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| {
+            let (rebound_tx, rebound_rx) = mpsc::unbounded_channel();
             Connection {
                 app,
                 protocol,
                 cookie,
                 client,
                 credential: None,
+                rebound: rebound_tx,
                 live: None,
+                live_generation: 0,
                 operations: HashMap::new(),
                 generation: 0,
             }
-            .serve(socket)
+            .serve(socket, rebound_rx)
         })
 }
 
@@ -215,6 +218,8 @@ struct Running {
     /// Becomes true once it is live: a subscription listening for events, a query
     /// answered, or anything ended.
     live: watch::Receiver<bool>,
+    /// A subscription listening for events (not a query or mutation).
+    listening: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Why the connection ends: the close frame to send, if any.
@@ -227,17 +232,22 @@ struct Connection {
     protocol: Protocol,
     cookie: Presented,
     client: ClientInfo,
-    /// What `connection_init` presented; `None` until then.
-    credential: Option<Presented>,
-    /// The token verified at `connection_init`, re-checked on every change to its user.
+    /// The socket's credential: what `connection_init` presented, until a mutation over the
+    /// socket re-binds it (API.md "Keeping a socket past its token"); `None` until then.
+    credential: Option<Arc<SocketCredential>>,
+    /// Told when the credential was re-bound (or a mutation that may re-bind it ended).
+    rebound: mpsc::UnboundedSender<()>,
+    /// The socket's token as verified, re-checked on every change to its user.
     live: Option<Claims>,
+    /// The credential generation `live` is of.
+    live_generation: u64,
     /// Running operations by id.
     operations: HashMap<String, Running>,
     generation: u64,
 }
 
 impl Connection {
-    async fn serve(mut self, socket: WebSocket) {
+    async fn serve(mut self, socket: WebSocket, mut rebound: mpsc::UnboundedReceiver<()>) {
         let (mut sink, mut stream) = socket.split();
         let (output, mut outputs) = mpsc::channel::<Output>(64);
         let init_deadline = tokio::time::sleep(self.app.state.config.ws_init_timeout);
@@ -294,6 +304,13 @@ impl Connection {
                     }
                     break Some(Close(CLOSE_INIT_TIMEOUT, reason.into()));
                 }
+                Some(()) = rebound.recv() => {
+                    match self.sync_credential(&mut sink).await {
+                        Ok(true) => expiry_set = false,
+                        Ok(false) => {}
+                        Err(error) => break Some(Close(CLOSE_FORBIDDEN, error.code().as_str().into())),
+                    }
+                }
                 () = &mut expiry, if expiry_set => {
                     break Some(Close(CLOSE_FORBIDDEN, ApiError::TokenExpired.code().as_str().into()));
                 }
@@ -306,11 +323,18 @@ impl Connection {
                         Err(broadcast::error::RecvError::Closed) => break None,
                     };
                     if concerns_us {
-                        match self.check_live().await {
-                            Ok(()) => {}
-                            // The check itself failed (database unreachable): try again
-                            // shortly rather than tell the client its token went bad.
+                        match self.check_live(&mut sink).await {
+                            Ok(true) => expiry_set = false,
+                            Ok(false) => {}
+                            // The check itself failed (database unreachable), or a mutation
+                            // that will re-bind the socket is running (its own password
+                            // change ends the old session): try again shortly rather than
+                            // tell the client its token went bad.
                             Err(ApiError::Internal) => {
+                                retry.as_mut().reset(tokio::time::Instant::now() + RETRY_CHECK);
+                                retrying = true;
+                            }
+                            Err(_) if self.rebinding() => {
                                 retry.as_mut().reset(tokio::time::Instant::now() + RETRY_CHECK);
                                 retrying = true;
                             }
@@ -320,9 +344,14 @@ impl Connection {
                 }
                 () = &mut retry, if retrying => {
                     retrying = false;
-                    match self.check_live().await {
-                        Ok(()) => {}
+                    match self.check_live(&mut sink).await {
+                        Ok(true) => expiry_set = false,
+                        Ok(false) => {}
                         Err(ApiError::Internal) => {
+                            retry.as_mut().reset(tokio::time::Instant::now() + RETRY_CHECK);
+                            retrying = true;
+                        }
+                        Err(_) if self.rebinding() => {
                             retry.as_mut().reset(tokio::time::Instant::now() + RETRY_CHECK);
                             retrying = true;
                         }
@@ -450,14 +479,60 @@ impl Connection {
     /// Verifies the presented credential once; the connection keeps it, and each
     /// operation resolves its own principal from it.
     async fn init(&mut self, presented: Presented) -> Result<(), ApiError> {
-        if !presented.is_anonymous() {
-            let auth = AuthContext::new(presented.clone(), None, self.app.state.clone())
+        let anonymous = presented.is_anonymous();
+        let socket = Arc::new(SocketCredential::new(presented, self.rebound.clone()));
+        if !anonymous {
+            let auth = AuthContext::for_socket(socket.clone(), self.app.state.clone())
                 .with_client(self.client.clone());
             let principal = auth.principal().await?;
             self.live = Some(principal.claims.clone());
         }
-        self.credential = Some(presented);
+        self.live_generation = socket.generation();
+        self.credential = Some(socket);
         Ok(())
+    }
+
+    /// Whether a mutation that may re-bind the socket is running.
+    fn rebinding(&self) -> bool {
+        self.credential
+            .as_ref()
+            .is_some_and(|socket| socket.rebinding())
+    }
+
+    /// Follows a re-bound credential: the new token is verified and becomes the one the
+    /// socket's expiry and checks follow; when it is another user's, the running operations
+    /// are completed first. `Ok(true)`: the token changed.
+    async fn sync_credential(&mut self, sink: &mut Sink) -> Result<bool, ApiError> {
+        let Some(socket) = self.credential.clone() else {
+            return Ok(false);
+        };
+        let generation = socket.generation();
+        if generation == self.live_generation {
+            return Ok(false);
+        }
+        let auth = AuthContext::for_socket(socket, self.app.state.clone())
+            .with_client(self.client.clone());
+        let principal = auth.principal().await?;
+        let before = self.user_id();
+        if before.is_some() && before != principal.claims.user_id() {
+            // Another user now: the previous one's subscriptions end. (Only subscriptions:
+            // the mutation that re-bound the socket is still running, its answer to come.)
+            let listening: Vec<String> = self
+                .operations
+                .iter()
+                .filter(|(_, running)| running.listening.load(std::sync::atomic::Ordering::Acquire))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in listening {
+                if let Some(running) = self.operations.remove(&id) {
+                    running.task.abort();
+                    let _ = send(sink, json!({ "type": "complete", "id": id })).await;
+                }
+            }
+        }
+        self.live = Some(principal.claims.clone());
+        self.live_generation = generation;
+        Ok(true)
     }
 
     fn user_id(&self) -> Option<i32> {
@@ -487,11 +562,13 @@ impl Connection {
         }
         let state = self.app.state.clone();
         let (live, is_live) = watch::channel(false);
-        let live = OperationLive::new(live);
+        let listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let live = OperationLive::new(live, listening.clone());
         let request = request
             .data(Arc::new(
-                AuthContext::new(credential, None, state).with_client(self.client.clone()),
+                AuthContext::for_socket(credential.clone(), state).with_client(self.client.clone()),
             ))
+            .data(credential)
             .data(self.client.clone())
             .data(live.clone());
         let mut responses = self.app.executor.execute_stream(request);
@@ -530,6 +607,7 @@ impl Connection {
             task: task.abort_handle(),
             delivered: false,
             live: is_live,
+            listening,
         };
         self.operations.insert(id, running);
         Ok(())
@@ -593,12 +671,15 @@ impl Connection {
     }
 
     /// The connection's token must still be unrevoked and its user present; answered by
-    /// the revocation view (a statement only when the user's facts were just dropped).
-    async fn check_live(&self) -> Result<(), ApiError> {
+    /// the revocation view (a statement only when the user's facts were just dropped). A
+    /// re-bound credential is followed first. `Ok(true)`: the token changed.
+    async fn check_live(&mut self, sink: &mut Sink) -> Result<bool, ApiError> {
+        let changed = self.sync_credential(sink).await?;
         let Some(claims) = &self.live else {
-            return Ok(());
+            return Ok(changed);
         };
-        Ok(principal::still_valid(&self.app.state.revocations, claims).await?)
+        principal::still_valid(&self.app.state.revocations, claims).await?;
+        Ok(changed)
     }
 }
 

@@ -12,14 +12,13 @@ use chrono::Utc;
 use entity::{external_identity, user};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, SqlErr,
-    TransactionTrait,
 };
 
 use super::audit::Event;
 use super::principal::{self, Principal};
 use super::revocations::{Notice, Revocations, publish};
 use super::sessions::ClientInfo;
-use super::{ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult, users};
 use crate::auth::error::AuthError;
 use crate::auth::outside::OutsideToken;
 use crate::auth::tokens::{Claims, TokenKind};
@@ -81,7 +80,7 @@ impl OutsideUsers {
     }
 
     async fn store_role(&self, user_id: i32, role: Role) -> ServiceResult<()> {
-        let txn = self.db.begin().await?;
+        let txn = users::begin_write(&self.db).await?;
         user::Entity::update_many()
             .col_expr(
                 user::Column::Role,
@@ -144,7 +143,7 @@ impl OutsideUsers {
     /// the one.
     async fn first_sight(&self, token: &OutsideToken, client: &ClientInfo) -> ServiceResult<i32> {
         for _ in 0..5 {
-            let txn = self.db.begin().await?;
+            let txn = users::begin_write(&self.db).await?;
             let username = free_username(&txn, &token.username).await?;
             let email = self.unused_email(&txn, token).await?;
             let now = Utc::now();

@@ -52,6 +52,21 @@ pub(super) async fn create(
 /// the row (`None`: no such user). On SQLite the transaction begins `IMMEDIATE`: it holds
 /// the database write lock from its start, which serializes as a row lock would, so the
 /// row is read, not rewritten as [`lock`] must.
+/// Begins a transaction that will write: on SQLite `IMMEDIATE`, holding the write lock
+/// from its start, so two of them wait for each other (within the busy timeout) instead of
+/// failing when both try to turn a read into a write.
+pub(super) async fn begin_write(db: &DatabaseConnection) -> ServiceResult<DatabaseTransaction> {
+    if db.get_database_backend() == DatabaseBackend::Sqlite {
+        return Ok(db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?);
+    }
+    Ok(db.begin().await?)
+}
+
 pub(super) async fn begin_locked(
     db: &DatabaseConnection,
     id: i32,

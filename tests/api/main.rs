@@ -32,6 +32,7 @@ mod schema_rules;
 mod schema_sync;
 mod sessions;
 mod signup_login;
+mod socket_rebind;
 mod stores;
 mod subscriptions;
 mod tokens;

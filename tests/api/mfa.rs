@@ -1203,3 +1203,31 @@ async fn the_user_is_mailed_and_a_password_reset_lifts_a_lock_not_the_factor() {
         }
     }
 }
+
+#[tokio::test]
+async fn verify_mfa_over_a_socket_raises_the_socket_itself() {
+    let app = MfaApp::spawn(&[]).await;
+    let alice = enrolled(&app, "alice").await;
+    let partial = partial_login(&app, "alice").await;
+    let mut socket = open(&app, Some(&partial.access)).await;
+    start(&mut socket, "1", "{ mySessions { id } }", json!({})).await;
+    let refused = results(&mut socket, &["1".to_owned()]).await;
+    assert_eq!(code(&refused["1"]), "MFA_REQUIRED");
+    start(
+        &mut socket,
+        "2",
+        VERIFY,
+        json!({ "c": code_at(&alice.secret, T0 + STEP) }),
+    )
+    .await;
+    let raised = crate::helpers::results(&mut socket, &["2".to_owned()]).await;
+    assert!(
+        raised["2"]["data"]["verifyMfa"]["accessToken"].is_string(),
+        "{:?}",
+        raised["2"]
+    );
+    // The socket holds the level-2 token now.
+    start(&mut socket, "3", "{ mySessions { aal } }", json!({})).await;
+    let sessions = crate::helpers::results(&mut socket, &["3".to_owned()]).await;
+    assert!(sessions["3"].get("errors").is_none(), "{:?}", sessions["3"]);
+}
