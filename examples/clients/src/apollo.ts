@@ -40,6 +40,7 @@ import {
   createAuthWsClient,
   createStoreAsAdmin,
   freshUsername,
+  keepOneSocket,
   requireShortTokens,
   runProgram,
   sentRequests,
@@ -215,6 +216,18 @@ await runProgram(
         const other = ws.log.closes.filter((c) => !(c.code === 4403 && c.reason === 'TOKEN_EXPIRED'));
         assert(other.length === 0, `unexpected closes: ${JSON.stringify(other)}`);
         return `open ${((Date.now() - started) / 1000).toFixed(1)} s, closed ${expiries()}× with 4403 TOKEN_EXPIRED, refreshed and reconnected each time (${ws.log.connects} connects); events for items created after the 1st and last expiry arrived`;
+      },
+    ],
+    [
+      'one-socket',
+      async () => {
+        requireShortTokens(auth);
+        // 3 token lifetimes on one socket, refreshing over it: no close, no reconnect.
+        return keepOneSocket(username, password, 9_500, async (name) => {
+          const { data } = await client.mutate({ mutation: CreateItemMutation, variables: { input: { storeId, name, price: '2.50' } } });
+          assert(data?.createItem.id, `createItem ${name} answered no id`);
+          return data.createItem.id;
+        });
       },
     ],
     [

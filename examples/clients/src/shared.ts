@@ -453,6 +453,85 @@ export function createAuthWsClient(auth: AuthSession): AuthWsClient {
   return { client, log, waitLive };
 }
 
+// ---- one socket for longer than a token lives -------------------------------------------
+
+/**
+ * authql re-binds a socket to the access token a `refresh` sent *over that socket* answers
+ * (docs/api.md "Subscriptions"): so a client that refreshes over its socket keeps one
+ * socket, and its subscription, for as long as it likes. Logs in a second session of the
+ * user (its own refresh token, so nothing is rotated under the other program steps), opens
+ * a plain graphql-ws socket with no retries, subscribes, refreshes over it every half token
+ * lifetime for `spanMs`, then proves the subscription still delivers. Returns a summary;
+ * throws when the socket closed or reconnected.
+ */
+export async function keepOneSocket(
+  username: string,
+  password: string,
+  spanMs: number,
+  createItem: (name: string) => Promise<string>,
+): Promise<string> {
+  const { login } = await bareData(LoginMutation, { input: { username, password } });
+  let pair = { accessToken: login.accessToken ?? '', refreshToken: login.refreshToken ?? '' };
+  const lifetimeMs = jwtExpiry(pair.accessToken) * 1000 - Date.now();
+  let connects = 0;
+  const closes: unknown[] = [];
+  const socket = createClient({
+    url: GRAPHQL_WS_URL,
+    webSocketImpl: WebSocket,
+    lazy: false,
+    retryAttempts: 0,
+    connectionParams: { Authorization: `Bearer ${pair.accessToken}` },
+    on: {
+      connected: () => (connects += 1),
+      closed: (event) => closes.push(closeInfo(event)),
+    },
+  });
+  const events: ItemEvent[] = [];
+  const errors: unknown[] = [];
+  const stop = socket.subscribe<{ itemEvents: ItemEvent }>(
+    { query: 'subscription { itemEvents { kind itemId item { name } } }' },
+    {
+      next: ({ data }) => data && events.push(data.itemEvents),
+      error: (error) => errors.push(error),
+      complete: () => {},
+    },
+  );
+  /** One operation over the socket, its data. */
+  const over = <T>(query: string, variables: Record<string, unknown>) =>
+    new Promise<T>((resolve, reject) => {
+      socket.subscribe<T>({ query, variables }, {
+        next: ({ data, errors: failed }) => (failed?.length ? reject(new Error(JSON.stringify(failed))) : resolve(data as T)),
+        error: reject,
+        complete: () => {},
+      });
+    });
+  const started = Date.now();
+  let refreshes = 0;
+  try {
+    while (Date.now() - started < spanMs) {
+      await sleep(Math.max(lifetimeMs / 2, 500));
+      const data = await withTimeout(
+        over<{ refresh: AuthPayload }>(
+          'mutation($t: String) { refresh(refreshToken: $t) { accessToken refreshToken } }',
+          { t: pair.refreshToken },
+        ),
+        REQUEST_TIMEOUT_MS,
+        'refresh over the socket',
+      );
+      pair = { accessToken: data.refresh.accessToken ?? '', refreshToken: data.refresh.refreshToken ?? '' };
+      refreshes += 1;
+    }
+    const id = await createItem(`one socket ${username}`);
+    await waitFor(() => events.some((e) => e.itemId === id), 5_000, `no event for item ${id} on the long-lived socket`);
+    assert(errors.length === 0, `subscription errors: ${JSON.stringify(errors)}`);
+    assert(connects === 1 && closes.length === 0, `${connects} connects, closes ${JSON.stringify(closes)}`);
+  } finally {
+    stop();
+    await socket.dispose();
+  }
+  return `one socket for ${((Date.now() - started) / 1000).toFixed(1)} s (${(spanMs / lifetimeMs).toFixed(1)}× the ${(lifetimeMs / 1000).toFixed(1)} s token lifetime), ${refreshes} refreshes over it, no close, no reconnect; the subscription still delivered`;
+}
+
 // ---- small helpers ------------------------------------------------------------------------
 
 /** CLIENTS_DEBUG=1: timestamped trace lines on stderr. */
