@@ -4,7 +4,8 @@
 // `Authorization: Bearer <token>` in the header editor, runs `{ me { username } }` and
 // checks the answer on screen, then runs an `itemEvents` subscription over the WebSocket
 // (the token from the Headers tab in `connection_init`) and sees an item created over
-// HTTP appear in the result pane. Every request to another origin is blocked and fails the
+// HTTP appear in the result pane; then one run right after typing, and one in a page where
+// WebSockets are blocked (it streams over HTTP as SSE). Every request to another origin is blocked and fails the
 // test, so GraphiQL is shown to work offline (no CDN). Any script error or
 // Content-Security-Policy violation in the page fails it too.
 //
@@ -104,6 +105,24 @@ async function createItem(url, token, storeId, name) {
     'mutation($input: CreateItemInput!) { createItem(input: $input) { id } }',
     { input: { storeId, name, price: '1.00' } },
   );
+}
+
+/**
+ * Creates items named `label N` over HTTP until one is shown in `page`'s result pane (the
+ * server may take a subscription a moment after it was sent).
+ */
+async function untilShown(page, url, token, storeId, label) {
+  const response = page.locator(RESPONSE).first().locator('.CodeMirror-code');
+  const shown = response.filter({ hasText: label });
+  for (let attempt = 1; ; attempt += 1) {
+    await createItem(url, token, storeId, `${label} ${attempt}`);
+    try {
+      await shown.waitFor({ timeout: 1_000 });
+      return;
+    } catch {
+      if (attempt >= 10) fail(`no itemEvents result "${label}" shown:\n${await response.innerText()}`);
+    }
+  }
 }
 
 /** A store to put items in: made by an admin created with the CLI on the same database. */
@@ -311,21 +330,43 @@ async function main() {
     }
     const init = sent.find((frame) => frame.includes('"connection_init"')) ?? '';
     if (!init.includes(`Bearer ${token}`)) fail(`connection_init without the token: ${init}`);
-    const response = page.locator(RESPONSE).first().locator('.CodeMirror-code');
-    const shown = response.filter({ hasText: 'live from elsewhere' });
-    // The server may take the subscribe a moment after the frame left: create items until
-    // one is shown.
-    for (let attempt = 1; ; attempt += 1) {
-      await createItem(url, token, storeId, `live from elsewhere ${attempt}`);
-      try {
-        await shown.waitFor({ timeout: 1_000 });
-        break;
-      } catch {
-        if (attempt >= 10) fail(`no itemEvents result shown:\n${await response.innerText()}`);
-      }
-    }
+    await untilShown(page, url, token, storeId, 'live from elsewhere');
     await page.screenshot({ path: join(artifacts, 'graphiql-subscription.png') });
     console.log('subscription ok: an item created over HTTP appeared in GraphiQL');
+
+    // 5b. Typed and run at once, before GraphiQL has parsed it: it runs (as a stream over
+    //     HTTP, SSE), never "not supported on this transport".
+    await page.locator('.graphiql-execute-button').click(); // stops the running one
+    await replaceEditorText(page, QUERY_EDITOR, 'subscription Quick { itemEvents { kind item { name } } }');
+    await page.locator('.graphiql-execute-button').click();
+    await untilShown(page, url, token, storeId, 'typed and run at once');
+    await page.locator('.graphiql-execute-button').click();
+    console.log('subscription run right after typing ok');
+
+    // 5c. Where WebSockets are blocked, a subscription streams over HTTP as SSE.
+    const blocked = await context.newPage();
+    blocked.on('pageerror', (error) => problems.push(`page error (no sockets): ${error.message}`));
+    await blocked.addInitScript(() => {
+      window.WebSocket = function () {
+        throw new Error('WebSockets are blocked on this network');
+      };
+    });
+    await blocked.goto(`${url}/`, { waitUntil: 'load' });
+    await blocked.locator('.graphiql-editor-tools').getByRole('button', { name: 'Headers', exact: true }).click({ timeout: STEP_TIMEOUT });
+    await replaceEditorText(blocked, TOOL_EDITOR, JSON.stringify({ Authorization: `Bearer ${token}` }));
+    await replaceEditorText(blocked, QUERY_EDITOR, 'subscription { itemEvents { kind item { name } } }');
+    await blocked.waitForTimeout(1_000); // parsed: GraphiQL knows it is a subscription
+    const streamed = blocked.waitForRequest(
+      (r) => r.method() === 'POST' && (r.headers()['accept'] ?? '').includes('text/event-stream') && /itemEvents/.test(r.postData() ?? ''),
+      { timeout: STEP_TIMEOUT },
+    );
+    await blocked.locator('.graphiql-execute-button').click();
+    const authorized = (await streamed).headers()['authorization'];
+    if (authorized !== `Bearer ${token}`) fail(`the stream carried Authorization ${JSON.stringify(authorized)}`);
+    await untilShown(blocked, url, token, storeId, 'streamed without a socket');
+    await blocked.screenshot({ path: join(artifacts, 'graphiql-sse.png') });
+    await blocked.close();
+    console.log('subscription without WebSockets ok: streamed over SSE');
 
     const violations = await page.evaluate(() => window.__cspViolations);
     problems.push(...violations.map((v) => `CSP violation: ${v}`));

@@ -178,6 +178,15 @@ pub struct Gauges {
     pub mail_outbox: u64,
 }
 
+/// An open HTTP subscription stream in `authql_http_streams`, until dropped.
+pub struct StreamGuard(Gauge);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The server's metrics; cheap to clone.
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
@@ -193,6 +202,7 @@ struct Inner {
     hash_queue: Gauge,
     ws_connections: Gauge,
     ws_closed: Family<CloseLabel, Counter>,
+    http_streams: Gauge,
     mail_sent: Family<OutcomeLabel, Counter>,
     mail_outbox: Gauge,
     mfa_verifications: Family<OutcomeLabel, Counter>,
@@ -258,6 +268,13 @@ impl Metrics {
             "ws_closed",
             "GraphQL WebSockets closed, by close code",
             ws_closed.clone(),
+        );
+
+        let http_streams = Gauge::default();
+        registry.register(
+            "http_streams",
+            "Open subscriptions over HTTP (SSE and multipart streams)",
+            http_streams.clone(),
         );
 
         let mail_sent = Family::<OutcomeLabel, Counter>::default();
@@ -357,6 +374,7 @@ impl Metrics {
             hash_queue,
             ws_connections,
             ws_closed,
+            http_streams,
             mail_sent,
             mail_outbox,
             mfa_verifications,
@@ -461,6 +479,12 @@ impl Metrics {
         self.0.reuse_detected.inc();
     }
 
+    /// A subscription over HTTP began streaming; it counts until the guard drops.
+    pub fn http_stream_opened(&self) -> StreamGuard {
+        self.0.http_streams.inc();
+        StreamGuard(self.0.http_streams.clone())
+    }
+
     pub fn ws_opened(&self) {
         self.0.ws_connections.inc();
     }
@@ -523,6 +547,7 @@ mod tests {
             "authql_refresh_reuse_detected_total",
             "authql_password_hash_queue",
             "authql_ws_connections",
+            "authql_http_streams",
             r#"authql_ws_closed_total{code="4403"}"#,
             r#"authql_http_requests_total{status="200"}"#,
         ] {

@@ -39,6 +39,19 @@ fn set_code(error: &mut ServerError, code: ErrorCode) {
         .set("code", code.as_str());
 }
 
+/// A subscription sent over plain HTTP (API.md "Subscriptions over HTTP"): it needs a
+/// stream, or a WebSocket.
+pub fn subscription_needs_a_stream() -> ServerError {
+    let mut error = ServerError::new(
+        "A subscription over HTTP needs `Accept: text/event-stream` (GraphQL over SSE) or \
+         `Accept: multipart/mixed;subscriptionSpec=1.0` (multipart subscriptions); \
+         or run it over the WebSocket at /graphql/ws",
+        None,
+    );
+    set_code(&mut error, ErrorCode::GraphqlValidationFailed);
+    error
+}
+
 /// A parse error, worded on one line as graphql-js words it (`Syntax Error: …`); the
 /// position goes in `locations`. The parser's own message is a multi-line drawing.
 pub fn parse_error(error: async_graphql::parser::Error) -> ServerError {

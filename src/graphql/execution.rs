@@ -14,6 +14,7 @@ use crate::graphql::cacheable;
 use crate::graphql::documents::Documents;
 use crate::graphql::error_codes::{
     VariableArguments, code_errors, code_of, missing_required_variable, parse_error,
+    subscription_needs_a_stream,
 };
 use crate::graphql::limits::{Cost, Limits};
 use crate::graphql::schema::{self, AppSchema};
@@ -150,9 +151,19 @@ impl Executor {
         }
     }
 
+    /// A request over HTTP answered with one response: a subscription is refused (it is
+    /// streamed when the client asks for a stream: `http::streams`).
+    fn prepare_single(&self, request: Request) -> Result<Prepared, ServerError> {
+        let prepared = self.prepare(request)?;
+        if prepared.r#type == Some(OperationType::Subscription) {
+            return Err(subscription_needs_a_stream());
+        }
+        Ok(prepared)
+    }
+
     /// One operation over HTTP (its name goes on the request's log line).
     pub async fn execute_cacheable(&self, request: Request) -> Executed {
-        let executed = match self.prepare(request) {
+        let executed = match self.prepare_single(request) {
             Ok(prepared) => {
                 let (cacheable, operation) = (prepared.cacheable, prepared.name.clone());
                 if let Some(name) = &operation {
@@ -178,8 +189,10 @@ impl Executor {
     /// aliases, directives and mutation root fields summed) nothing runs, and every
     /// operation answers the refusal (API.md "Limits").
     pub async fn execute_batch(&self, requests: Vec<Request>) -> Vec<Response> {
-        let prepared: Vec<Result<Prepared, ServerError>> =
-            requests.into_iter().map(|r| self.prepare(r)).collect();
+        let prepared: Vec<Result<Prepared, ServerError>> = requests
+            .into_iter()
+            .map(|r| self.prepare_single(r))
+            .collect();
         record_batch_names(&prepared);
         let total = prepared
             .iter()

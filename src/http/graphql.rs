@@ -18,11 +18,13 @@ use serde::Deserialize;
 
 use super::HttpState;
 use super::response_cache::{Answer, Class, Lookup, RequestKey, ResponseCache};
+use super::streams::{self, Kind};
 use super::{WireResponse, error_response};
 use crate::auth::credentials::{Presented, RefreshCookie};
 use crate::error_code::ErrorCode;
-use crate::graphql::context::AuthContext;
+use crate::graphql::context::{AuthContext, OperationLive};
 use crate::graphql::error_codes::{code_of, failed_before_execution};
+use crate::graphql::errors::ApiError;
 use crate::graphql::execution::Executed;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -41,6 +43,22 @@ pub async fn post(
             ErrorCode::UnsupportedMediaType,
             "Content-Type must be application/json",
         );
+    }
+    // A subscription asking for a stream (SSE, or Apollo's multipart) is answered as one,
+    // and so is any single operation from a client that accepts only SSE.
+    if let Some(kind) = headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .and_then(Kind::wanted)
+        .filter(|_| is_single(&body))
+        && let Ok(BatchRequest::Single(request)) =
+            parse_body(&body, app.state.config.graphql_max_batch)
+        && (selected_operation_type(&request) == Some(OperationType::Subscription)
+            || (kind == Kind::Sse
+                && !accepts(&headers, JSON)
+                && !accepts(&headers, GRAPHQL_RESPONSE_JSON)))
+    {
+        return subscribe(&app, &headers, peer, request, kind).await;
     }
     if let Some(cache) = app.cache.as_ref().filter(|_| is_single(&body)) {
         let max_batch = app.state.config.graphql_max_batch;
@@ -69,6 +87,38 @@ pub async fn post(
         ),
     };
     respond(&headers, response)
+}
+
+/// A subscription over HTTP ([`streams`](super::streams)): its events as a stream, which
+/// ends with the subscription or when its credential goes bad.
+async fn subscribe(
+    app: &HttpState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    request: Request,
+    kind: Kind,
+) -> Response {
+    // The credential as the stream follows it (the operation resolves its own as usual).
+    // A cookie needs its CSRF header here, as for a mutation: the stream may run one.
+    let claims = match auth_context(app, headers).principal_for_mutation().await {
+        Ok(principal) => Some(principal.claims.clone()),
+        Err(error @ ApiError::CsrfFailed(_)) => return streams::refuse(kind, &error),
+        // No usable token: the operation's guards answer for themselves.
+        Err(_) => None,
+    };
+    let attach = request_data(app, headers, peer);
+    let (live, listening) = tokio::sync::watch::channel(false);
+    let request = attach(request).data(OperationLive::new(live, Arc::default()));
+    let responses = app.executor.execute_stream(request);
+    streams::respond(
+        kind,
+        responses,
+        listening,
+        app.state.revocations.clone(),
+        claims,
+        app.state.config.jwt_leeway,
+        &app.state.metrics,
+    )
 }
 
 /// `GET /graphql`: GraphiQL for a browser, otherwise a query from the URL. A mutation over

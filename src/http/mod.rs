@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod response_cache;
 pub mod router;
 pub mod server;
+pub mod streams;
 pub mod ws;
 
 use std::{net::SocketAddr, sync::Arc};

@@ -10,6 +10,7 @@ mod cookies_csrf;
 mod data_safety;
 mod docs;
 mod guards;
+mod http_subscriptions;
 mod http_surface;
 mod input_rules;
 mod instances;

@@ -45,6 +45,7 @@ import {
   runProgram,
   sentRequests,
   sleep,
+  subscriptionOverHttp,
   waitFor,
   waitUntilExpired,
   withTimeout,
@@ -229,6 +230,37 @@ await runProgram(
           return data.createItem.id;
         });
       },
+    ],
+    [
+      'http-subscription',
+      async () =>
+        // Apollo Client alone over HTTP (no WebSocket link): HttpLink sends a subscription as
+        // a POST asking for multipart/mixed;subscriptionSpec=1.0 and reads the parts.
+        subscriptionOverHttp(
+          username,
+          password,
+          (token, log) => {
+            const http = new ApolloClient({
+              link: new HttpLink({ uri: GRAPHQL_HTTP_URL, headers: { authorization: `Bearer ${token}` } }),
+              cache: new InMemoryCache(),
+            });
+            const subscription = http.subscribe({ query: ItemEventsSubscription, errorPolicy: 'all' }).subscribe({
+              next: ({ data, error }) => {
+                if (data) log.events.push(data.itemEvents);
+                if (CombinedGraphQLErrors.is(error)) log.codes.push(...error.errors.map((e) => String(e.extensions?.code)));
+                else if (error) log.failures.push(error.message);
+              },
+              error: (error: unknown) => log.failures.push(error instanceof Error ? error.message : error),
+              complete: () => (log.completed = true),
+            });
+            return () => subscription.unsubscribe();
+          },
+          async (name) => {
+            const { data } = await client.mutate({ mutation: CreateItemMutation, variables: { input: { storeId, name, price: '3.00' } } });
+            assert(data?.createItem.id, `createItem ${name} answered no id`);
+            return data.createItem.id;
+          },
+        ),
     ],
     [
       'single-flight-refresh',

@@ -532,6 +532,58 @@ export async function keepOneSocket(
   return `one socket for ${((Date.now() - started) / 1000).toFixed(1)} s (${(spanMs / lifetimeMs).toFixed(1)}× the ${(lifetimeMs / 1000).toFixed(1)} s token lifetime), ${refreshes} refreshes over it, no close, no reconnect; the subscription still delivered`;
 }
 
+// ---- a subscription over HTTP (no WebSocket) ----------------------------------------------
+
+/** What a client's HTTP subscription reported, for {@link subscriptionOverHttp}. */
+export interface HttpSubscriptionLog {
+  events: ItemEvent[];
+  /** The error codes of results that carried errors. */
+  codes: string[];
+  /** Transport errors (not results). */
+  failures: unknown[];
+  completed: boolean;
+}
+
+/**
+ * authql streams a subscription sent as `POST /graphql` when the client asks for a stream
+ * (docs/api.md "Subscriptions over HTTP"): Apollo Client's multipart protocol, or GraphQL
+ * over SSE. Logs in a session of its own, lets `subscribe` start the client's HTTP
+ * subscription with that token, creates items until one's event arrives (the stream may
+ * take a moment to listen), then logs the session out: the stream must end within 2 s with
+ * a last result carrying TOKEN_REVOKED. Returns a summary.
+ */
+export async function subscriptionOverHttp(
+  username: string,
+  password: string,
+  subscribe: (token: string, log: HttpSubscriptionLog) => () => void,
+  createItem: (name: string) => Promise<string>,
+): Promise<string> {
+  const { login } = await bareData(LoginMutation, { input: { username, password } });
+  const token = login.accessToken ?? '';
+  const log: HttpSubscriptionLog = { events: [], codes: [], failures: [], completed: false };
+  const stop = subscribe(token, log);
+  try {
+    let delivered = '';
+    for (let attempt = 1; !delivered && attempt <= 5; attempt += 1) {
+      const id = await createItem(`over http ${username} ${attempt}`);
+      try {
+        await waitFor(() => log.events.some((e) => e.itemId === id), 1_000, 'no event');
+        delivered = id;
+      } catch {
+        assert(log.failures.length === 0 && !log.completed, `the stream failed: ${JSON.stringify(log.failures)}`);
+      }
+    }
+    assert(delivered, 'no event arrived over the HTTP subscription');
+    await bareData(LogoutMutation, { t: null }, token);
+    const loggedOut = Date.now();
+    await waitFor(() => log.completed || log.failures.length > 0, 2_000, 'the stream did not end after logout');
+    assert(log.codes.includes('TOKEN_REVOKED'), `expected a last result with TOKEN_REVOKED, got codes ${JSON.stringify(log.codes)}, failures ${JSON.stringify(log.failures)}`);
+    return `event for item ${delivered} arrived; logout ended the stream ${Date.now() - loggedOut} ms later with TOKEN_REVOKED`;
+  } finally {
+    stop();
+  }
+}
+
 // ---- small helpers ------------------------------------------------------------------------
 
 /** CLIENTS_DEBUG=1: timestamped trace lines on stderr. */

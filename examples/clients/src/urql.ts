@@ -18,6 +18,7 @@
 // Run: AUTHQL_URL=http://127.0.0.1:8000 AUTHQL_ADMIN_PASSWORD=… npm run urql (see run.sh).
 import { Client, CombinedError, fetchExchange, makeOperation, subscriptionExchange } from '@urql/core';
 import { authExchange } from '@urql/exchange-auth';
+import { createClient as createSseClient } from 'graphql-sse';
 import {
   AuthSession,
   CreateItemMutation,
@@ -43,6 +44,7 @@ import {
   runProgram,
   sentRequests,
   sleep,
+  subscriptionOverHttp,
   waitFor,
   waitUntilExpired,
   withTimeout,
@@ -218,6 +220,35 @@ await runProgram(
         assert(other.length === 0, `unexpected closes: ${JSON.stringify(other)}`);
         return `open ${((Date.now() - started) / 1000).toFixed(1)} s, closed ${expiries()}× with 4403 TOKEN_EXPIRED, refreshed and reconnected each time (${ws.log.connects} connects); events for items created after the 1st and last expiry arrived`;
       },
+    ],
+    [
+      'sse-subscription',
+      async () =>
+        // The graphql-sse client (GraphQL over Server-Sent Events, distinct connections
+        // mode): the same subscription without a WebSocket, one POST per subscription.
+        subscriptionOverHttp(
+          username,
+          password,
+          (token, log) => {
+            const sse = createSseClient({ url: GRAPHQL_HTTP_URL, headers: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+            const stop = sse.subscribe<{ itemEvents: ItemEvent }>(
+              { query: 'subscription { itemEvents { kind itemId item { name } } }' },
+              {
+                next: ({ data, errors }) => {
+                  if (data) log.events.push(data.itemEvents);
+                  for (const error of errors ?? []) log.codes.push(String(error.extensions?.code));
+                },
+                error: (error) => log.failures.push(error instanceof Error ? error.message : error),
+                complete: () => (log.completed = true),
+              },
+            );
+            return () => {
+              stop();
+              sse.dispose();
+            };
+          },
+          async (name) => (await createItem(name, '3.00')).id,
+        ),
     ],
     [
       'single-flight-refresh',
