@@ -240,6 +240,16 @@ pub struct Config {
     #[arg(long, env = "EXTERNAL_ISSUERS_FILE")]
     pub external_issuers_file: Option<PathBuf>,
 
+    /// Trusted documents: `off` (ids and any text), `audit` (any text, unknown ones
+    /// counted and logged), `require` (only the manifests' documents run).
+    #[arg(long, env = "PERSISTED_DOCUMENTS", default_value = "off", value_enum)]
+    pub persisted_documents: PersistedDocuments,
+
+    /// Comma-separated manifest files of trusted documents (Apollo's persisted query
+    /// manifest, or a flat `{sha256: text}` map).
+    #[arg(long, env = "PERSISTED_DOCUMENTS_FILES", value_delimiter = ',')]
+    pub persisted_documents_files: Vec<PathBuf>,
+
     /// The issuer name authenticator apps show beside a TOTP factor.
     #[arg(long, env = "MFA_ISSUER", default_value = "authql")]
     pub mfa_issuer: String,
@@ -599,6 +609,14 @@ pub fn weak_secret(secret: &str) -> Option<&'static str> {
         return Some("JWT_SECRET_KEY is a placeholder, not a secret");
     }
     None
+}
+
+/// `PERSISTED_DOCUMENTS` (API.md "Trusted documents").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PersistedDocuments {
+    Off,
+    Audit,
+    Require,
 }
 
 /// `APP_ENV`.

@@ -25,6 +25,10 @@ pub enum ErrorCode {
     MfaRequired,
     FeatureDisabled,
     AuthUnavailable,
+    /// A document id that no manifest nor APQ registration knows.
+    PersistedDocumentNotFound,
+    /// `PERSISTED_DOCUMENTS=require` and the document is not a trusted one.
+    PersistedDocumentRequired,
     InternalServerError,
     /// HTTP refusals before any GraphQL work (API.md HTTP surface).
     BadRequest,
@@ -57,6 +61,8 @@ impl ErrorCode {
         Self::MfaRequired,
         Self::FeatureDisabled,
         Self::AuthUnavailable,
+        Self::PersistedDocumentNotFound,
+        Self::PersistedDocumentRequired,
         Self::InternalServerError,
         Self::BadRequest,
         Self::UnsupportedMediaType,
@@ -103,6 +109,8 @@ impl ErrorCode {
             Self::MfaRequired => "MFA_REQUIRED",
             Self::FeatureDisabled => "FEATURE_DISABLED",
             Self::AuthUnavailable => "AUTH_UNAVAILABLE",
+            Self::PersistedDocumentNotFound => "PERSISTED_DOCUMENT_NOT_FOUND",
+            Self::PersistedDocumentRequired => "PERSISTED_DOCUMENT_REQUIRED",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
             Self::BadRequest => "BAD_REQUEST",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",

@@ -167,6 +167,32 @@ impl MfaOutcome {
     }
 }
 
+/// What became of a request's document (`authql_persisted_documents_total{outcome}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocumentOutcome {
+    /// Found by id, or a text that is a trusted document.
+    Hit,
+    /// An id nobody knows.
+    Miss,
+    /// `audit`: a text in no manifest.
+    UnknownText,
+    /// An APQ registration (a text sent with its hash).
+    Registered,
+}
+
+impl DocumentOutcome {
+    const ALL: [Self; 4] = [Self::Hit, Self::Miss, Self::UnknownText, Self::Registered];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::UnknownText => "unknown_text",
+            Self::Registered => "registered",
+        }
+    }
+}
+
 /// Gauges read at scrape time.
 #[derive(Clone, Debug, Default)]
 pub struct Gauges {
@@ -206,6 +232,7 @@ struct Inner {
     mail_sent: Family<OutcomeLabel, Counter>,
     mail_outbox: Gauge,
     mfa_verifications: Family<OutcomeLabel, Counter>,
+    persisted_documents: Family<OutcomeLabel, Counter>,
     jwks_fetches: Family<IssuerOutcomeLabels, Counter>,
     jwks_age: Family<IssuerLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
@@ -290,6 +317,17 @@ impl Metrics {
             mail_outbox.clone(),
         );
 
+        let persisted_documents = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "persisted_documents",
+            "Requests naming or sending a document, by what became of it (trusted documents)",
+            persisted_documents.clone(),
+        );
+        for outcome in DocumentOutcome::ALL {
+            let _ = persisted_documents.get_or_create(&OutcomeLabel {
+                outcome: outcome.label(),
+            });
+        }
         let mfa_verifications = Family::<OutcomeLabel, Counter>::default();
         registry.register(
             "mfa_verifications",
@@ -378,6 +416,7 @@ impl Metrics {
             mail_sent,
             mail_outbox,
             mfa_verifications,
+            persisted_documents,
             jwks_fetches,
             jwks_age,
         }))
@@ -431,6 +470,15 @@ impl Metrics {
     pub fn mail(&self, outcome: MailOutcome) {
         self.0
             .mail_sent
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.label(),
+            })
+            .inc();
+    }
+
+    pub fn persisted_document(&self, outcome: DocumentOutcome) {
+        self.0
+            .persisted_documents
             .get_or_create(&OutcomeLabel {
                 outcome: outcome.label(),
             })
@@ -548,6 +596,7 @@ mod tests {
             "authql_password_hash_queue",
             "authql_ws_connections",
             "authql_http_streams",
+            r#"authql_persisted_documents_total{outcome="unknown_text"}"#,
             r#"authql_ws_closed_total{code="4403"}"#,
             r#"authql_http_requests_total{status="200"}"#,
         ] {

@@ -12,6 +12,7 @@ use crate::config::{Config, ConfigError};
 use crate::db::{DbSettings, Health, OnStatement, SqliteReads};
 use crate::domain::CursorCodec;
 use crate::events::EventBus;
+use crate::graphql::trusted::TrustedDocuments;
 use crate::metrics::Metrics;
 use crate::service::attempts;
 use crate::service::catalogue::Catalogue;
@@ -57,6 +58,8 @@ pub struct Application {
     /// `METRICS_ADDR`'s listener, when set.
     metrics_listener: Option<TcpListener>,
     state: AppState,
+    /// The trusted documents (`PERSISTED_DOCUMENTS_FILES`), reloaded on `SIGHUP`.
+    trusted: Arc<TrustedDocuments>,
     addr: SocketAddr,
 }
 
@@ -191,6 +194,12 @@ impl Application {
             Some(path) => outside::load(path, config.jwt_issuer.as_deref())?,
             None => Vec::new(),
         };
+        let trusted = Arc::new(TrustedDocuments::load(
+            config.persisted_documents,
+            config.persisted_documents_files.clone(),
+            graphql::schema::validator(&config),
+            metrics.clone(),
+        )?);
         let fetch_metrics = metrics.clone();
         let outside = OutsideIssuers::new(
             outside_settings,
@@ -239,6 +248,7 @@ impl Application {
             listener,
             metrics_listener,
             state,
+            trusted,
             addr,
         })
     }
@@ -265,9 +275,10 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let executor = graphql::execution::Executor::new(self.state.clone());
+        let executor = graphql::execution::Executor::new(self.state.clone(), self.trusted.clone());
         let app = http::router::router(self.state.clone(), executor);
         let pruner = tokio::spawn(prune_periodically(self.state.clone()));
+        let reloader = tokio::spawn(reload_on_hangup(self.trusted.clone()));
         let workers: Vec<_> = self.workers.into_iter().map(tokio::spawn).collect();
         let metrics = match self.metrics_listener {
             Some(listener) => Some(http::metrics::serve(listener, self.state.clone())?),
@@ -283,6 +294,7 @@ impl Application {
         };
         http::server::serve(self.listener, app, limits, shutdown).await;
         pruner.abort();
+        reloader.abort();
         for worker in workers {
             worker.abort();
         }
@@ -347,6 +359,25 @@ async fn prune_periodically(state: AppState) {
 }
 
 /// Completes on SIGTERM or Ctrl-C. The handlers are installed when this is called, before
+/// Reloads the trusted documents on each `SIGHUP` (a reload that fails keeps the set).
+async fn reload_on_hangup(trusted: Arc<TrustedDocuments>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: trusted documents load at start only");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            // Reading and validating the files is blocking work.
+            let trusted = trusted.clone();
+            let _ = tokio::task::spawn_blocking(move || trusted.reload()).await;
+        }
+    }
+    #[cfg(not(unix))]
+    drop(trusted);
+}
+
 /// `listening on` is logged: a signal sent as soon as that line appears must drain the
 /// server, not kill it with the default action (tokio installs a handler only when its
 /// future is first polled, which `axum::serve` does after the line is out).

@@ -1,4 +1,5 @@
 import type { CodegenConfig } from '@graphql-codegen/cli';
+import { addTypenameSelectionDocumentTransform } from '@graphql-codegen/client-preset';
 
 // Typed operations from the repository's SDL (schema.graphql, byte-equal to
 // `authql schema`). `npm run codegen` writes src/gql/ (committed);
@@ -12,7 +13,16 @@ const config: CodegenConfig = {
   generates: {
     [out]: {
       preset: 'client',
-      presetConfig: { fragmentMasking: false },
+      presetConfig: {
+        fragmentMasking: false,
+        // src/gql/persisted-documents.json: every operation as {sha256: text}, the
+        // manifest authql loads (PERSISTED_DOCUMENTS_FILES); each document carries its
+        // hash in `__meta__.hash`, and the production build sends the hash alone.
+        persistedDocuments: { hashAlgorithm: 'sha256' },
+      },
+      // The texts as Apollo Client sends them, with `__typename` in every selection set
+      // (its cache needs them), so a document run by its id answers what the cache expects.
+      documentTransforms: [addTypenameSelectionDocumentTransform],
       config: {
         scalars: { DateTime: 'string', Decimal: 'string' },
         enumsAsTypes: true,

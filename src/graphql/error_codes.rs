@@ -32,6 +32,13 @@ fn has_code(error: &ServerError) -> bool {
         .is_some_and(|extensions| extensions.get("code").is_some())
 }
 
+/// An error of ours, with its code.
+pub fn coded(message: impl Into<String>, code: ErrorCode) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    set_code(&mut error, code);
+    error
+}
+
 fn set_code(error: &mut ServerError, code: ErrorCode) {
     error
         .extensions

@@ -18,6 +18,7 @@ use crate::graphql::error_codes::{
 };
 use crate::graphql::limits::{Cost, Limits};
 use crate::graphql::schema::{self, AppSchema};
+use crate::graphql::trusted::{self, Resolution, TrustedDocuments};
 use crate::metrics::{Metrics, OperationType};
 use crate::state::AppState;
 use crate::telemetry;
@@ -28,6 +29,7 @@ pub struct Executor {
     schema: AppSchema,
     limits: Arc<Limits>,
     documents: Arc<Documents>,
+    trusted: Arc<TrustedDocuments>,
     metrics: Metrics,
     health: Arc<Health>,
 }
@@ -54,8 +56,9 @@ pub struct Executed {
 }
 
 impl Executor {
-    /// The schema the server runs (`schema::build`) and its limits, from the state.
-    pub fn new(state: AppState) -> Self {
+    /// The schema the server runs (`schema::build`) and its limits, from the state; the
+    /// trusted documents in force.
+    pub fn new(state: AppState, trusted: Arc<TrustedDocuments>) -> Self {
         let limits = Limits::new(&state.config, &schema::sdl());
         Self {
             metrics: state.metrics.clone(),
@@ -63,11 +66,27 @@ impl Executor {
             schema: schema::build(state),
             limits: Arc::new(limits),
             documents: Arc::default(),
+            trusted,
         }
     }
 
-    fn prepare(&self, mut request: Request) -> Result<Prepared, ServerError> {
-        let parsed = self.documents.parse(&request.query).map_err(parse_error)?;
+    /// The request with the text of the trusted document it names (`graphql::trusted`):
+    /// for a transport that must see the operation before it runs (GET's "queries only",
+    /// a subscription's stream). Every operation is resolved anyway before it runs.
+    pub fn resolve(&self, request: Request) -> Request {
+        self.trusted.resolve(request)
+    }
+
+    fn prepare(&self, request: Request) -> Result<Prepared, ServerError> {
+        let mut request = self.trusted.resolve(request);
+        let (parsed, prevalidated) = match trusted::resolution(&request) {
+            Some(Resolution::Refused(error)) => return Err(error.clone()),
+            Some(Resolution::Trusted(trusted)) => (trusted.document.clone()?, true),
+            Some(Resolution::Plain) | None => (
+                self.documents.parse(&request.query).map_err(parse_error)?,
+                false,
+            ),
+        };
         let document = &parsed.document;
         let cost = self.limits.check(
             document,
@@ -91,6 +110,10 @@ impl Executor {
         let name = cacheable::selected_operation_name(document, request.operation_name.as_deref())
             .map(Arc::from);
         request.set_parsed_query(document.clone());
+        if prevalidated {
+            // Validated at load: async-graphql checks only what depends on the request.
+            request = request.data(async_graphql::Prevalidated);
+        }
         Ok(Prepared {
             request,
             cost,

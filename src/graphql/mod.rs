@@ -18,4 +18,5 @@ pub mod public_fields;
 pub mod query;
 pub mod schema;
 pub mod subscription;
+pub mod trusted;
 pub mod types;

@@ -1,7 +1,9 @@
 //! The schema: one builder for the server, `authql schema`, `GET /schema.graphql` and the
 //! schema-sync test, so the SDL cannot drift from what is served.
 
-use async_graphql::{Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder, ServerError, parser::types::ExecutableDocument};
+
+use crate::config::Config;
 
 use crate::graphql::limits::RECURSION_LIMIT;
 use crate::graphql::loaders::Loaders;
@@ -28,6 +30,20 @@ pub fn build(state: AppState) -> AppSchema {
     }
     builder.finish()
 }
+
+/// Validates a document against the schema the server runs (with its suggestions switch,
+/// which words the messages) without running it: trusted documents, once at load.
+pub fn validator(config: &Config) -> Validator {
+    let mut builder = builder();
+    if !config.suggestions_enabled() {
+        builder = builder.disable_suggestions();
+    }
+    let schema = builder.finish();
+    Box::new(move |document| schema.validate(document))
+}
+
+/// See [`validator`].
+pub type Validator = Box<dyn Fn(&ExecutableDocument) -> Result<(), Vec<ServerError>> + Send + Sync>;
 
 /// The SDL (`schema.graphql`): async-graphql's, plus what it leaves out of the SDL but
 /// still reports through introspection — the built-in `Float` scalar (always registered)

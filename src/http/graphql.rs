@@ -45,20 +45,30 @@ pub async fn post(
         );
     }
     // A subscription asking for a stream (SSE, or Apollo's multipart) is answered as one,
-    // and so is any single operation from a client that accepts only SSE.
-    if let Some(kind) = headers
+    // and so is any single operation from a client that accepts only SSE. The document a
+    // request names by id is resolved first: the operation's type is its document's.
+    let stream = headers
         .get(header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
-        .and_then(Kind::wanted)
-        .filter(|_| is_single(&body))
+        .and_then(Kind::wanted);
+    if let Some(kind) = stream.filter(|_| is_single(&body))
         && let Ok(BatchRequest::Single(request)) =
             parse_body(&body, app.state.config.graphql_max_batch)
-        && (selected_operation_type(&request) == Some(OperationType::Subscription)
+    {
+        let request = app.executor.resolve(request);
+        if selected_operation_type(&request) == Some(OperationType::Subscription)
             || (kind == Kind::Sse
                 && !accepts(&headers, JSON)
-                && !accepts(&headers, GRAPHQL_RESPONSE_JSON)))
-    {
-        return subscribe(&app, &headers, peer, request, kind).await;
+                && !accepts(&headers, GRAPHQL_RESPONSE_JSON))
+        {
+            return subscribe(&app, &headers, peer, request, kind).await;
+        }
+        if let Some(cache) = &app.cache {
+            return through_cache(&app, cache, &headers, peer, body.clone(), || Ok(request)).await;
+        }
+        let attach = request_data(&app, &headers, peer);
+        let response = app.executor.execute(attach(request)).await;
+        return respond(&headers, BatchResponse::Single(response));
     }
     if let Some(cache) = app.cache.as_ref().filter(|_| is_single(&body)) {
         let max_batch = app.state.config.graphql_max_batch;
@@ -156,6 +166,8 @@ pub async fn get(
             return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, &message);
         }
     };
+    // A document named by id: its type decides, like a text's.
+    let request = app.executor.resolve(request);
     if selected_operation_type(&request).is_some_and(|ty| ty != OperationType::Query) {
         let mut response = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -252,6 +264,11 @@ async fn through_cache(
 #[derive(Deserialize)]
 struct GetParams {
     query: Option<String>,
+    /// A trusted document's id (`graphql::trusted`), instead of `query`.
+    #[serde(rename = "documentId")]
+    document_id: Option<String>,
+    /// The same, as Relay names it.
+    doc_id: Option<String>,
     #[serde(rename = "operationName")]
     operation_name: Option<String>,
     variables: Option<String>,
@@ -262,16 +279,22 @@ impl GetParams {
     /// `None` without a `query` parameter. Otherwise the request a POST body with the same
     /// fields would give, so GET and POST accept and refuse the same values.
     fn into_request(self) -> Result<Option<Request>, String> {
-        let Some(query) = self.query else {
-            return Ok(None);
-        };
         let variables = json_param("variables", self.variables)?;
         let extensions = json_param("extensions", self.extensions)?;
+        // Without a query, a document id (or APQ's hash in `extensions`) names one.
+        let names_a_document = self.document_id.is_some()
+            || self.doc_id.is_some()
+            || extensions.get("persistedQuery").is_some();
+        if self.query.is_none() && !names_a_document {
+            return Ok(None);
+        }
         request_from_json(serde_json::json!({
-            "query": query,
+            "query": self.query.unwrap_or_default(),
             "operationName": self.operation_name,
             "variables": variables,
             "extensions": extensions,
+            "documentId": self.document_id,
+            "doc_id": self.doc_id,
         }))
         .map(Some)
     }

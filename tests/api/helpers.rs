@@ -316,6 +316,17 @@ impl TestApp {
         }
     }
 
+    /// Sends the signal `name` (`HUP`, `TERM`) to a server running as its own process.
+    pub fn signal(&self, name: &str) {
+        let pid = self.process.as_ref().expect("a server process").id();
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} {pid}");
+    }
+
     /// The SQL the server ran after the first `from` statements.
     pub fn sql_since(&self, from: usize) -> Vec<String> {
         self.sql.lock().unwrap()[from..].to_vec()
@@ -636,6 +647,7 @@ pub fn authql_command() -> std::process::Command {
             || key == "LISTEN_ADDR"
             || key.starts_with("MAIL_")
             || key == "APP_URL"
+            || key.starts_with("PERSISTED_DOCUMENTS")
         {
             command.env_remove(key);
         }

@@ -38,5 +38,6 @@ mod stores;
 mod subscriptions;
 mod tokens;
 mod transport;
+mod trusted_documents;
 mod upgrade;
 mod users;

@@ -16,6 +16,8 @@
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client';
 import { CombinedGraphQLErrors } from '@apollo/client/errors';
 import { ErrorLink } from '@apollo/client/link/error';
+import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
+import { createHash } from 'node:crypto';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { OperationTypeNode } from 'graphql';
 import { from, switchMap } from 'rxjs';
@@ -46,6 +48,7 @@ import {
   sentRequests,
   sleep,
   subscriptionOverHttp,
+  typed,
   waitFor,
   waitUntilExpired,
   withTimeout,
@@ -261,6 +264,38 @@ await runProgram(
             return data.createItem.id;
           },
         ),
+    ],
+    [
+      'apq',
+      async () => {
+        // Apollo's automatic persisted queries against PERSISTED_DOCUMENTS=off (the
+        // default): the first request sends the hash alone (GET), the server answers
+        // PersistedQueryNotFound, the link sends hash + text (a registration, as a POST); from then on
+        // the hash alone runs it. Queries go as GET (useGETForHashedQueries).
+        const sent: { method: string; text: boolean }[] = [];
+        const recording: typeof fetch = (input, init) => {
+          const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+          const text = init?.body ? String(init.body).includes('"query"') : new URL(url).searchParams.has('query');
+          sent.push({ method: init?.method ?? 'GET', text });
+          return countingFetch(input, init);
+        };
+        const apq = new ApolloClient({
+          link: ApolloLink.from([
+            new PersistedQueryLink({ sha256: (text) => createHash('sha256').update(text).digest('hex'), useGETForHashedQueries: true }),
+            new HttpLink({ uri: GRAPHQL_HTTP_URL, fetch: recording }),
+          ]),
+          cache: new InMemoryCache(),
+        });
+        // A document no one sent before in this process run (a fresh alias).
+        const probe = typed<{ items: { totalCount: number } }>(`query ApqProbe { ${freshUsername('apq')}: __typename items(first: 1) { totalCount } }`);
+        for (let round = 0; round < 2; round += 1) {
+          const { data, error } = await apq.query({ query: probe, fetchPolicy: 'network-only' });
+          assert(data && !error, `apq round ${round}: ${error?.message}`);
+        }
+        const shape = sent.map((s) => `${s.method}${s.text ? '+text' : ''}`).join(', ');
+        assert(shape === 'GET, POST+text, GET', `expected hash, hash + text, hash; sent ${shape}`);
+        return `sent ${shape}: registered on the first miss, then the hash alone ran it`;
+      },
     ],
     [
       'single-flight-refresh',

@@ -29,7 +29,7 @@ export const REFRESH_MARGIN_MS = 1_000;
 // ---- typed operations -------------------------------------------------------------------
 
 /** A parsed document that carries its result and variable types (TypedDocumentNode). */
-function typed<TData, TVariables extends Record<string, unknown> = Record<string, never>>(
+export function typed<TData, TVariables extends Record<string, unknown> = Record<string, never>>(
   source: string,
 ): TypedDocumentNode<TData, TVariables> {
   return parse(source) as TypedDocumentNode<TData, TVariables>;

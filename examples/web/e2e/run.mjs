@@ -26,6 +26,8 @@
 //               partial login, the second step with the next code, FRESH_TOKEN_REQUIRED
 //               after a refresh asks for password *and* code, turn it off with a recovery
 //               code, the password alone signs in again
+// Every server loads the app's persisted-documents manifest; the bearer ones run at
+// PERSISTED_DOCUMENTS=require (only the app's documents, sent by id, run).
 // Screenshots go to e2e/artifacts/. Exits non-zero on any failure.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -38,7 +40,7 @@ import { chromium } from 'playwright-core';
 import { SMTPServer } from 'smtp-server';
 import { generate as totpCode } from 'otplib';
 import Provider, { errors as oidcErrors } from 'oidc-provider';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { simpleParser } from 'mailparser';
 
@@ -263,6 +265,27 @@ function mailedLink(mail, page) {
 
 // ---- the API directly (the "other user") -------------------------------------------------
 
+/** Every document this script sends to authql itself (not through the app). */
+const API = {
+  login: 'mutation($i: LoginInput!) { login(input: $i) { accessToken csrfToken } }',
+  createStore: 'mutation { createStore(input: {name: "Main Street"}) { id } }',
+  createItem: 'mutation($i: CreateItemInput!) { createItem(input: $i) { id } }',
+};
+
+/**
+ * The manifests every authql here loads (PERSISTED_DOCUMENTS_FILES): the app's, written by
+ * codegen, and one of this script's own documents — so the bearer servers can run at
+ * PERSISTED_DOCUMENTS=require, where nothing else runs.
+ */
+function manifests() {
+  const dir = mkdtempSync(join(tmpdir(), 'authql-web-e2e-manifest-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const own = join(dir, 'e2e-documents.json');
+  const sha = (text) => createHash('sha256').update(text).digest('hex');
+  writeFileSync(own, JSON.stringify(Object.fromEntries(Object.values(API).map((text) => [sha(text), text]))));
+  return `${join(web, 'src', 'gql', 'persisted-documents.json')},${own}`;
+}
+
 /**
  * Logs in as root straight to authql and returns `call(query, variables)` as root. In
  * cookie mode the payload has no token: keep the cookies (Cookie header) and send the CSRF
@@ -279,10 +302,7 @@ async function rootClient(url) {
     if (body.errors) throw new Error(`API: ${JSON.stringify(body.errors)}`);
     return { body, response };
   };
-  const { body, response } = await post(
-    'mutation($i: LoginInput!) { login(input: $i) { accessToken csrfToken } }',
-    { i: { username: 'root', password: ADMIN_PASSWORD } },
-  );
+  const { body, response } = await post(API.login, { i: { username: 'root', password: ADMIN_PASSWORD } });
   const { accessToken, csrfToken } = body.data.login;
   const cookie = response.headers
     .getSetCookie()
@@ -297,8 +317,8 @@ async function rootClient(url) {
 /** One store and one item owned by root. */
 async function seed(url) {
   const call = await rootClient(url);
-  const { createStore } = await call('mutation { createStore(input: {name: "Main Street"}) { id } }');
-  await call('mutation($i: CreateItemInput!) { createItem(input: $i) { id } }', {
+  const { createStore } = await call(API.createStore);
+  await call(API.createItem, {
     i: { storeId: createStore.id, name: 'Seed lamp', price: '9.99' },
   });
   return { call, storeId: createStore.id };
@@ -323,12 +343,15 @@ async function openPage(browser, url) {
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   const ops = [];
+  /** Requests that carried a document's text (the production build sends ids only). */
+  const texts = [];
   const responses = [];
   const sockets = [];
   page.on('request', (request) => {
     if (request.method() !== 'POST' || new URL(request.url()).pathname !== '/graphql') return;
     const body = request.postDataJSON();
-    ops.push(body.operationName ?? body.query.match(/^\s*(?:query|mutation)\s+(\w+)/)?.[1] ?? '?');
+    ops.push(body.operationName ?? body.query?.match(/^\s*(?:query|mutation)\s+(\w+)/)?.[1] ?? '?');
+    if (body.query) texts.push(body.operationName ?? body.query);
   });
   page.on('response', async (response) => {
     if (response.request().method() !== 'POST' || new URL(response.url()).pathname !== '/graphql') return;
@@ -337,7 +360,7 @@ async function openPage(browser, url) {
   page.on('websocket', (socket) => sockets.push(socket));
   page.on('pageerror', (error) => console.error(`  page error: ${error.message}`));
   await page.goto(url);
-  return { context, page, ops, responses, sockets };
+  return { context, page, ops, texts, responses, sockets };
 }
 
 const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
@@ -372,7 +395,7 @@ async function expectText(locator, text) {
 // ---- scenarios --------------------------------------------------------------------------
 
 async function catalogue(browser, mode, env) {
-  const { context, page } = await openPage(browser, env.preview);
+  const { context, page, ops, texts } = await openPage(browser, env.preview);
   try {
     const user = `alice-${mode}`;
     // Anonymous: items, but owners are an error each: the partial result is shown as such.
@@ -445,6 +468,8 @@ async function catalogue(browser, mode, env) {
     expect((await page.getByTestId('session-other').count()) === 0, 'the replaced session is still live');
     await shot(page, `${mode}-6-sessions`);
     await page.getByText(`Signed in as ${user}`).waitFor();
+    // Trusted documents: the production build named every operation by its id.
+    expect(ops.length > 5 && texts.length === 0, `operations sent as text: ${texts.join(', ')}`);
 
     // Reload: cookie mode restores the session (one refresh), bearer mode forgets it.
     await page.reload();
@@ -464,7 +489,7 @@ async function live(browser, mode, env) {
     // socket says `connected`; if the first event raced it, create one more.
     for (let attempt = 1; ; attempt += 1) {
       const name = `Live lamp ${mode} ${attempt}`;
-      await env.root.call('mutation($i: CreateItemInput!) { createItem(input: $i) { id } }', {
+      await env.root.call(API.createItem, {
         i: { storeId: env.root.storeId, name, price: '5' },
       });
       try {
@@ -837,9 +862,13 @@ async function outsideProvider(browser, mode, env) {
 async function main() {
   const started = Date.now();
   mkdirSync(artifacts, { recursive: true });
+  // The production build sends ids only: every server loads the manifests; the bearer
+  // servers run nothing else (PERSISTED_DOCUMENTS=require), the cookie ones accept any
+  // text too (the default, `off`).
+  const persisted = { PERSISTED_DOCUMENTS_FILES: manifests() };
   const modes = {
-    bearer: {},
-    cookie: { JWT_TOKEN_LOCATION: 'cookies' },
+    bearer: { ...persisted, PERSISTED_DOCUMENTS: 'require' },
+    cookie: { ...persisted, JWT_TOKEN_LOCATION: 'cookies' },
   };
   const envs = {};
   const mail = await startMailSink();

@@ -1,8 +1,11 @@
 // Apollo Client 4 wired to authql: HTTP for queries and mutations, graphql-ws for
 // subscriptions, and the token handling in between.
 //
-//   errorLink ─► authLink ─► split ─┬─► HttpLink (/graphql, credentials: 'include')
-//                                   └─► GraphQLWsLink (/graphql/ws, graphql-transport-ws)
+//   errorLink ─► authLink ─► persistedLink ─► split ─┬─► HttpLink (/graphql, credentials: 'include')
+//                                                    └─► GraphQLWsLink (/graphql/ws, graphql-transport-ws)
+//
+// persistedLink: the production build sends each operation's id, not its text
+// (src/persisted.ts; the server may run at PERSISTED_DOCUMENTS=require).
 //
 // errorLink sits before authLink, so `forward(operation)` after a refresh passes through
 // authLink again and picks up the new token.
@@ -23,6 +26,7 @@ import {
   refreshOnce,
   signOut,
 } from './auth';
+import { persistedHash, persistedQuery } from './persisted';
 
 /** Codes after which the credential is gone for good: sign out, do not retry. */
 const FATAL = ['TOKEN_REVOKED', 'INVALID_TOKEN'];
@@ -156,7 +160,23 @@ export const wsClient: Client = createClient({
   },
 });
 
-const wsLink = new GraphQLWsLink(wsClient);
+// graphql-ws sends the printed text; with an id in `extensions` (the production build,
+// see persistedLink) the text is left out, so the server runs its trusted copy.
+const wsLink = new GraphQLWsLink({
+  ...wsClient,
+  subscribe: (payload, sink) =>
+    wsClient.subscribe(payload.extensions?.persistedQuery ? { ...payload, query: '' } : payload, sink),
+});
+
+/** The production build names each operation by its hash, never its text (src/persisted.ts). */
+const persistedLink = new ApolloLink((operation, forward) => {
+  const hash = persistedHash(operation.query);
+  if (hash) {
+    Object.assign(operation.extensions, persistedQuery(hash));
+    operation.setContext({ http: { includeQuery: false, includeExtensions: true } });
+  }
+  return forward(operation);
+});
 
 const transport = ApolloLink.split(
   (operation) => operation.operationType === OperationTypeNode.SUBSCRIPTION,
@@ -165,7 +185,7 @@ const transport = ApolloLink.split(
 );
 
 export const client = new ApolloClient({
-  link: ApolloLink.from([errorLink, authLink, transport]),
+  link: ApolloLink.from([errorLink, authLink, persistedLink, transport]),
   cache: new InMemoryCache(),
 });
 

@@ -22,6 +22,7 @@ import {
   VerifyMfaMutation,
 } from './operations';
 import type { AuthFieldsFragment, LogoutScope } from './gql/graphql';
+import { persistedHash, persistedQuery } from './persisted';
 
 export const GRAPHQL_URL = '/graphql';
 
@@ -182,12 +183,14 @@ export async function request<TData, TVars>(
   variables: TVars,
   headers: Record<string, string> = {},
 ): Promise<TData> {
+  const hash = persistedHash(document);
   const response = await fetch(GRAPHQL_URL, {
     method: 'POST',
     credentials: 'include',
     headers: { 'content-type': 'application/json', ...headers },
+    // The production build names the document by its hash (src/persisted.ts).
     body: JSON.stringify({
-      query: print(document),
+      ...(hash ? { extensions: persistedQuery(hash) } : { query: print(document) }),
       operationName: getOperationAST(document)?.name?.value,
       variables,
     }),

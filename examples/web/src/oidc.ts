@@ -96,5 +96,5 @@ export async function finishSignIn(): Promise<void> {
   const { id, username, role, mfaEnabled } = data.me;
   // Back to the shop first: the app renders the page of the address it is at.
   window.history.replaceState(null, '', '/');
-  acceptOutsideToken(tokens.access_token, { id, username, role, mfaEnabled });
+  acceptOutsideToken(tokens.access_token, { __typename: 'User', id, username, role, mfaEnabled });
 }

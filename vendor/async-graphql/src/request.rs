@@ -46,6 +46,16 @@ pub struct Request {
     #[serde(default)]
     pub extensions: Extensions,
 
+    /// authql patch 3: the id of a trusted document to run instead of `query`
+    /// (`sha256:<hex>` or the bare hex), as GraphQL over HTTP's persisted documents
+    /// proposal names it.
+    #[serde(default, rename = "documentId")]
+    pub document_id: Option<String>,
+
+    /// authql patch 3: the same, as Relay names it.
+    #[serde(default, rename = "doc_id")]
+    pub doc_id: Option<String>,
+
     #[serde(skip)]
     pub(crate) parsed_query: Option<ExecutableDocument>,
 
@@ -65,6 +75,8 @@ impl Request {
             uploads: Vec::default(),
             data: Data::default(),
             extensions: Default::default(),
+            document_id: None,
+            doc_id: None,
             parsed_query: None,
             introspection_mode: IntrospectionMode::Enabled,
         }

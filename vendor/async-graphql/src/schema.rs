@@ -452,6 +452,23 @@ where
         self.0.env.registry.export_sdl(Default::default())
     }
 
+    /// authql patch 3: validates a parsed document against this schema with every rule,
+    /// without running it and without variables (a trusted document, checked once at
+    /// load; its requests then carry [`crate::Prevalidated`]).
+    pub fn validate(&self, document: &ExecutableDocument) -> Result<(), Vec<ServerError>> {
+        check_rules(
+            &self.0.env.registry,
+            document,
+            None,
+            None,
+            self.0.validation_mode,
+            None,
+            None,
+            false,
+        )
+        .map(|_| ())
+    }
+
     /// Returns SDL(Schema Definition Language) of this schema with options.
     pub fn sdl_with_options(&self, options: SDLExportOptions) -> String {
         self.0.env.registry.export_sdl(options)
@@ -893,6 +910,8 @@ pub(crate) async fn prepare_request(
                 validation_mode,
                 complexity,
                 depth,
+                // authql patch 3: a trusted document is not validated again.
+                query_data.contains_key(&std::any::TypeId::of::<crate::Prevalidated>()),
             )
         };
         futures_util::pin_mut!(validation_fut);

@@ -39,6 +39,14 @@ pub enum ValidationMode {
     Fast,
 }
 
+/// authql patch 3: attached to a request's data, it says the request's document was
+/// validated against this schema already (a trusted document, validated once at load).
+/// Only what depends on the request is checked then: the values of its variables where
+/// they meet arguments (`ArgumentsOfCorrectType`), and the complexity and depth limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Prevalidated;
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn check_rules(
     registry: &Registry,
     doc: &ExecutableDocument,
@@ -47,6 +55,7 @@ pub(crate) fn check_rules(
     mode: ValidationMode,
     limit_complexity: Option<usize>,
     limit_depth: Option<usize>,
+    prevalidated: bool,
 ) -> Result<ValidationResult, Vec<ServerError>> {
     let mut cache_control = CacheControl::default();
     let mut complexity = 0;
@@ -54,6 +63,18 @@ pub(crate) fn check_rules(
 
     let mut ctx = VisitorContext::new(registry, doc, variables, operation_name);
     let errors = match mode {
+        // authql patch 3: see `Prevalidated`.
+        _ if prevalidated => {
+            let mut visitor = VisitorNil.with(rules::ArgumentsOfCorrectType::default());
+            visit(&mut visitor, &mut ctx, doc);
+            if limit_complexity.is_some() || limit_depth.is_some() {
+                let mut visitor = VisitorNil
+                    .with(visitors::ComplexityCalculate::new(&mut complexity))
+                    .with(visitors::DepthCalculate::new(&mut depth));
+                visit(&mut visitor, &mut ctx, doc);
+            }
+            ctx.errors
+        }
         ValidationMode::Strict => {
             let mut visitor = VisitorNil
                 .with(rules::ArgumentsOfCorrectType::default())
