@@ -10,6 +10,8 @@
 //   read-missed  the same with RESPONSE_CACHE=false, rotating over 50 users' tokens and 80
 //                `after` cursors, so no answer is ever reused
 //   anonymous    authql, the page without `owner`, no token
+//   anonymous-owners  the page with `owner`, no token: a partial result, one
+//                AUTHORIZATION_REQUIRED per owner (what a shop's public page asks)
 //   login        authql `login` vs the limit's bare Argon2id handler, 8 connections
 //   storm        `read` while a login storm runs (c8): its p99 against the idle one
 //
@@ -19,10 +21,12 @@
 // PROFILE=read (or read-missed, anonymous, login) records authql with `perf record -g`
 // during that scenario's first measured round, into PROFILE_OUT (default perf.data).
 // ONLY=missed runs the cache-missed read alone; ONLY=login the two logins, with their
-// ratio. Each round also reports how busy the
+// ratio; ONLY=documents the limit and the cache-missed read by text and by `documentId`
+// (trusted documents, validated once at load). Each round also reports how busy the
 // server's CPU was (from /proc): below 100 % it waited rather than computed.
 
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -155,7 +159,7 @@ function wrk(url, { connections = 64, seconds = SECONDS, env }) {
 
 /** `perf record` of `pid` for `seconds`, when PROFILE names this scenario. */
 function profile(key, pid, seconds) {
-  if (process.env.PROFILE !== key || !pid) return Promise.resolve();
+  if (!process.env.PROFILE || process.env.PROFILE !== key || !pid) return Promise.resolve();
   const out = process.env.PROFILE_OUT ?? 'perf.data';
   // Frame pointers (the `profiling` build) by default; PERF_CALLGRAPH=dwarf unwinds a plain
   // release build from its unwind tables instead.
@@ -289,6 +293,56 @@ async function main() {
     await authql.stop();
     return [rounds, after];
   };
+  if (process.env.ONLY === 'documents') {
+    // Trusted documents (issue 22): the cache-missed read sent as text and by documentId
+    // (validated once at load), side by side with the limit.
+    const limit = await startServer('limit', LIMIT, ['127.0.0.1:0', SECRET, bodyFile], {});
+    const limitRead = await scenario('limit read', limit.url, {
+      env: { BODY: body(PAGE), TOKENS: token, EXPECT: expectPage },
+    });
+    await limit.stop();
+    await authql.stop();
+    const hash = createHash('sha256').update(PAGE_AFTER).digest('hex');
+    const manifest = join(dir, 'manifest.json');
+    writeFileSync(manifest, JSON.stringify({ [`sha256:${hash}`]: PAGE_AFTER }));
+    authql = await startServer('authql', AUTHQL, ['serve'], {
+      ...env,
+      RESPONSE_CACHE: 'false',
+      PERSISTED_DOCUMENTS_FILES: manifest,
+    });
+    const missed = { TOKENS: tokens.join(','), CURSORS: cursors.join(','), EXPECT: expectPage };
+    // Alternating, one round of each at a time: this VM drifts more than the difference.
+    const textEnv = { ...missed, BODY: JSON.stringify({ query: PAGE_AFTER, variables: { a: '%s' } }) };
+    const idEnv = { ...missed, BODY: JSON.stringify({ documentId: `sha256:${hash}`, variables: { a: '%s' } }) };
+    await wrk(authql.url, { env: textEnv, seconds: 2 });
+    await wrk(authql.url, { env: idEnv, seconds: 2 });
+    const byText = [];
+    const byId = [];
+    for (let i = 0; i < ROUNDS; i += 1) {
+      for (const [runs, env, name] of [
+        [byText, textEnv, 'by text'],
+        [byId, idEnv, 'by documentId'],
+      ]) {
+        const result = await wrk(authql.url, { env });
+        if (result.bad > 0 || result.ok === 0) throw new Error(`${name}: bad answers ${result.errors.join('; ')}`);
+        console.error(`authql read, every cache missed, ${name} round ${i + 1}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99} ms`);
+        runs.push(result);
+      }
+    }
+    await authql.stop();
+    const row = (name, runs) =>
+      `| ${name} | ${runs.map((r) => r.rps.toFixed(0)).join(' / ')} | ${runs.map((r) => r.p99.toFixed(2)).join(' / ')} | ${pct(best(runs), best(limitRead))} |`;
+    console.log(
+      [
+        `| scenario | req/s (${ROUNDS} rounds) | p99 ms | vs. the limit |`,
+        '|---|---:|---:|---:|',
+        row('limit: bare axum + HS256 verify + precomputed body', limitRead),
+        row('authql read, every cache missed, the document as text', byText),
+        row('authql read, every cache missed, by `documentId` (validated at load)', byId),
+      ].join('\n'),
+    );
+    return;
+  }
   if (process.env.ONLY === 'missed') {
     // Iterating on the cache-missed read alone (no table).
     await runMissed();
@@ -339,6 +393,12 @@ async function main() {
     pid: authql.pid,
     env: { BODY: body(PUBLIC_PAGE), EXPECT: '"nodes":[{"id"' },
   });
+  // What a shop's public page asks: the owners too, one AUTHORIZATION_REQUIRED each.
+  const anonymousOwners = await scenario('authql anonymous, with owners', authql.url, {
+    key: 'anonymous-owners',
+    pid: authql.pid,
+    env: { BODY: body(PAGE), EXPECT: '"owner":null', ALLOW_ERRORS: 'AUTHORIZATION_REQUIRED' },
+  });
   const logins = await scenario('authql login', authql.url, {
     key: 'login',
     pid: authql.pid,
@@ -363,7 +423,8 @@ async function main() {
     `| limit: bare axum + HS256 verify + precomputed body | ${figures(limitRead)} | ${p99s(limitRead)} | 100 % |`,
     `| authql authenticated read (response cache on) | ${figures(read)} | ${p99s(read)} | ${pct(best(read), best(limitRead))} |`,
     `| authql authenticated read, every cache missed | ${figures(missed)} | ${p99s(missed)} | ${pct(best(missed), best(limitRead))} |`,
-    `| authql anonymous read (no owner) | ${figures(anonymous)} | ${p99s(anonymous)} | |`,
+    `| authql anonymous read (no owner) | ${figures(anonymous)} | ${p99s(anonymous)} | ${pct(best(anonymous), best(limitRead))} |`,
+    `| authql anonymous read with owners (a partial result) | ${figures(anonymousOwners)} | ${p99s(anonymousOwners)} | ${pct(best(anonymousOwners), best(limitRead))} |`,
     `| limit: bare Argon2id login (8 connections) | ${figures(limitLogin)} | ${p99s(limitLogin)} | 100 % |`,
     `| authql login (8 connections) | ${figures(logins)} | ${p99s(logins)} | ${pct(best(logins), best(limitLogin))} |`,
     `| authql read during the login storm | ${storm.rps.toFixed(0)} | ${storm.p99.toFixed(2)} | p99 ${(storm.p99 / Math.min(...read.map((r) => r.p99))).toFixed(2)} × idle |`,

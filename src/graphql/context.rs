@@ -137,6 +137,12 @@ impl AuthContext {
 
     /// Whether anything of the operation read the credential: when not, its answer does
     /// not depend on who asked.
+    /// The caller presented no credential at all (no `Authorization` header, no access
+    /// cookie, where the server reads them): every such caller gets the same answers.
+    pub fn presented_nothing(&self) -> bool {
+        matches!(self.credential().1, Presented::Nothing)
+    }
+
     pub fn consulted(&self) -> bool {
         self.consulted.load(Ordering::Relaxed)
     }

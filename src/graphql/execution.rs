@@ -165,10 +165,15 @@ impl Executor {
         self.execute_cacheable(request).await.response
     }
 
-    /// An operation answered from the response cache, for the metrics (a query, without
-    /// errors: only such answers are kept) and the request's log line.
-    pub fn count_cached(&self, operation: Option<&str>) {
-        self.metrics.operation(OperationType::Query, true);
+    /// An operation answered from the response cache, for the metrics (a query; without
+    /// errors, or with the guards' refusals of an anonymous caller: `refused`) and the
+    /// request's log line.
+    pub fn count_cached(&self, operation: Option<&str>, refused: bool) {
+        self.metrics.operation(OperationType::Query, !refused);
+        if refused {
+            self.metrics
+                .auth_failures([ErrorCode::AuthorizationRequired]);
+        }
         if let Some(name) = operation {
             telemetry::record_operation(name);
         }

@@ -202,8 +202,10 @@ async fn through_cache(
     // Read before anything executes: an answer that raced a write is not kept.
     let version = cache.version();
     let auth = Arc::new(auth_context(app, headers));
+    let anonymous = auth.presented_nothing();
     let cached = match cache.lookup(&key) {
         Lookup::Hit(body) => Some(body),
+        Lookup::TryPrincipal if anonymous => cache.get(&key, Class::Anonymous),
         Lookup::TryPrincipal => match auth.principal_unrecorded().await {
             Ok(principal) => cache.get(&key, Class::of(&principal)),
             Err(_) => None,
@@ -211,7 +213,8 @@ async fn through_cache(
         Lookup::Miss => None,
     };
     if let Some(cached) = cached {
-        app.executor.count_cached(cached.operation.as_deref());
+        app.executor
+            .count_cached(cached.operation.as_deref(), cached.refused);
         return answer(headers, StatusCode::OK, cached.body);
     }
     let request = match parse() {
@@ -229,8 +232,16 @@ async fn through_cache(
         cacheable,
         operation,
     } = app.executor.execute_cacheable(request).await;
+    // Errors make an answer the caller's own, except the guards' refusals of a caller who
+    // presented nothing: every such caller gets those.
+    let refused_anonymous = anonymous
+        && !response.errors.is_empty()
+        && response
+            .errors
+            .iter()
+            .all(|error| code_of(error) == Some(ErrorCode::AuthorizationRequired));
     if !cacheable
-        || !response.errors.is_empty()
+        || (!response.errors.is_empty() && !refused_anonymous)
         || !response.extensions.is_empty()
         || response.http_headers.contains_key(header::SET_COOKIE)
     {
@@ -238,6 +249,9 @@ async fn through_cache(
     }
     let class = if !auth.consulted() {
         Some(Class::Public)
+    } else if anonymous {
+        // What the guards read was "nothing presented": the same for every such caller.
+        Some(Class::Anonymous)
     } else {
         auth.principal_unrecorded()
             .await
@@ -252,6 +266,7 @@ async fn through_cache(
         let kept = Answer {
             body: body.clone(),
             operation,
+            refused: refused_anonymous,
         };
         cache.put(key, class, version, kept);
     }

@@ -3,9 +3,11 @@
 //!
 //! - **What**: a single query over HTTP (`POST` body or `GET` query string, byte for
 //!   byte) whose root fields are all cacheable (`graphql::cacheable`), answered without
-//!   errors and without cookies.
+//!   cookies, and without errors (but for an anonymous caller's guard refusals).
 //! - **For whom**: an answer whose execution never read the credential is the same for
-//!   everyone ([`Class::Public`]); any other is kept for the principal it was computed
+//!   everyone ([`Class::Public`]); an answer to a caller who presented no credential, whose
+//!   only errors are the guards' `AUTHORIZATION_REQUIRED`, is the same for every such
+//!   caller ([`Class::Anonymous`]); any other is kept for the principal it was computed
 //!   for — user, role of the moment and freshness ([`Class::Principal`]). A lookup of the
 //!   latter verifies the presented token first (signature, expiry, revocation, current
 //!   role, all from memory), so a revoked, demoted or deleted caller never matches.
@@ -40,6 +42,11 @@ pub const MAX_ENTRY_BYTES: usize = 256 << 10;
 pub enum Class {
     /// The execution never read the credential: the answer is everyone's.
     Public,
+    /// The caller presented no credential, and the answer holds the guards' refusals
+    /// (`AUTHORIZATION_REQUIRED`, the same for every such caller: the anonymous page with
+    /// owners). Served only to callers who present nothing — never to one whose token
+    /// failed, who must get that token's error.
+    Anonymous,
     /// Computed for this principal: the same user with the same role, freshness, level
     /// and second factor (or lack of one) gets the same answer. Enabling or disabling a
     /// factor changes the class, so the user's earlier answers are never served again.
@@ -90,12 +97,15 @@ pub struct ResponseCache {
     inner: Arc<RwLock<Inner>>,
 }
 
-/// A kept answer: the response body, and the name of the operation that produced it (for
-/// the log line of a request it answers).
+/// A kept answer: the response body, the name of the operation that produced it (for the
+/// log line of a request it answers), and whether it holds the guards' refusals (an
+/// anonymous answer: each request it answers counts an `AUTHORIZATION_REQUIRED`, as if
+/// executed).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Answer {
     pub body: Bytes,
     pub operation: Option<Arc<str>>,
+    pub refused: bool,
 }
 
 #[derive(Default)]
@@ -229,6 +239,7 @@ mod tests {
         Answer {
             body,
             operation: None,
+            refused: false,
         }
     }
 

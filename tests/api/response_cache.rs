@@ -313,3 +313,58 @@ async fn a_write_on_one_instance_reaches_the_others_cache_within_a_second() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_anonymous_page_with_owners_is_kept_for_anonymous_callers_only() {
+    let app = TestApp::spawn().await;
+    let admin = admin_heard_of(&app).await;
+    let store = app.store(&admin, "Shop").await;
+    app.item(&admin, &store, "Apple", "1.00").await;
+    // A partial result: the items, and one AUTHORIZATION_REQUIRED per owner.
+    let (first, body) = statements_for(&app, None, PAGE).await;
+    assert!(first > 0);
+    assert_code(&body, "AUTHORIZATION_REQUIRED");
+    assert_eq!(body["data"]["items"]["nodes"][0]["owner"], Value::Null);
+    let (second, again) = statements_for(&app, None, PAGE).await;
+    assert_eq!(second, 0, "the anonymous repeat ran SQL");
+    assert_eq!(again, body);
+
+    // A caller whose token failed gets that token's error, never the anonymous answer.
+    let expired = {
+        // Signed with the server's secret, but expired: minted by hand.
+        let now = chrono::Utc::now().timestamp();
+        let claims = json!({ "sub": "1", "type": "access", "fresh": false, "jti": "x",
+            "iat": now - 100, "nbf": now - 100, "exp": now - 50 });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    for (token, code) in [
+        (expired.as_str(), "TOKEN_EXPIRED"),
+        ("not-a-token", "INVALID_TOKEN"),
+    ] {
+        let answer = app.gql_as(token, PAGE, json!({})).await;
+        assert_code(&answer, code);
+        assert_ne!(answer, body);
+    }
+    // A signed-in caller gets the owners.
+    let signed_in = app.gql_as(&admin.access, PAGE, json!({})).await;
+    assert!(signed_in["errors"].is_null(), "{signed_in}");
+    assert_eq!(
+        signed_in["data"]["items"]["nodes"][0]["owner"]["username"],
+        "root"
+    );
+    // And the anonymous answer is still the anonymous one, from memory.
+    let (third, again) = statements_for(&app, None, PAGE).await;
+    assert_eq!(third, 0);
+    assert_eq!(again, body);
+
+    // A write is seen by the next anonymous read.
+    app.item(&admin, &store, "Pear", "2.00").await;
+    let (after, fresh) = statements_for(&app, None, PAGE).await;
+    assert!(after > 0);
+    assert_eq!(fresh["data"]["items"]["totalCount"], 2, "{fresh}");
+}
