@@ -22,7 +22,8 @@
 // during that scenario's first measured round, into PROFILE_OUT (default perf.data).
 // ONLY=missed runs the cache-missed read alone; ONLY=login the two logins, with their
 // ratio; ONLY=documents the limit and the cache-missed read by text and by `documentId`
-// (trusted documents, validated once at load). Each round also reports how busy the
+// (trusted documents, validated once at load); ONLY=samework the cache-missed read against
+// the same-work limit on SQLite (issue 23 §2). Each round also reports how busy the
 // server's CPU was (from /proc): below 100 % it waited rather than computed.
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -293,6 +294,42 @@ async function main() {
     await authql.stop();
     return [rounds, after];
   };
+  if (process.env.ONLY === 'samework') {
+    // Issue 23 §2: the cache-missed read against a limit that does the same work on the
+    // same SQLite file (rusqlite, a prepared statement, the owners joined, JSON by hand),
+    // and the precomputed-body limit, side by side.
+    const ids = (await gql(authql.url, '{ items(first: 100) { nodes { id } } }')).data.items.nodes
+      .map((node) => node.id)
+      .slice(0, 80);
+    const [missed] = await runMissed();
+    const limit = await startServer('limit', LIMIT, ['127.0.0.1:0', SECRET, bodyFile, join(dir, 'load.db')], {});
+    const limitRead = await scenario('limit read', limit.url, {
+      env: { BODY: body(PAGE), TOKENS: token, EXPECT: expectPage },
+    });
+    const sameWork = await scenario('limit, the same work on SQLite', limit.url, {
+      pid: limit.pid,
+      env: {
+        BODY: JSON.stringify({ variables: { a: '%s' } }),
+        TOKENS: tokens.join(','),
+        CURSORS: ids.join(','),
+        EXPECT: expectPage,
+        PATHNAME: '/sqlite',
+      },
+    });
+    await limit.stop();
+    const row = (name, runs, base) =>
+      `| ${name} | ${runs.map((r) => r.rps.toFixed(0)).join(' / ')} | ${runs.map((r) => r.p99.toFixed(2)).join(' / ')} | ${base ? pct(best(runs), best(base)) : '100 %'} |`;
+    console.log(
+      [
+        `| scenario | req/s (${ROUNDS} rounds) | p99 ms | vs. the same-work limit |`,
+        '|---|---:|---:|---:|',
+        row('limit: bare axum + HS256 verify + precomputed body', limitRead, sameWork),
+        row('same-work limit: HS256 + the page query on rusqlite + JSON by hand', sameWork),
+        row('authql read, every cache missed (SQLite)', missed, sameWork),
+      ].join('\n'),
+    );
+    return;
+  }
   if (process.env.ONLY === 'documents') {
     // Trusted documents (issue 22): the cache-missed read sent as text and by documentId
     // (validated once at load), side by side with the limit.

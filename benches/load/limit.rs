@@ -4,7 +4,13 @@
 //! the benchmarked query), and a login handler that verifies an Argon2id hash with
 //! authql's parameters (m = 19 MiB, t = 2, p = 1) on a reused buffer per CPU.
 //!
-//! `cargo run --release --example limit -- ADDR SECRET BODY_FILE`
+//! With a SQLite file as a fourth argument it also serves `POST /sqlite`: the same work
+//! as authql's cache-missed page (issue 23 §2) — verify the token, read `variables.a` (the
+//! id after which the page starts), run the page query with the owners joined on a
+//! prepared statement (one connection per CPU, read on the request's thread as authql
+//! reads SQLite), and write the JSON by hand.
+//!
+//! `cargo run --release --example limit -- ADDR SECRET BODY_FILE [SQLITE_FILE]`
 
 use std::sync::{Arc, Mutex};
 
@@ -29,26 +35,81 @@ struct Limit {
     buffers: Arc<Mutex<Vec<Vec<Block>>>>,
     hashing: Arc<Semaphore>,
     hash: Arc<str>,
+    /// Read-only connections to authql's SQLite file, one per CPU.
+    sqlite: Arc<Mutex<Vec<rusqlite::Connection>>>,
+}
+
+/// The page as authql answers `items(first: 20, after: $a) { nodes { id name price owner
+/// { username } } }`: items by id, their owners joined.
+const PAGE_SQL: &str = "SELECT i.id, i.name, i.price_cents, u.username FROM items i \
+    JOIN users u ON u.id = i.owner_id WHERE i.id > ?1 ORDER BY i.id LIMIT 20";
+
+/// Whether the request carries a valid bearer token (HS256, `exp` checked).
+fn verified(limit: &Limit, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| {
+            jsonwebtoken::decode::<serde_json::Value>(token, &limit.key, &limit.validation).is_ok()
+        })
+}
+
+/// The same work as a cache-missed page, on SQLite.
+async fn sqlite_page(State(limit): State<Limit>, headers: HeaderMap, body: Bytes) -> Response {
+    if !verified(&limit, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let after: i64 = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|request| request["variables"]["a"].as_str()?.parse().ok())
+        .unwrap_or(0);
+    // On the request's own thread, as authql reads SQLite (a worker per CPU, a connection
+    // per worker: the read never waits for another).
+    let connection = limit.sqlite.lock().unwrap().pop();
+    let Some(connection) = connection else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let page = (|| {
+        let mut statement = connection.prepare_cached(PAGE_SQL)?;
+        let mut rows = statement.query([after])?;
+        let mut json = String::from(r#"{"data":{"items":{"nodes":["#);
+        let mut first = true;
+        while let Some(row) = rows.next()? {
+            let (id, name, cents, owner): (i64, String, i64, String) =
+                (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+            if !std::mem::take(&mut first) {
+                json.push(',');
+            }
+            json.push_str(&format!(
+                r#"{{"id":"{id}","name":{},"price":"{}.{:02}","owner":{{"username":{}}}}}"#,
+                serde_json::to_string(&name).unwrap(),
+                cents / 100,
+                cents % 100,
+                serde_json::to_string(&owner).unwrap(),
+            ));
+        }
+        json.push_str("]}}}");
+        Ok::<_, rusqlite::Error>(json)
+    })();
+    limit.sqlite.lock().unwrap().push(connection);
+    match page {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 const PASSWORD: &str = "correct horse battery";
 
 async fn page(State(limit): State<Limit>, headers: HeaderMap) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(token) = token else {
+    if !verified(&limit, &headers) {
         return StatusCode::UNAUTHORIZED.into_response();
-    };
-    match jsonwebtoken::decode::<serde_json::Value>(token, &limit.key, &limit.validation) {
-        Ok(_) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            limit.body.clone(),
-        )
-            .into_response(),
-        Err(_) => StatusCode::UNAUTHORIZED.into_response(),
     }
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        limit.body.clone(),
+    )
+        .into_response()
 }
 
 async fn login(State(limit): State<Limit>, body: Bytes) -> Response {
@@ -101,6 +162,7 @@ async fn main() {
     let addr = args.next().expect("ADDR");
     let secret = args.next().expect("SECRET");
     let body = std::fs::read(args.next().expect("BODY_FILE")).expect("body file");
+    let sqlite_file = args.next();
     let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.leeway = 0;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -119,10 +181,25 @@ async fn main() {
         buffers: Arc::new(Mutex::new(Vec::new())),
         hashing: Arc::new(Semaphore::new(cpus)),
         hash: hash.into(),
+        sqlite: Arc::new(Mutex::new(
+            sqlite_file
+                .iter()
+                .flat_map(|file| {
+                    (0..cpus).map(move |_| {
+                        rusqlite::Connection::open_with_flags(
+                            file,
+                            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                        )
+                        .expect("the SQLite file opens")
+                    })
+                })
+                .collect(),
+        )),
     };
     let app = Router::new()
         .route("/graphql", post(page))
         .route("/login", post(login))
+        .route("/sqlite", post(sqlite_page))
         .with_state(limit);
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     println!("listening on http://{}", listener.local_addr().unwrap());
