@@ -267,7 +267,7 @@ impl TrustedDocuments {
     /// The request with the text of the document it names, and its [`Resolution`] in its
     /// data. Resolving twice changes nothing.
     pub fn resolve(&self, mut request: Request) -> Request {
-        if resolution(&request).is_some() {
+        if resolution(&request).is_some() || self.plain(&request) {
             return request;
         }
         let resolution = self.resolution(&mut request);
@@ -277,6 +277,15 @@ impl TrustedDocuments {
             request.query = trusted.text.clone();
         }
         request.data(resolution)
+    }
+
+    /// `off` and no id: nothing to look up or count, so nothing is marked (the hot path
+    /// of a server without trusted documents costs no lock and no allocation).
+    fn plain(&self, request: &Request) -> bool {
+        self.mode == Mode::Off
+            && request.document_id.is_none()
+            && request.doc_id.is_none()
+            && !request.extensions.contains_key("persistedQuery")
     }
 
     fn resolution(&self, request: &mut Request) -> Resolution {
@@ -394,7 +403,8 @@ fn requested_id(request: &mut Request) -> Option<String> {
     )
 }
 
-/// What [`TrustedDocuments::resolve`] made of `request`, if it ran.
+/// What [`TrustedDocuments::resolve`] made of `request`, if it marked it (`None`: a plain
+/// text).
 pub fn resolution(request: &Request) -> Option<&Resolution> {
     request
         .data

@@ -110,15 +110,20 @@ async fn subscribe(
 ) -> Response {
     // The credential as the stream follows it (the operation resolves its own as usual).
     // A cookie needs its CSRF header here, as for a mutation: the stream may run one.
-    let claims = match auth_context(app, headers).principal_for_mutation().await {
+    // The operation gets the same context, so the token is verified once.
+    let client = super::client_info(headers, peer, &app.state.config);
+    let auth = Arc::new(auth_context(app, headers).with_client(client.clone()));
+    let claims = match auth.principal_for_mutation().await {
         Ok(principal) => Some(principal.claims.clone()),
         Err(error @ ApiError::CsrfFailed(_)) => return streams::refuse(kind, &error),
         // No usable token: the operation's guards answer for themselves.
         Err(_) => None,
     };
-    let attach = request_data(app, headers, peer);
     let (live, listening) = tokio::sync::watch::channel(false);
-    let request = attach(request).data(OperationLive::new(live, Arc::default()));
+    let request = request
+        .data(auth)
+        .data(client)
+        .data(OperationLive::new(live, Arc::default()));
     let responses = app.executor.execute_stream(request);
     streams::respond(
         kind,
