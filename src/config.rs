@@ -201,6 +201,12 @@ pub struct Config {
     #[arg(long, env = "DB_BUSY_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub db_busy_timeout: Duration,
 
+    /// Connections in the database pool. Unset: 8 for SQLite (one writer at a time; reads
+    /// mostly run on their own connections), and for PostgreSQL twice the CPUs plus one,
+    /// at least 4 (more connections than the CPUs can serve only queue inside the server).
+    #[arg(long, env = "DATABASE_POOL_SIZE", value_name = "N")]
+    pub database_pool_size: Option<u32>,
+
     /// SQLite durability: `normal` survives a process crash, `full` also a power loss.
     #[arg(
         long,
@@ -371,6 +377,9 @@ impl Config {
         }
         if self.max_connections == 0 {
             return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 1"));
+        }
+        if self.database_pool_size == Some(0) {
+            return Err(ConfigError::new("DATABASE_POOL_SIZE", "must be at least 1"));
         }
         if self.trusted_proxy_hops == 0 {
             return Err(ConfigError::new("TRUSTED_PROXY_HOPS", "must be at least 1"));
@@ -799,6 +808,18 @@ mod tests {
         let mut argv = vec!["authql"];
         argv.extend_from_slice(args);
         Wrapper::try_parse_from(argv).map(|w| w.config)
+    }
+
+    #[test]
+    fn the_pool_size_is_the_operators_or_sized_to_the_cpus() {
+        assert_eq!(parse(&[]).unwrap().database_pool_size, None);
+        let sized = parse(&["--database-pool-size", "12"]).unwrap();
+        assert_eq!(sized.database_pool_size, Some(12));
+        let none = parse(&["--database-pool-size", "0"]).unwrap().validate();
+        assert!(none.is_err_and(|e| e.to_string().contains("DATABASE_POOL_SIZE")));
+        assert_eq!(crate::db::default_pool_size(false), 8);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        assert_eq!(crate::db::default_pool_size(true), (2 * cpus + 1).max(4));
     }
 
     #[test]

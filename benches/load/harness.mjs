@@ -1,30 +1,44 @@
-// The load harness (issue 9): authql against the stack's limit, side by side in one run.
+// The load harness (issues 9 and 23): authql against the stack's limits, side by side in
+// one run.
 //
-// Servers are pinned to CPU 0, wrk to CPU 1 (-t1 -c64; -c8 for logins), each scenario gets
-// a 2 s warm-up and ROUNDS measured runs of SECONDS (defaults 2 and 10), and every answer
-// is checked (status 200, the expected data, no "errors"). Scenarios:
+// Servers are pinned to CPU 0 (PostgreSQL too, for the run), wrk to CPU 1 (-t1 -c64; -c8
+// for logins), each scenario gets a 2 s warm-up and ROUNDS measured runs of SECONDS
+// (defaults 2 and 10), and every answer is checked (status 200, the expected data, no
+// "errors"). authql is seeded through its own API, on a fresh SQLite file and on a fresh
+// PostgreSQL database (`authql_load` on LOAD_POSTGRES, default
+// postgres://postgres@127.0.0.1:5432; `off` skips PostgreSQL): an ADMIN, a store, 200 users
+// (LOAD_USERS) and 5 who log in, 100 items of 5 owners. Scenarios:
 //
 //   limit        bare axum + HS256 verify + precomputed body (benches/load/limit.rs)
+//   same work    the limit verifying the token, running the page query with the owners
+//                joined (rusqlite; tokio-postgres with prepared statements and a small
+//                pool) and writing the JSON by hand, over 200 users × 81 pages
 //   read         authql, `{ items(first: 20) { nodes { id name price owner { username } } } }`
-//                with a bearer token (the response cache on, as shipped)
-//   read-missed  the same with RESPONSE_CACHE=false, rotating over 50 users' tokens and 80
-//                `after` cursors, so no answer is ever reused
+//                with one bearer token (the response cache on, as shipped)
 //   anonymous    authql, the page without `owner`, no token
 //   anonymous-owners  the page with `owner`, no token: a partial result, one
 //                AUTHORIZATION_REQUIRED per owner (what a shop's public page asks)
-//   login        authql `login` vs the limit's bare Argon2id handler, 8 connections
+//   rotation     the page `after` 81 cursors, each request another of the 200 users' tokens:
+//                as shipped (every answer kept per user, the cache filling and emptying),
+//                and with RESPONSE_CACHE=false (every request executes: against the
+//                same-work limit), on SQLite and on PostgreSQL
+//   login        authql `login` vs the limit's bare Argon2id handler, 8 connections, the
+//                logins rotating over 5 users (on SQLite and on PostgreSQL)
 //   storm        `read` while a login storm runs (c8): its p99 against the idle one
 //
-// and authql's RSS at the end. Run by benches/load/run.sh; the table it prints is the one
-// in docs/benchmarks.md.
+// and authql's RSS after each rotation. Run by benches/load/run.sh; the table it prints is
+// the one in docs/benchmarks.md.
 //
-// PROFILE=read (or read-missed, anonymous, login) records authql with `perf record -g`
-// during that scenario's first measured round, into PROFILE_OUT (default perf.data).
-// ONLY=missed runs the cache-missed read alone; ONLY=login the two logins, with their
-// ratio; ONLY=documents the limit and the cache-missed read by text and by `documentId`
-// (trusted documents, validated once at load); ONLY=samework the cache-missed read against
-// the same-work limit on SQLite (issue 23 §2). Each round also reports how busy the
-// server's CPU was (from /proc): below 100 % it waited rather than computed.
+// PROFILE=read (or read-missed, read-missed-pg, rotation, anonymous, login, …) records
+// authql with `perf record -g` during that scenario's first measured round, into
+// PROFILE_OUT (default perf.data; a scenario on PostgreSQL records the whole of CPU 0, the
+// database's backends included). ONLY=missed (or missed-pg) runs the cache-missed read
+// alone; ONLY=rotation the shipped configuration's rotation and its RSS;
+// ONLY=login the two logins, with their ratio; ONLY=documents the limit and the
+// cache-missed read by text and by `documentId` (trusted documents, validated once at
+// load); ONLY=samework the cache-missed reads against the same-work limits. Each round also
+// reports how busy the server's CPU was (from /proc, PostgreSQL's included): below 100 %
+// it waited rather than computed.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -80,7 +94,8 @@ async function startServer(name, command, args, env) {
     });
   });
   const stop = async () => {
-    if (child.exitCode === null) {
+    // A process ended by the signal has no exit code: stopping it again must not wait.
+    if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
     }
@@ -159,13 +174,15 @@ function wrk(url, { connections = 64, seconds = SECONDS, env }) {
 }
 
 /** `perf record` of `pid` for `seconds`, when PROFILE names this scenario. */
-function profile(key, pid, seconds) {
+function profile(key, pid, seconds, wholeCpu) {
   if (!process.env.PROFILE || process.env.PROFILE !== key || !pid) return Promise.resolve();
   const out = process.env.PROFILE_OUT ?? 'perf.data';
   // Frame pointers (the `profiling` build) by default; PERF_CALLGRAPH=dwarf unwinds a plain
   // release build from its unwind tables instead.
   const callGraph = process.env.PERF_CALLGRAPH ?? 'fp';
-  const args = ['record', '-F', '499', '--call-graph', callGraph, '-p', String(pid), '-o', out, '--', 'sleep', String(seconds)];
+  // With PostgreSQL, everything on the server's CPU (authql and the database's backends).
+  const target = wholeCpu ? ['-a', '-C', '0'] : ['-p', String(pid)];
+  const args = ['record', '-F', '499', '--call-graph', callGraph, ...target, '-o', out, '--', 'sleep', String(seconds)];
   const child = spawn('perf', args, { stdio: ['ignore', 'ignore', 'inherit'] });
   return new Promise((resolve) => child.once('exit', resolve));
 }
@@ -198,11 +215,12 @@ async function scenario(name, url, options) {
   await wrk(url, { ...options, seconds: 2 });
   const rounds = [];
   for (let i = 0; i < ROUNDS; i += 1) {
-    const recording = i === 0 ? profile(options.key, options.pid, SECONDS - 1) : null;
-    const cpuBefore = cpuSeconds(options.pid);
+    const recording = i === 0 ? profile(options.key, options.pid, SECONDS - 1, Boolean(options.extraCpu)) : null;
+    const serverCpu = () => cpuSeconds(options.pid) + (options.extraCpu?.() ?? 0);
+    const cpuBefore = serverCpu();
     const result = await wrk(url, options);
-    // How busy the server's CPU was: under 100 % it was waiting, not computing.
-    result.cpu = (100 * (cpuSeconds(options.pid) - cpuBefore)) / SECONDS;
+    // How busy the server's CPU was (with its PostgreSQL): under 100 % it was waiting.
+    result.cpu = (100 * (serverCpu() - cpuBefore)) / SECONDS;
     await recording;
     if (result.bad > 0 || result.ok === 0) {
       throw new Error(`${name}: ${result.bad} bad answers ${result.errors.join('; ')}`);
@@ -221,42 +239,95 @@ const body = (query, variables) => JSON.stringify({ query, variables });
 const best = (runs, key = 'rps') => Math.max(...runs.map((r) => r[key]));
 const pct = (a, b) => `${((100 * a) / b).toFixed(1)} %`;
 
-async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'authql-load-'));
-  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-  const databaseUrl = `sqlite://${join(dir, 'load.db')}?mode=rwc`;
-  const env = {
-    DATABASE_URL: databaseUrl,
-    LISTEN_ADDR: '127.0.0.1:0',
-    JWT_SECRET_KEY: SECRET,
-    JWT_ACCESS_TOKEN_EXPIRES: '2h',
-    LOGIN_MAX_FAILURES: '1000000',
-    RUST_LOG: process.env.LOAD_RUST_LOG ?? 'info',
-  };
+/** A fresh PostgreSQL database for authql, or null when LOAD_POSTGRES is `off`. */
+function freshPostgres() {
+  const server = process.env.LOAD_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432';
+  if (server === 'off') return null;
+  const name = 'authql_load';
+  for (const sql of [`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`, `CREATE DATABASE ${name}`]) {
+    const run = spawnSync('psql', [`${server}/postgres`, '-v', 'ON_ERROR_STOP=1', '-qc', sql]);
+    if (run.status !== 0) throw new Error(`psql: ${run.stderr} (LOAD_POSTGRES=off skips PostgreSQL)`);
+  }
+  return `${server}/${name}`;
+}
 
-  // Seed through authql's own API: an ADMIN (CLI), a store, 50 users, 100 items of 5.
+/** The PostgreSQL server's processes (postmaster and backends). */
+function postgresPids() {
+  const run = spawnSync('pgrep', ['-x', 'postgres'], { encoding: 'utf8' });
+  return run.stdout.split('\n').filter(Boolean).map(Number);
+}
+
+/**
+ * PostgreSQL onto CPU 0 beside the server under test (backends forked later inherit it
+ * from the postmaster): the server side — authql or the limit, and its database — on one
+ * CPU, wrk on the other, as with SQLite in-process. Undone at the end of the run.
+ */
+function pinPostgres() {
+  if (!pinned) return;
+  const setAll = (list) => {
+    for (const pid of postgresPids()) spawnSync('taskset', ['-a', '-p', '-c', list, String(pid)]);
+  };
+  setAll('0');
+  cleanups.push(async () => setAll(`0-${cpus().length - 1}`));
+}
+
+/** CPU seconds the PostgreSQL server has used so far. */
+function postgresCpu() {
+  return postgresPids().reduce((sum, pid) => {
+    try {
+      return sum + cpuSeconds(pid);
+    } catch {
+      return sum;
+    }
+  }, 0);
+}
+
+const USERS = Number(process.env.LOAD_USERS ?? 200);
+const PAGES = 81;
+const LOGIN_USERS = 5;
+const LOGIN_ROTATING = JSON.stringify({
+  query: 'mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { accessToken } }',
+  variables: { u: '%s', p: PASSWORD },
+});
+
+/**
+ * Seeds a fresh database through authql's own API: an ADMIN (CLI), a store, USERS users,
+ * 100 items of 5 owners. Returns authql (running, as shipped) and what the scenarios send.
+ */
+async function seed(databaseUrl, env) {
   const created = spawnSync(AUTHQL, ['create-user', '--username', 'root', '--admin'], {
     env: { PATH: process.env.PATH, DATABASE_URL: databaseUrl },
     input: `${PASSWORD}\n`,
   });
   if (created.status !== 0) throw new Error(`create-user: ${created.stderr}`);
-  let authql = await startServer('authql', AUTHQL, ['serve'], env);
-  const login = (username) =>
-    gql(authql.url, 'mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { accessToken } }', {
-      u: username,
-      p: PASSWORD,
-    });
-  const admin = (await login('root')).data.login.accessToken;
+  const authql = await startServer('authql', AUTHQL, ['serve'], env);
+  const admin = (
+    await gql(
+      authql.url,
+      'mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { accessToken } }',
+      { u: 'root', p: PASSWORD },
+    )
+  ).data.login.accessToken;
   const store = (await gql(authql.url, 'mutation { createStore(input: {name: "Shop"}) { id } }', {}, admin))
     .data.createStore.id;
   const tokens = [];
-  for (let i = 0; i < 50; i += 1) {
+  for (let i = 0; i < USERS; i += 1) {
     const signup = await gql(
       authql.url,
       'mutation($u: String!, $p: String!) { signup(input: {username: $u, password: $p}) { accessToken } }',
       { u: `user${i}`, p: PASSWORD },
     );
     tokens.push(signup.data.signup.accessToken);
+  }
+  // Who logs in during the login scenarios: users of their own, since each login starts a
+  // session and a user's oldest sessions end past the per-user cap, revoking tokens the
+  // reads use.
+  for (let i = 0; i < LOGIN_USERS; i += 1) {
+    await gql(
+      authql.url,
+      'mutation($u: String!, $p: String!) { signup(input: {username: $u, password: $p}) { accessToken } }',
+      { u: `login${i}`, p: PASSWORD },
+    );
   }
   for (let i = 0; i < 100; i += 1) {
     await gql(
@@ -266,68 +337,130 @@ async function main() {
       tokens[i % 5],
     );
   }
-  const cursors = (await gql(authql.url, '{ items(first: 100) { edges { cursor } } }')).data.items.edges
-    .map((edge) => edge.cursor)
-    .slice(0, 80);
+  const edges = (await gql(authql.url, '{ items(first: 100) { edges { cursor node { id } } } }')).data.items.edges
+    .slice(0, PAGES);
+  return {
+    authql,
+    tokens,
+    // 81 pages: after each of the first 81 items (by cursor for authql, by id for the limit).
+    cursors: edges.map((edge) => edge.cursor),
+    ids: edges.map((edge) => edge.node.id),
+  };
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'authql-load-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const sqliteFile = join(dir, 'load.db');
+  const databaseUrl = `sqlite://${sqliteFile}?mode=rwc`;
+  const env = {
+    DATABASE_URL: databaseUrl,
+    LISTEN_ADDR: '127.0.0.1:0',
+    JWT_SECRET_KEY: SECRET,
+    JWT_ACCESS_TOKEN_EXPIRES: '2h',
+    LOGIN_MAX_FAILURES: '1000000',
+    RUST_LOG: process.env.LOAD_RUST_LOG ?? 'info',
+  };
+  const withPostgres = ['samework', 'missed-pg', undefined].includes(process.env.ONLY);
+  const postgresUrl = withPostgres ? freshPostgres() : null;
+  if (postgresUrl) pinPostgres();
+  // authql reaches PostgreSQL over loopback: without TLS, as the limit does (sqlx's default
+  // `sslmode=prefer` encrypts whenever the server offers it; docs/benchmarks.md measures
+  // what that costs). LOAD_POSTGRES_OPTIONS='' keeps the default.
+  const pgOptions = process.env.LOAD_POSTGRES_OPTIONS ?? 'sslmode=disable';
+  const pgEnv = { ...env, DATABASE_URL: pgOptions ? `${postgresUrl}?${pgOptions}` : postgresUrl };
+
+  const sqlite = await seed(databaseUrl, env);
+  let authql = sqlite.authql;
+  const { tokens, cursors } = sqlite;
   const token = tokens[0];
   const page = await gql(authql.url, PAGE, {}, token);
   const bodyFile = join(dir, 'page.json');
   writeFileSync(bodyFile, page.text);
   const expectPage = '"owner":{"username":"user';
+  let postgres = null;
+  if (postgresUrl) {
+    await authql.stop();
+    postgres = await seed(postgresUrl, pgEnv);
+    await postgres.authql.stop();
+    authql = await startServer('authql', AUTHQL, ['serve'], env);
+  }
 
-  // Every cache missed: a server without the response cache, each request another user's
-  // token and another page. Returns the rounds and the server's memory after them.
+  // USERS users × 81 pages, each request another user's token and another page: with the
+  // cache on, every answer is kept per user (and the cache fills and empties); with it off,
+  // every request executes. Returns the rounds and the server's memory after them.
+  const rotation = async (name, server, seeded, key, extraCpu) => {
+    const rounds = await scenario(name, server.url, {
+      key,
+      pid: server.pid,
+      extraCpu,
+      env: {
+        BODY: JSON.stringify({ query: PAGE_AFTER, variables: { a: '%s' } }),
+        TOKENS: seeded.tokens.join(','),
+        CURSORS: seeded.cursors.join(','),
+        EXPECT: expectPage,
+      },
+    });
+    return [rounds, memory(server.pid)];
+  };
   const runMissed = async () => {
     await authql.stop();
     authql = await startServer('authql', AUTHQL, ['serve'], { ...env, RESPONSE_CACHE: 'false' });
-    const rounds = await scenario('authql read, every cache missed', authql.url, {
-      key: 'read-missed',
-      pid: authql.pid,
-      env: {
-        BODY: JSON.stringify({ query: PAGE_AFTER, variables: { a: '%s' } }),
-        TOKENS: tokens.join(','),
-        CURSORS: cursors.join(','),
-        EXPECT: expectPage,
-      },
-    });
-    const after = memory(authql.pid);
+    const result = await rotation('authql read, every cache missed', authql, sqlite, 'read-missed');
     await authql.stop();
-    return [rounds, after];
+    return result;
   };
-  if (process.env.ONLY === 'samework') {
-    // Issue 23 §2: the cache-missed read against a limit that does the same work on the
-    // same SQLite file (rusqlite, a prepared statement, the owners joined, JSON by hand),
-    // and the precomputed-body limit, side by side.
-    const ids = (await gql(authql.url, '{ items(first: 100) { nodes { id } } }')).data.items.nodes
-      .map((node) => node.id)
-      .slice(0, 80);
-    const [missed] = await runMissed();
-    const limit = await startServer('limit', LIMIT, ['127.0.0.1:0', SECRET, bodyFile, join(dir, 'load.db')], {});
-    const limitRead = await scenario('limit read', limit.url, {
-      env: { BODY: body(PAGE), TOKENS: token, EXPECT: expectPage },
-    });
-    const sameWork = await scenario('limit, the same work on SQLite', limit.url, {
+  // The same work on the limit: the page by the id after which it starts.
+  const sameWork = (name, limit, seeded, pathname, extraCpu) =>
+    scenario(name, limit.url, {
       pid: limit.pid,
+      extraCpu,
       env: {
         BODY: JSON.stringify({ variables: { a: '%s' } }),
-        TOKENS: tokens.join(','),
-        CURSORS: ids.join(','),
+        TOKENS: seeded.tokens.join(','),
+        CURSORS: seeded.ids.join(','),
         EXPECT: expectPage,
-        PATHNAME: '/sqlite',
+        PATHNAME: pathname,
       },
     });
+  const row = (name, runs, base, goal = '', rss = '') =>
+    `| ${name} | ${runs.map((r) => r.rps.toFixed(0)).join(' / ')} | ${runs.map((r) => r.p99.toFixed(2)).join(' / ')} | ` +
+    `${base ? pct(best(runs), best(base)) : '100 %'} | ${rss} | ${goal} |`;
+  const verdict = (runs, base, atLeast) =>
+    `≥ ${atLeast} %: ${(100 * best(runs)) / best(base) >= atLeast ? 'met' : 'not met'}`;
+  const mib = (m) => `${m.rss.toFixed(1)} MiB`;
+  const header = [
+    `| scenario | req/s (${ROUNDS} rounds) | p99 ms | vs. | RSS after | goal |`,
+    '|---|---:|---:|---:|---:|---|',
+  ];
+  const limitArgs = ['127.0.0.1:0', SECRET, bodyFile, sqliteFile, ...(postgresUrl ? [postgresUrl] : [])];
+
+  if (process.env.ONLY === 'samework') {
+    // Issue 23 §2: the cache-missed read against limits that do the same work on the same
+    // databases (the page query with the owners joined, JSON by hand), side by side.
+    const [missed, missedMemory] = await runMissed();
+    let pgMissed = null;
+    if (postgres) {
+      const server = await startServer('authql', AUTHQL, ['serve'], { ...pgEnv, RESPONSE_CACHE: 'false' });
+      pgMissed = await rotation('authql read on PostgreSQL, every cache missed', server, postgres, 'read-missed-pg', postgresCpu);
+      await server.stop();
+    }
+    const limit = await startServer('limit', LIMIT, limitArgs, {});
+    const sqliteWork = await sameWork('limit, the same work on SQLite', limit, sqlite, '/sqlite');
+    const pgWork = postgres ? await sameWork('limit, the same work on PostgreSQL', limit, postgres, '/postgres', postgresCpu) : null;
     await limit.stop();
-    const row = (name, runs, base) =>
-      `| ${name} | ${runs.map((r) => r.rps.toFixed(0)).join(' / ')} | ${runs.map((r) => r.p99.toFixed(2)).join(' / ')} | ${base ? pct(best(runs), best(base)) : '100 %'} |`;
-    console.log(
-      [
-        `| scenario | req/s (${ROUNDS} rounds) | p99 ms | vs. the same-work limit |`,
-        '|---|---:|---:|---:|',
-        row('limit: bare axum + HS256 verify + precomputed body', limitRead, sameWork),
-        row('same-work limit: HS256 + the page query on rusqlite + JSON by hand', sameWork),
-        row('authql read, every cache missed (SQLite)', missed, sameWork),
-      ].join('\n'),
-    );
+    const lines = [
+      ...header,
+      row('same-work limit: HS256 + the page query on rusqlite + JSON by hand', sqliteWork),
+      row(`authql read, every cache missed (SQLite, ${USERS} users × ${PAGES} pages)`, missed, sqliteWork, verdict(missed, sqliteWork, 35), mib(missedMemory)),
+    ];
+    if (pgWork) {
+      lines.push(
+        row('same-work limit: HS256 + the page query on tokio-postgres + JSON by hand', pgWork),
+        row(`authql read, every cache missed (PostgreSQL, ${USERS} users × ${PAGES} pages)`, pgMissed[0], pgWork, verdict(pgMissed[0], pgWork, 35), mib(pgMissed[1])),
+      );
+    }
+    console.log(lines.join('\n'));
     return;
   }
   if (process.env.ONLY === 'documents') {
@@ -367,15 +500,12 @@ async function main() {
       }
     }
     await authql.stop();
-    const row = (name, runs) =>
-      `| ${name} | ${runs.map((r) => r.rps.toFixed(0)).join(' / ')} | ${runs.map((r) => r.p99.toFixed(2)).join(' / ')} | ${pct(best(runs), best(limitRead))} |`;
     console.log(
       [
-        `| scenario | req/s (${ROUNDS} rounds) | p99 ms | vs. the limit |`,
-        '|---|---:|---:|---:|',
+        ...header,
         row('limit: bare axum + HS256 verify + precomputed body', limitRead),
-        row('authql read, every cache missed, the document as text', byText),
-        row('authql read, every cache missed, by `documentId` (validated at load)', byId),
+        row('authql read, every cache missed, the document as text', byText, limitRead),
+        row('authql read, every cache missed, by `documentId` (validated at load)', byId, limitRead),
       ].join('\n'),
     );
     return;
@@ -385,41 +515,59 @@ async function main() {
     await runMissed();
     return;
   }
+  if (process.env.ONLY === 'missed-pg') {
+    // The same on PostgreSQL.
+    await authql.stop();
+    const server = await startServer('authql', AUTHQL, ['serve'], { ...pgEnv, RESPONSE_CACHE: 'false' });
+    await rotation('authql on PostgreSQL, every cache missed', server, postgres, 'read-missed-pg', postgresCpu);
+    await server.stop();
+    return;
+  }
+  if (process.env.ONLY === 'rotation') {
+    // The shipped configuration under the 200-user rotation, and its memory after.
+    const [, after] = await rotation(`authql ${USERS} users × ${PAGES} pages, cache on`, authql, sqlite, 'rotation');
+    console.log(`RSS after: ${after.rss.toFixed(1)} MiB (peak ${after.peak.toFixed(1)} MiB)`);
+    return;
+  }
+  const loginEnv = {
+    BODY: LOGIN_ROTATING,
+    CURSORS: Array.from({ length: LOGIN_USERS }, (_, i) => `login${i}`).join(','),
+    EXPECT: 'accessToken',
+  };
 
-  // The limit.
-  const limit = await startServer('limit', LIMIT, ['127.0.0.1:0', SECRET, bodyFile], {});
-  const limitRead = await scenario('limit read', `${limit.url}`, {
+  // The limits.
+  const limit = await startServer('limit', LIMIT, limitArgs, {});
+  const limitRead = await scenario('limit read', limit.url, {
     env: { BODY: body(PAGE), TOKENS: token, EXPECT: expectPage },
   });
-  const loginBody = body(
-    'mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { accessToken } }',
-    { u: 'root', p: PASSWORD },
-  );
   const limitLogin = await scenario('limit login', limit.url, {
     connections: 8,
-    env: { BODY: loginBody, EXPECT: 'accessToken', PATHNAME: '/login' },
+    env: { ...loginEnv, PATHNAME: '/login' },
   });
-  await limit.stop();
   if (process.env.ONLY === 'login') {
+    await limit.stop();
     const logins = await scenario('authql login', authql.url, {
       key: 'login',
       pid: authql.pid,
       connections: 8,
-      env: { BODY: loginBody, EXPECT: 'accessToken' },
+      env: loginEnv,
     });
-    console.log(`authql login vs the limit: ${pct(best(logins), best(limitLogin))}`);
+    console.log(`authql login (${LOGIN_USERS} users) vs the limit: ${pct(best(logins), best(limitLogin))}`);
     // Less noisy than the ratio on a VM whose speed drifts: the CPU a login costs besides
     // its hash.
     const before = threadCpu(authql.pid);
-    const run = await wrk(authql.url, { connections: 8, env: { BODY: loginBody, EXPECT: 'accessToken' } });
+    const run = await wrk(authql.url, { connections: 8, env: loginEnv });
     const after = threadCpu(authql.pid);
     const per = (key) => ((1000 * (after[key] - before[key])) / run.ok).toFixed(2);
     console.log(`authql CPU per login: hashing ${per('hashing')} ms, everything else ${per('other')} ms`);
     await authql.stop();
     return;
   }
+  const sqliteWork = await sameWork('limit, the same work on SQLite', limit, sqlite, '/sqlite');
+  const pgWork = postgres ? await sameWork('limit, the same work on PostgreSQL', limit, postgres, '/postgres', postgresCpu) : null;
+  await limit.stop();
 
-  // authql as shipped.
+  // authql as shipped, on SQLite.
   const read = await scenario('authql read', authql.url, {
     key: 'read',
     pid: authql.pid,
@@ -440,34 +588,64 @@ async function main() {
     key: 'login',
     pid: authql.pid,
     connections: 8,
-    env: { BODY: loginBody, EXPECT: 'accessToken' },
+    env: loginEnv,
   });
   // The read while logins storm.
   const [storm] = await Promise.all([
     wrk(authql.url, { env: { BODY: body(PAGE), TOKENS: token, EXPECT: expectPage } }),
-    wrk(authql.url, { connections: 8, env: { BODY: loginBody, EXPECT: 'accessToken' } }),
+    wrk(authql.url, { connections: 8, env: loginEnv }),
   ]);
   if (storm.bad > 0) throw new Error('storm: bad answers');
   console.error(`authql read during a login storm: ${storm.rps.toFixed(0)} req/s, p99 ${storm.p99} ms`);
-  const shipped = memory(authql.pid);
+  const [shippedRotation, shippedMemory] = await rotation(`authql ${USERS} users × ${PAGES} pages, cache on`, authql, sqlite, 'rotation');
   const [missed, missedMemory] = await runMissed();
 
-  const figures = (runs) => runs.map((r) => r.rps.toFixed(0)).join(' / ');
-  const p99s = (runs) => runs.map((r) => r.p99.toFixed(2)).join(' / ');
+  // authql on PostgreSQL: every cache missed, then as shipped.
+  let pg = null;
+  if (postgres) {
+    let server = await startServer('authql', AUTHQL, ['serve'], { ...pgEnv, RESPONSE_CACHE: 'false' });
+    const pgMissed = await rotation('authql on PostgreSQL, every cache missed', server, postgres, 'read-missed-pg', postgresCpu);
+    await server.stop();
+    server = await startServer('authql', AUTHQL, ['serve'], pgEnv);
+    const pgShipped = await rotation('authql on PostgreSQL, cache on', server, postgres, 'rotation-pg', postgresCpu);
+    const pgLogins = await scenario('authql login on PostgreSQL', server.url, {
+      key: 'login-pg',
+      pid: server.pid,
+      extraCpu: postgresCpu,
+      connections: 8,
+      env: loginEnv,
+    });
+    const pgLoginMemory = memory(server.pid);
+    await server.stop();
+    pg = { pgMissed, pgShipped, pgLogins, pgLoginMemory };
+  }
+
+  const rotating = `${USERS} users × ${PAGES} pages rotating`;
   const lines = [
-    `| scenario | req/s (${ROUNDS} rounds) | p99 ms | vs. the limit |`,
-    '|---|---:|---:|---:|',
-    `| limit: bare axum + HS256 verify + precomputed body | ${figures(limitRead)} | ${p99s(limitRead)} | 100 % |`,
-    `| authql authenticated read (response cache on) | ${figures(read)} | ${p99s(read)} | ${pct(best(read), best(limitRead))} |`,
-    `| authql authenticated read, every cache missed | ${figures(missed)} | ${p99s(missed)} | ${pct(best(missed), best(limitRead))} |`,
-    `| authql anonymous read (no owner) | ${figures(anonymous)} | ${p99s(anonymous)} | ${pct(best(anonymous), best(limitRead))} |`,
-    `| authql anonymous read with owners (a partial result) | ${figures(anonymousOwners)} | ${p99s(anonymousOwners)} | ${pct(best(anonymousOwners), best(limitRead))} |`,
-    `| limit: bare Argon2id login (8 connections) | ${figures(limitLogin)} | ${p99s(limitLogin)} | 100 % |`,
-    `| authql login (8 connections) | ${figures(logins)} | ${p99s(logins)} | ${pct(best(logins), best(limitLogin))} |`,
-    `| authql read during the login storm | ${storm.rps.toFixed(0)} | ${storm.p99.toFixed(2)} | p99 ${(storm.p99 / Math.min(...read.map((r) => r.p99))).toFixed(2)} × idle |`,
+    ...header,
+    row('limit: bare axum + HS256 verify + precomputed body', limitRead),
+    row('same-work limit: HS256 + the page query on rusqlite + JSON by hand', sqliteWork, limitRead),
+    ...(pgWork ? [row('same-work limit: HS256 + the page query on tokio-postgres + JSON by hand', pgWork, limitRead)] : []),
+    row('authql authenticated read, one user (response cache on)', read, limitRead, verdict(read, limitRead, 25)),
+    row('authql anonymous read (no owner)', anonymous, limitRead),
+    row('authql anonymous read with owners (a partial result)', anonymousOwners, limitRead, verdict(anonymousOwners, limitRead, 30)),
+    row(`authql ${rotating}, cache on (as shipped), SQLite`, shippedRotation, limitRead, '', mib(shippedMemory)),
+    row(`authql ${rotating}, every cache missed, SQLite — vs. the same-work limit`, missed, sqliteWork, verdict(missed, sqliteWork, 35), mib(missedMemory)),
+    ...(pg
+      ? [
+          row(`authql ${rotating}, every cache missed, PostgreSQL — vs. the same-work limit`, pg.pgMissed[0], pgWork, verdict(pg.pgMissed[0], pgWork, 35), mib(pg.pgMissed[1])),
+          row(`authql ${rotating}, cache on (as shipped), PostgreSQL`, pg.pgShipped[0], limitRead, '', mib(pg.pgShipped[1])),
+        ]
+      : []),
+    row(`limit: bare Argon2id login (8 connections, ${LOGIN_USERS} users)`, limitLogin),
+    row(`authql login (8 connections, ${LOGIN_USERS} users), SQLite`, logins, limitLogin, verdict(logins, limitLogin, 90)),
+    ...(pg ? [row(`authql login (8 connections, ${LOGIN_USERS} users), PostgreSQL`, pg.pgLogins, limitLogin, verdict(pg.pgLogins, limitLogin, 90), mib(pg.pgLoginMemory))] : []),
+    `| authql read during the login storm | ${storm.rps.toFixed(0)} | ${storm.p99.toFixed(2)} | p99 ${(storm.p99 / Math.min(...read.map((r) => r.p99))).toFixed(2)} × idle | | < 2 ×: ${storm.p99 < 2 * Math.min(...read.map((r) => r.p99)) ? 'met' : 'not met'} |`,
     '',
-    `authql RSS after the shipped run (reads, logins, storm): ${shipped.rss.toFixed(1)} MiB (peak ${shipped.peak.toFixed(1)} MiB); ` +
-      `after the cache-missed run: ${missedMemory.rss.toFixed(1)} MiB (peak ${missedMemory.peak.toFixed(1)} MiB).`,
+    `"RSS after": authql's resident memory at the end of that scenario (budget 64 MiB in every HTTP scenario of the shipped configuration). Peaks: ` +
+      `SQLite as shipped ${shippedMemory.peak.toFixed(1)} MiB, cache missed ${missedMemory.peak.toFixed(1)} MiB` +
+      (pg ? `; PostgreSQL as shipped ${pg.pgLoginMemory.peak.toFixed(1)} MiB, cache missed ${pg.pgMissed[1].peak.toFixed(1)} MiB` : '') +
+      '.',
   ];
   console.log(lines.join('\n'));
 }

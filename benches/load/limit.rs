@@ -10,9 +10,16 @@
 //! prepared statement (one connection per CPU, read on the request's thread as authql
 //! reads SQLite), and write the JSON by hand.
 //!
-//! `cargo run --release --example limit -- ADDR SECRET BODY_FILE [SQLITE_FILE]`
+//! With a PostgreSQL URL as an argument it also serves `POST /postgres`: the same work on
+//! tokio-postgres — a small pool of connections, the page statement prepared once on each,
+//! requests spread over them (each connection pipelines the queries sent to it).
+//!
+//! `cargo run --release --example limit -- ADDR SECRET BODY_FILE [SQLITE_FILE] [POSTGRES_URL]`
 
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use axum::{
@@ -37,12 +44,50 @@ struct Limit {
     hash: Arc<str>,
     /// Read-only connections to authql's SQLite file, one per CPU.
     sqlite: Arc<Mutex<Vec<rusqlite::Connection>>>,
+    /// Connections to authql's PostgreSQL database, each with the page statement prepared.
+    postgres: Arc<Vec<(tokio_postgres::Client, tokio_postgres::Statement)>>,
+    next: Arc<AtomicUsize>,
 }
+
+/// PostgreSQL connections in the pool: as many as authql's server side can keep busy on
+/// one CPU shared with the database (more only add context switches).
+const POSTGRES_POOL: usize = 4;
 
 /// The page as authql answers `items(first: 20, after: $a) { nodes { id name price owner
 /// { username } } }`: items by id, their owners joined.
 const PAGE_SQL: &str = "SELECT i.id, i.name, i.price_cents, u.username FROM items i \
     JOIN users u ON u.id = i.owner_id WHERE i.id > ?1 ORDER BY i.id LIMIT 20";
+
+/// The same page query on PostgreSQL.
+const PAGE_SQL_POSTGRES: &str = "SELECT i.id, i.name, i.price_cents, u.username FROM items i \
+    JOIN users u ON u.id = i.owner_id WHERE i.id > $1 ORDER BY i.id LIMIT 20";
+
+/// The page's JSON, written by hand, from `(id, name, price in cents, owner)` rows.
+fn page_json(rows: impl Iterator<Item = (i64, String, i64, String)>) -> String {
+    let mut json = String::from(r#"{"data":{"items":{"nodes":["#);
+    for (n, (id, name, cents, owner)) in rows.enumerate() {
+        if n > 0 {
+            json.push(',');
+        }
+        json.push_str(&format!(
+            r#"{{"id":"{id}","name":{},"price":"{}.{:02}","owner":{{"username":{}}}}}"#,
+            serde_json::to_string(&name).unwrap(),
+            cents / 100,
+            cents % 100,
+            serde_json::to_string(&owner).unwrap(),
+        ));
+    }
+    json.push_str("]}}}");
+    json
+}
+
+/// `variables.a` of the request: the id after which the page starts.
+fn after(body: &[u8]) -> i64 {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|request| request["variables"]["a"].as_str()?.parse().ok())
+        .unwrap_or(0)
+}
 
 /// Whether the request carries a valid bearer token (HS256, `exp` checked).
 fn verified(limit: &Limit, headers: &HeaderMap) -> bool {
@@ -60,10 +105,7 @@ async fn sqlite_page(State(limit): State<Limit>, headers: HeaderMap, body: Bytes
     if !verified(&limit, &headers) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let after: i64 = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|request| request["variables"]["a"].as_str()?.parse().ok())
-        .unwrap_or(0);
+    let after = after(&body);
     // On the request's own thread, as authql reads SQLite (a worker per CPU, a connection
     // per worker: the read never waits for another).
     let connection = limit.sqlite.lock().unwrap().pop();
@@ -72,29 +114,42 @@ async fn sqlite_page(State(limit): State<Limit>, headers: HeaderMap, body: Bytes
     };
     let page = (|| {
         let mut statement = connection.prepare_cached(PAGE_SQL)?;
-        let mut rows = statement.query([after])?;
-        let mut json = String::from(r#"{"data":{"items":{"nodes":["#);
-        let mut first = true;
-        while let Some(row) = rows.next()? {
-            let (id, name, cents, owner): (i64, String, i64, String) =
-                (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
-            if !std::mem::take(&mut first) {
-                json.push(',');
-            }
-            json.push_str(&format!(
-                r#"{{"id":"{id}","name":{},"price":"{}.{:02}","owner":{{"username":{}}}}}"#,
-                serde_json::to_string(&name).unwrap(),
-                cents / 100,
-                cents % 100,
-                serde_json::to_string(&owner).unwrap(),
-            ));
-        }
-        json.push_str("]}}}");
-        Ok::<_, rusqlite::Error>(json)
+        let rows = statement
+            .query_map([after], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok::<_, rusqlite::Error>(page_json(rows.into_iter()))
     })();
     limit.sqlite.lock().unwrap().push(connection);
     match page {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The same work as a cache-missed page, on PostgreSQL.
+async fn postgres_page(State(limit): State<Limit>, headers: HeaderMap, body: Bytes) -> Response {
+    if !verified(&limit, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let after = after(&body) as i32;
+    let n = limit.next.fetch_add(1, Ordering::Relaxed) % limit.postgres.len().max(1);
+    let Some((client, statement)) = limit.postgres.get(n) else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    match client.query(statement, &[&after]).await {
+        Ok(rows) => {
+            let json = page_json(rows.iter().map(|row| {
+                (
+                    i64::from(row.get::<_, i32>(0)),
+                    row.get(1),
+                    row.get(2),
+                    row.get(3),
+                )
+            }));
+            ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+        }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
@@ -162,7 +217,24 @@ async fn main() {
     let addr = args.next().expect("ADDR");
     let secret = args.next().expect("SECRET");
     let body = std::fs::read(args.next().expect("BODY_FILE")).expect("body file");
-    let sqlite_file = args.next();
+    // The optional databases: a PostgreSQL URL, or a SQLite file.
+    let (postgres_urls, sqlite_files): (Vec<String>, Vec<String>) =
+        args.partition(|arg| arg.starts_with("postgres"));
+    let sqlite_file = sqlite_files.first();
+    let mut postgres = Vec::new();
+    for url in postgres_urls.iter().take(1) {
+        for _ in 0..POSTGRES_POOL {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("PostgreSQL connects");
+            tokio::spawn(connection);
+            let statement = client
+                .prepare(PAGE_SQL_POSTGRES)
+                .await
+                .expect("the page statement prepares");
+            postgres.push((client, statement));
+        }
+    }
     let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.leeway = 0;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -195,11 +267,14 @@ async fn main() {
                 })
                 .collect(),
         )),
+        postgres: Arc::new(postgres),
+        next: Arc::default(),
     };
     let app = Router::new()
         .route("/graphql", post(page))
         .route("/login", post(login))
         .route("/sqlite", post(sqlite_page))
+        .route("/postgres", post(postgres_page))
         .with_state(limit);
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     println!("listening on http://{}", listener.local_addr().unwrap());

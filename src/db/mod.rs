@@ -29,6 +29,8 @@ pub struct DbSettings {
     pub busy_timeout: Duration,
     /// SQLite's `synchronous` (`DATABASE_SYNCHRONOUS`).
     pub synchronous: Synchronous,
+    /// Connections in the pool (`DATABASE_POOL_SIZE`); `None`: [`default_pool_size`].
+    pub pool_size: Option<u32>,
     /// Extra `PRAGMA name = value` run on every new SQLite connection of the pool (tests
     /// bound the file with `max_page_count` to meet a full disk without mounting one).
     pub sqlite_pragmas: Vec<(String, String)>,
@@ -40,6 +42,7 @@ impl DbSettings {
         Self {
             busy_timeout: config.db_busy_timeout,
             synchronous: config.database_synchronous,
+            pool_size: config.database_pool_size,
             sqlite_pragmas: Vec::new(),
         }
     }
@@ -50,9 +53,23 @@ impl Default for DbSettings {
         Self {
             busy_timeout: Duration::from_secs(5),
             synchronous: Synchronous::Normal,
+            pool_size: None,
             sqlite_pragmas: Vec::new(),
         }
     }
+}
+
+/// The pool's size when `DATABASE_POOL_SIZE` is unset. SQLite writes one at a time and
+/// its bounded reads run on connections of their own: 8. PostgreSQL: twice the CPUs plus
+/// one, at least 4 — measured on 2 CPUs with the server beside authql, 20 connections gave
+/// the cache-missed page ~6 % less throughput and a third more p99 than 4 or 5: each
+/// connection past what the CPUs serve only waits inside PostgreSQL (docs/benchmarks.md).
+pub fn default_pool_size(postgres: bool) -> u32 {
+    if !postgres {
+        return 8;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    (2 * cpus + 1).max(4)
 }
 
 /// Opens a pool for `url` and makes sure a connection can be made, with the reason when
@@ -79,7 +96,7 @@ pub async fn connect(url: &str, settings: &DbSettings) -> Result<DatabaseConnect
         options.test_before_acquire(false);
         let settings = settings.clone();
         options
-            .max_connections(8)
+            .max_connections(settings.pool_size.unwrap_or(default_pool_size(false)))
             .map_sqlx_sqlite_opts(move |opts| {
                 let mut opts = if create {
                     opts.create_if_missing(true)
@@ -110,7 +127,7 @@ pub async fn connect(url: &str, settings: &DbSettings) -> Result<DatabaseConnect
     // Ping only a connection idle long enough for a proxy or firewall to have dropped
     // it, not every checkout (a round trip per statement).
     options
-        .max_connections(20)
+        .max_connections(settings.pool_size.unwrap_or(default_pool_size(true)))
         .test_before_acquire_if_idle_for(Duration::from_secs(30));
     Database::connect(options)
         .await

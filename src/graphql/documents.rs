@@ -1,8 +1,15 @@
 //! Parsed documents, kept by their exact text. Clients send the same few documents over
 //! and over (with other variables), and parsing one cost ~7 % of a cache-missed read's CPU
-//! (docs/benchmarks.md). Only what the text alone decides is kept: the document and where
-//! it passes variables to arguments. Limits, the operation to run and validation are still
-//! decided per request. A document that does not parse is not kept.
+//! (docs/benchmarks.md). Only what the text alone decides is kept: the document, where it
+//! passes variables to arguments, and which of its operations passed async-graphql's
+//! validation. Limits and the operation to run are decided per request. A document that
+//! does not parse is not kept.
+//!
+//! Validation against a fixed schema depends on the request only through its variables:
+//! their values where they meet arguments, and the complexity and depth they lead to. An
+//! operation that was validated and executed once is then checked for those alone, as a
+//! trusted document is (`Prevalidated`, vendor/README.md patch 3) — the rest of the rules
+//! cost ~6 % of a cache-missed read's CPU (docs/benchmarks.md).
 //!
 //! Bounded: at most [`MAX_BYTES`] of document text, a document longer than
 //! [`MAX_DOCUMENT_BYTES`] is never kept, and when full everything is dropped (a flood of
@@ -26,6 +33,38 @@ pub const MAX_DOCUMENT_BYTES: usize = 64 << 10;
 pub struct Parsed {
     pub document: ExecutableDocument,
     pub variables: VariableArguments,
+    /// The operations (by the request's `operationName`) that passed validation.
+    validated: Mutex<Vec<Option<String>>>,
+}
+
+impl Parsed {
+    pub fn new(document: ExecutableDocument) -> Self {
+        Self {
+            variables: VariableArguments::of(&document),
+            document,
+            validated: Mutex::default(),
+        }
+    }
+
+    /// Whether `operation` passed validation before: what depends on no variable holds.
+    pub fn validated(&self, operation: Option<&str>) -> bool {
+        lock(&self.validated)
+            .iter()
+            .any(|name| name.as_deref() == operation)
+    }
+
+    /// `operation` passed validation (it executed).
+    pub fn mark_validated(&self, operation: Option<&str>) {
+        let mut validated = lock(&self.validated);
+        if !validated.iter().any(|name| name.as_deref() == operation) {
+            validated.push(operation.map(str::to_owned));
+        }
+    }
+}
+
+/// The value stays whole whatever a panicking holder did: take it as it is.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[derive(Default)]
@@ -45,11 +84,7 @@ impl Documents {
         if let Some(parsed) = self.lock().parsed.get(query) {
             return Ok(parsed.clone());
         }
-        let document = parser::parse_query(query)?;
-        let parsed = Arc::new(Parsed {
-            variables: VariableArguments::of(&document),
-            document,
-        });
+        let parsed = Arc::new(Parsed::new(parser::parse_query(query)?));
         if query.len() <= MAX_DOCUMENT_BYTES {
             let mut inner = self.lock();
             if inner.bytes + query.len() > MAX_BYTES {
@@ -68,8 +103,7 @@ impl Documents {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // The map stays whole whatever a panicking holder did: take it as it is.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
     }
 }
 

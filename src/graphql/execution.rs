@@ -11,7 +11,7 @@ use futures_util::{StreamExt, stream::FuturesOrdered};
 use crate::db::Health;
 use crate::error_code::ErrorCode;
 use crate::graphql::cacheable;
-use crate::graphql::documents::Documents;
+use crate::graphql::documents::{Documents, Parsed};
 use crate::graphql::error_codes::{
     VariableArguments, code_errors, code_of, missing_required_variable, parse_error,
     subscription_needs_a_stream,
@@ -45,6 +45,9 @@ struct Prepared {
     r#type: Option<OperationType>,
     /// The operation's name; `None` when anonymous.
     name: Option<Arc<str>>,
+    /// A document of the parsed-document cache not yet validated for this operation: it
+    /// is marked validated once it executes.
+    to_validate: Option<Arc<Parsed>>,
 }
 
 /// An operation's response, whether the response cache may keep it (when it has no
@@ -82,10 +85,11 @@ impl Executor {
         let (parsed, prevalidated) = match trusted::resolution(&request) {
             Some(Resolution::Refused(error)) => return Err(error.clone()),
             Some(Resolution::Trusted(trusted)) => (trusted.document.clone()?, true),
-            Some(Resolution::Plain) | None => (
-                self.documents.parse(&request.query).map_err(parse_error)?,
-                false,
-            ),
+            Some(Resolution::Plain) | None => {
+                let parsed = self.documents.parse(&request.query).map_err(parse_error)?;
+                let validated = parsed.validated(request.operation_name.as_deref());
+                (parsed, validated)
+            }
         };
         let document = &parsed.document;
         let cost = self.limits.check(
@@ -111,7 +115,8 @@ impl Executor {
             .map(Arc::from);
         request.set_parsed_query(document.clone());
         if prevalidated {
-            // Validated at load: async-graphql checks only what depends on the request.
+            // Validated at load or by an earlier request: async-graphql checks only what
+            // depends on the request.
             request = request.data(async_graphql::Prevalidated);
         }
         Ok(Prepared {
@@ -121,11 +126,19 @@ impl Executor {
             cacheable,
             r#type,
             name,
+            to_validate: (!prevalidated).then_some(parsed),
         })
     }
 
     async fn run(&self, prepared: Prepared) -> Response {
+        let operation = prepared.request.operation_name.clone();
         let mut response = self.schema.execute(prepared.request).await;
+        // Data means it passed validation (which answers no data) and ran.
+        if let Some(parsed) = prepared.to_validate
+            && response.data != async_graphql::Value::Null
+        {
+            parsed.mark_validated(operation.as_deref());
+        }
         code_errors(&mut response, &prepared.variables);
         self.count(prepared.r#type, &response);
         self.note_unavailable(&response);

@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{ConfigError, PersistedDocuments as Mode};
 use crate::error_code::ErrorCode;
 use crate::graphql::documents::{MAX_DOCUMENT_BYTES, Parsed};
-use crate::graphql::error_codes::{VariableArguments, coded, parse_error};
+use crate::graphql::error_codes::{coded, parse_error};
 use crate::graphql::schema::Validator;
 use crate::metrics::{DocumentOutcome, Metrics};
 
@@ -167,10 +167,7 @@ fn prepare(
             .map_or_else(|| "Invalid document".to_owned(), |error| error.message);
         return Err(coded(first, ErrorCode::GraphqlValidationFailed));
     }
-    Ok(Arc::new(Parsed {
-        variables: VariableArguments::of(&document),
-        document,
-    }))
+    Ok(Arc::new(Parsed::new(document)))
 }
 
 pub fn sha256_hex(text: &str) -> String {

@@ -17,7 +17,11 @@
 //!   Tokens: within 1 s). Answers are kept under the version they were computed at: the
 //!   version read *before* executing, so an answer that raced a write is never kept.
 //!   While an instance may be missing notices, its view resets and the version moves.
-//! - **How much**: at most [`MAX_BYTES`] of requests and answers; an answer larger than
+//! - **How much**: at most [`MAX_BYTES`] of memory, counted as the process pays it: each
+//!   entry's request and answer in allocations of their own (a request received is a
+//!   slice of the connection's read buffer, which keeping it would pin whole; an answer
+//!   serialized into a growing vector has spare capacity), plus [`ENTRY_OVERHEAD`] for
+//!   the map's slot and the allocator's headers. An answer larger than
 //!   [`MAX_ENTRY_BYTES`] is not kept. When full, everything is dropped (a flood of
 //!   distinct queries costs their execution, never a wrong answer).
 
@@ -36,6 +40,10 @@ use crate::service::revocations::Revocations;
 pub const MAX_BYTES: usize = 8 << 20;
 /// The largest request plus answer kept.
 pub const MAX_ENTRY_BYTES: usize = 256 << 10;
+/// What an entry costs besides its request and answer bytes: its slot in the map (key,
+/// class, answer: ~100 bytes, at the map's load factor), the allocator's header and
+/// rounding of the two byte allocations and of the operation's name.
+pub const ENTRY_OVERHEAD: usize = 256;
 
 /// Whose answer an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -153,10 +161,17 @@ impl Inner {
         class: Class,
         answer: Answer,
     ) {
-        let size = request.len() + answer.body.len();
+        let size = request.len() + answer.body.len() + ENTRY_OVERHEAD;
         if version != current || size > MAX_ENTRY_BYTES {
             return;
         }
+        // Exactly their own bytes: not the connection's read buffer the request is a
+        // slice of, nor the spare capacity of the vector the answer was written into.
+        let request = Bytes::copy_from_slice(&request);
+        let answer = Answer {
+            body: Bytes::copy_from_slice(&answer.body),
+            ..answer
+        };
         if self.version != current || self.bytes + size > MAX_BYTES {
             self.clear(current);
         }
@@ -166,7 +181,10 @@ impl Inner {
         }
         match self.entries.insert(Key { request, class }, answer) {
             // A concurrent miss computed the same answer: count it once.
-            Some(previous) => self.bytes = self.bytes - (request_len + previous.body.len()) + size,
+            Some(previous) => {
+                self.bytes =
+                    self.bytes - (request_len + previous.body.len() + ENTRY_OVERHEAD) + size
+            }
             None => self.bytes += size,
         }
     }
@@ -306,6 +324,10 @@ mod tests {
             );
             assert!(inner.bytes <= MAX_BYTES);
         }
+        // Each entry is counted with its overhead.
+        let mut small = Inner::default();
+        small.put(0, 0, key("q"), Class::Public, body("a"));
+        assert_eq!(small.bytes, 2 + ENTRY_OVERHEAD);
         // The same answer kept twice is counted once.
         let before = inner.bytes;
         inner.put(0, 0, key("0"), Class::Public, answer.clone());
@@ -313,5 +335,31 @@ mod tests {
         inner.put(0, 0, key("0"), Class::Public, answer);
         assert_eq!(inner.bytes, again);
         assert!(again >= before);
+    }
+
+    /// A request is received as a slice of the connection's read buffer, and an answer is
+    /// written into a vector with room to spare: what is kept holds neither alive.
+    #[test]
+    fn an_entry_keeps_only_its_own_bytes() {
+        let mut inner = Inner::default();
+        let read_buffer = Bytes::from(vec![b'q'; 64 << 10]);
+        let request = read_buffer.slice(..100);
+        let mut written = Vec::with_capacity(64 << 10);
+        written.extend_from_slice(b"{\"data\":{}}");
+        let answer = Bytes::from(written);
+        inner.put(0, 0, request.clone(), Class::Public, bytes(answer.clone()));
+        let (key, kept) = inner.entries.iter().next().expect("kept");
+        assert_eq!(key.request, request);
+        assert_eq!(kept.body, answer);
+        assert_ne!(
+            key.request.as_ptr(),
+            request.as_ptr(),
+            "the read buffer is pinned"
+        );
+        assert_ne!(
+            kept.body.as_ptr(),
+            answer.as_ptr(),
+            "the spare capacity is kept"
+        );
     }
 }

@@ -294,6 +294,80 @@ async fn variables_and_limits_are_still_checked_per_request_with_the_usual_codes
     }
 }
 
+/// A document sent as text is validated in full until an operation of it has run; after
+/// that only what depends on the request is checked (as for a trusted document). Every
+/// answer must equal a fresh server's, which validates everything, whatever ran before.
+#[tokio::test]
+async fn a_document_validated_once_is_still_checked_per_request_like_a_fresh_one() {
+    // Two operations, both valid; `Count` needs its variable.
+    const TWO: &str =
+        "query Mine { me { username } } query Count($n: Int!) { items(first: $n) { totalCount } }";
+    // async-graphql validates a document whole: this one never runs, so is never marked.
+    const BROKEN: &str = "query Mine { me { username } } query Bad { me { favouriteColour } }";
+    let limit = [("graphql-max-complexity", "50")];
+    let warm = TestApp::spawn_with(&limit).await;
+    let alice = warm.signup("alice").await;
+    // Each operation run once, validly: its document is marked validated.
+    for (document, operation, variables) in [
+        (PAGE, None, json!({ "first": 1 })),
+        (NAMES, None, json!({ "first": 2 })),
+        (TWO, Some("Mine"), json!({})),
+        (BROKEN, Some("Mine"), json!({})),
+    ] {
+        let answer = post(
+            &warm,
+            Some(&alice.access),
+            json!({ "query": document, "operationName": operation, "variables": variables }),
+        )
+        .await;
+        let broken = document == BROKEN;
+        assert_eq!(answer["errors"].is_null(), !broken, "{answer}");
+    }
+    let cases = [
+        (
+            PAGE,
+            None,
+            json!({ "first": "many" }),
+            Some("BAD_USER_INPUT"),
+        ),
+        (PAGE, None, json!({ "first": 0 }), Some("BAD_USER_INPUT")),
+        (PAGE, None, json!({ "first": 3 }), None),
+        // Complexity that depends on a variable: 5 names pass, 100 do not.
+        (
+            NAMES,
+            None,
+            json!({ "first": 100 }),
+            Some("GRAPHQL_VALIDATION_FAILED"),
+        ),
+        (NAMES, None, json!({ "first": 5 }), None),
+        // Another operation of the same document, and none named.
+        (TWO, Some("Count"), json!({}), Some("BAD_USER_INPUT")),
+        (TWO, Some("Count"), json!({ "n": 2 }), None),
+        (TWO, None, json!({}), Some("GRAPHQL_VALIDATION_FAILED")),
+        (TWO, Some("Mine"), json!({}), None),
+        (
+            BROKEN,
+            Some("Mine"),
+            json!({}),
+            Some("GRAPHQL_VALIDATION_FAILED"),
+        ),
+    ];
+    for (document, operation, variables, code) in cases {
+        let body = json!({ "query": document, "operationName": operation, "variables": variables });
+        let fresh = TestApp::spawn_with(&limit).await;
+        let bob = fresh.signup("bob").await;
+        let cold = post(&fresh, Some(&bob.access), body.clone()).await;
+        let hot = post(&warm, Some(&alice.access), body).await;
+        match code {
+            Some(code) => assert_code(&hot, code),
+            None => assert!(hot["errors"].is_null(), "{hot}"),
+        }
+        // The same answer but for whose it is.
+        let mine = |answer: &Value| answer.to_string().replace("alice", "bob");
+        assert_eq!(mine(&hot), mine(&cold), "{document} {operation:?}");
+    }
+}
+
 #[tokio::test]
 async fn off_mode_registers_apq_documents_within_memory_and_audit_counts_unknown_texts() {
     let app = with_mode("off", None).await;
