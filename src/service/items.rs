@@ -8,7 +8,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, SqlErr, Statement,
+    QueryOrder, QuerySelect, SqlErr, Statement,
     sea_query::{Expr, Func, LikeExpr},
 };
 
@@ -185,16 +185,16 @@ pub async fn page(
     filter: &ItemFilter,
     args: PageArgs,
 ) -> ServiceResult<(Vec<item::Model>, bool)> {
-    let query = paged(filter, args);
     let direct = match on_this_thread(reads, filter) {
-        Some(reads) => reads.all(&query.build(DatabaseBackend::Sqlite), |row| {
-            item::Model::read(row, 0)
-        })?,
+        Some(reads) => reads.all(
+            &unfiltered_page(DatabaseBackend::Sqlite, SQLITE_PAGE, args),
+            |row| item::Model::read(row, 0),
+        )?,
         None => None,
     };
     let mut rows = match direct {
         Some(rows) => rows,
-        None => query.all(db).await?,
+        None => paged(filter, args).all(db).await?,
     };
     let has_next = rows.len() as u64 > args.first;
     rows.truncate(args.first as usize);
@@ -210,20 +210,22 @@ pub async fn page_with_owners(
     filter: &ItemFilter,
     args: PageArgs,
 ) -> ServiceResult<(Vec<item::Model>, Vec<user::Model>, bool)> {
-    let query = paged(filter, args).find_also_related(user::Entity);
     let mut decoded: Vec<i32> = Vec::new();
     let direct = match on_this_thread(reads, filter) {
-        Some(reads) => reads.all(&query.build(DatabaseBackend::Sqlite), |row| {
-            let item = item::Model::read(row, 0)?;
-            // A page repeats few owners many times: each is decoded once.
-            let owner = if decoded.contains(&item.owner_id) {
-                None
-            } else {
-                decoded.push(item.owner_id);
-                user::Model::read_optional(row, item::Model::WIDTH)?
-            };
-            Ok((item, owner))
-        })?,
+        Some(reads) => reads.all(
+            &unfiltered_page(DatabaseBackend::Sqlite, SQLITE_PAGE_WITH_OWNERS, args),
+            |row| {
+                let item = item::Model::read(row, 0)?;
+                // A page repeats few owners many times: each is decoded once.
+                let owner = if decoded.contains(&item.owner_id) {
+                    None
+                } else {
+                    decoded.push(item.owner_id);
+                    user::Model::read_optional(row, item::Model::WIDTH)?
+                };
+                Ok((item, owner))
+            },
+        )?,
         None if unfiltered(filter) && db.get_database_backend() == DatabaseBackend::Postgres => {
             Some(postgres_page_with_owners(db, args).await?)
         }
@@ -232,7 +234,12 @@ pub async fn page_with_owners(
     let mut owners: Vec<user::Model> = Vec::new();
     let mut rows = match direct {
         Some(rows) => rows,
-        None => query.all(db).await?,
+        None => {
+            paged(filter, args)
+                .find_also_related(user::Entity)
+                .all(db)
+                .await?
+        }
     }
     .into_iter()
     .map(|(item, owner)| {
@@ -262,32 +269,70 @@ fn unfiltered(filter: &ItemFilter) -> bool {
     filter.store_id.is_none() && filter.search.is_none()
 }
 
-/// The unfiltered page with its owners on PostgreSQL, as [`page_with_owners`] asks it of
-/// sea-orm (`find_also_related`: a LEFT JOIN, the item's columns then the owner's), in a
-/// text that never changes — built once, not per request, and kept prepared by each
-/// connection's statement cache — read by position rather than by column name (sea-orm's
-/// per-value `format!` of the alias and sqlx's search by name were a tenth of this
-/// read's CPU, docs/benchmarks.md). `$1` is the id after which the page starts (ids are
-/// positive: 0 is the first page).
-const POSTGRES_PAGE_WITH_OWNERS: &str = "SELECT i.id, i.store_id, i.owner_id, i.name, \
-    i.name_lower, i.description, i.price_cents, i.created_at, i.updated_at, u.id, u.username, \
-    u.username_lower, u.email, u.email_lower, u.password_hash, u.role, u.tokens_valid_after, \
-    u.created_at, u.updated_at, u.email_verified_at, u.mfa_enabled_at, u.external_issuer \
-    FROM items i LEFT JOIN users u ON u.id = i.owner_id WHERE i.id > $1 ORDER BY i.id LIMIT $2";
+// The unfiltered pages in texts that never change, as `paged` asks them of sea-orm (with
+// `find_also_related`: a LEFT JOIN, the item's columns then the owner's, in the order
+// `ModelColumns` reads them). Building the statement per request with sea-query cost ~8 %
+// of a cache-missed read's CPU on SQLite; on PostgreSQL sea-orm also formats each value's
+// alias (`A_id`, …) to look it up by name (docs/benchmarks.md). A fixed text is prepared
+// once per connection (rusqlite's and sqlx's statement caches) and read by position. The
+// first parameter is the id after which the page starts (ids are positive: 0 is the
+// first page), the second the limit.
+macro_rules! item_columns {
+    () => {
+        "i.id, i.store_id, i.owner_id, i.name, i.name_lower, i.description, i.price_cents, \
+         i.created_at, i.updated_at"
+    };
+}
+macro_rules! owner_columns {
+    () => {
+        "u.id, u.username, u.username_lower, u.email, u.email_lower, u.password_hash, u.role, \
+         u.tokens_valid_after, u.created_at, u.updated_at, u.email_verified_at, \
+         u.mfa_enabled_at, u.external_issuer"
+    };
+}
+const SQLITE_PAGE: &str = concat!(
+    "SELECT ",
+    item_columns!(),
+    " FROM items i WHERE i.id > ?1 ORDER BY i.id LIMIT ?2"
+);
+const SQLITE_PAGE_WITH_OWNERS: &str = concat!(
+    "SELECT ",
+    item_columns!(),
+    ", ",
+    owner_columns!(),
+    " FROM items i LEFT JOIN users u ON u.id = i.owner_id WHERE i.id > ?1 ORDER BY i.id LIMIT ?2"
+);
+const POSTGRES_PAGE_WITH_OWNERS: &str = concat!(
+    "SELECT ",
+    item_columns!(),
+    ", ",
+    owner_columns!(),
+    " FROM items i LEFT JOIN users u ON u.id = i.owner_id WHERE i.id > $1 ORDER BY i.id LIMIT $2"
+);
+
+/// One of the texts above with the page's parameters.
+fn unfiltered_page(backend: DatabaseBackend, sql: &'static str, args: PageArgs) -> Statement {
+    Statement::from_sql_and_values(
+        backend,
+        sql,
+        [
+            args.after.unwrap_or(0).into(),
+            (args.first as i64 + 1).into(),
+        ],
+    )
+}
 
 async fn postgres_page_with_owners(
     db: &impl ConnectionTrait,
     args: PageArgs,
 ) -> ServiceResult<Vec<(item::Model, Option<user::Model>)>> {
-    let statement = Statement::from_sql_and_values(
-        DatabaseBackend::Postgres,
-        POSTGRES_PAGE_WITH_OWNERS,
-        [
-            args.after.unwrap_or(0).into(),
-            (args.first as i64 + 1).into(),
-        ],
-    );
-    let rows = db.query_all_raw(statement).await?;
+    let rows = db
+        .query_all_raw(unfiltered_page(
+            DatabaseBackend::Postgres,
+            POSTGRES_PAGE_WITH_OWNERS,
+            args,
+        ))
+        .await?;
     let mut page = Vec::with_capacity(rows.len());
     let mut decoded: Vec<i32> = Vec::new();
     for row in &rows {
