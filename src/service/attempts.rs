@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use entity::auth_attempt;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
     sea_query::{Condition, Expr},
 };
 
@@ -165,7 +165,35 @@ const CHECK_IN_FLIGHT: chrono::Duration = chrono::Duration::seconds(60);
 
 /// Takes a place for one password check, or refuses with `RateLimited` (seconds until the
 /// oldest counted attempt leaves the window) when the window's places are all taken.
+///
+/// The taking runs to its end on a task of its own. Cancelled in the middle (the client
+/// gone, a WebSocket `complete`), a statement or commit already sent would still write the
+/// pending row, with no [`Attempt`] left to give it back: the place would stay taken for
+/// `CHECK_IN_FLIGHT` and then count as a failure. On its own task, an `Attempt` nobody
+/// awaits any more is dropped there, and that gives the place back.
 pub async fn reserve(
+    db: &DatabaseConnection,
+    key: &AttemptKey,
+    limit: AttemptLimit,
+    refusals: Refusals<'_>,
+) -> ServiceResult<Attempt> {
+    let (db, key) = (db.clone(), key.clone());
+    let client = match refusals {
+        Refusals::Audited(client) => Some(client.clone()),
+        Refusals::Silent => None,
+    };
+    let taking = tokio::spawn(async move {
+        let refusals = client.as_ref().map_or(Refusals::Silent, Refusals::Audited);
+        take_place(&db, &key, limit, refusals).await
+    });
+    match taking.await {
+        Ok(taken) => taken,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_) => Err(DbErr::Custom("the runtime is shutting down".into()).into()),
+    }
+}
+
+async fn take_place(
     db: &DatabaseConnection,
     key: &AttemptKey,
     limit: AttemptLimit,
@@ -400,7 +428,64 @@ pub async fn prune(db: &impl ConnectionTrait, before: DateTime<Utc>) -> ServiceR
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
+
+    /// Cancels `reserve` `after` its start, however far it got, and lets what it left run.
+    async fn reserve_cancelled(db: &DatabaseConnection, key: &AttemptKey, after: Duration) {
+        let limit = AttemptLimit {
+            max: 10_000,
+            window: Duration::from_secs(900),
+            max_per_account: None,
+        };
+        let until = Instant::now() + after;
+        tokio::select! {
+            biased;
+            _ = reserve(db, key, limit, Refusals::Silent) => {}
+            _ = async {
+                while Instant::now() < until {
+                    tokio::task::yield_now().await;
+                }
+            } => {}
+        }
+    }
+
+    async fn pending_places(db: &DatabaseConnection) -> u64 {
+        auth_attempt::Entity::find()
+            .filter(auth_attempt::Column::Pending.eq(true))
+            .count(db)
+            .await
+            .unwrap()
+    }
+
+    /// A request cancelled while its place was being taken (after the insert reached the
+    /// database, before its answer came back) must not leave the place taken: the next
+    /// attempts of that user would find it counted, then counted as a failure.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reservation_cancelled_at_any_point_leaves_no_place_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("attempts.db").display());
+        let db = crate::db::connect(&url, &Default::default()).await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let key = AttemptKey::login(&Username::parse("alice").unwrap(), "127.0.0.1");
+        let started = Instant::now();
+        reserve_cancelled(&db, &key, Duration::from_secs(60)).await;
+        let one = started.elapsed();
+        // Cancellation points spread over twice what a whole reservation takes.
+        for step in 0..200u32 {
+            reserve_cancelled(&db, &key, one * step / 100).await;
+        }
+        let mut left = u64::MAX;
+        for _ in 0..100 {
+            left = pending_places(&db).await;
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(left, 0, "places left taken by cancelled reservations");
+    }
 
     #[test]
     fn retry_after_is_when_the_oldest_counted_attempt_leaves_the_window() {
