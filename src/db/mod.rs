@@ -3,6 +3,7 @@
 //! rather than a bug ([`unavailable`]); the write [`Health`] behind `/healthz`; and
 //! [`SqliteReads`] for the bounded reads that run on the request's own thread.
 
+mod columns;
 mod health;
 mod sqlite_reads;
 
@@ -13,8 +14,9 @@ use sea_orm::sqlx;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 
 pub use crate::config::Synchronous;
+pub use columns::{Columns, ModelColumns};
 pub use health::{Health, probe_write};
-pub use sqlite_reads::{ModelColumns, OnStatement, SqliteReads};
+pub use sqlite_reads::{OnStatement, SqliteReads};
 
 /// How long a start-up connection to PostgreSQL may take before it is reported
 /// (API.md Data safety: "within 5 s").

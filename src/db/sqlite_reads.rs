@@ -16,12 +16,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use entity::{item, user};
 use rusqlite::types::{FromSqlError, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, Value as OrmValue,
 };
+
+use super::Columns;
 
 /// Called with the SQL of each statement run (tests count statements).
 pub type OnStatement = Arc<dyn Fn(&str) + Send + Sync>;
@@ -178,68 +179,33 @@ fn sql_value(value: &OrmValue) -> Result<SqlValue, DbErr> {
     })
 }
 
-/// A model read from consecutive columns starting at `at`, in the entity's column order
-/// (the order sea-orm selects them in).
-pub trait ModelColumns: Sized {
-    const WIDTH: usize;
+/// rusqlite's rows, with timestamps in either of the shapes SQLite holds them in.
+impl Columns for Row<'_> {
+    type Error = rusqlite::Error;
 
-    fn read(row: &Row<'_>, at: usize) -> rusqlite::Result<Self>;
-
-    /// `None` when the first column is NULL: the missing side of a LEFT JOIN.
-    fn read_optional(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<Self>> {
-        match row.get_ref(at)? {
+    fn optional_int(&self, at: usize) -> rusqlite::Result<Option<i32>> {
+        self.get(at)
+    }
+    fn int(&self, at: usize) -> rusqlite::Result<i32> {
+        self.get(at)
+    }
+    fn big_int(&self, at: usize) -> rusqlite::Result<i64> {
+        self.get(at)
+    }
+    fn text(&self, at: usize) -> rusqlite::Result<String> {
+        self.get(at)
+    }
+    fn optional_text(&self, at: usize) -> rusqlite::Result<Option<String>> {
+        self.get(at)
+    }
+    fn time(&self, at: usize) -> rusqlite::Result<DateTime<Utc>> {
+        timestamp(self, at)
+    }
+    fn optional_time(&self, at: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+        match self.get_ref(at)? {
             ValueRef::Null => Ok(None),
-            _ => Self::read(row, at).map(Some),
+            _ => timestamp(self, at).map(Some),
         }
-    }
-}
-
-impl ModelColumns for item::Model {
-    const WIDTH: usize = 9;
-
-    fn read(row: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
-        Ok(Self {
-            id: row.get(at)?,
-            store_id: row.get(at + 1)?,
-            owner_id: row.get(at + 2)?,
-            name: row.get(at + 3)?,
-            name_lower: row.get(at + 4)?,
-            description: row.get(at + 5)?,
-            price_cents: row.get(at + 6)?,
-            created_at: timestamp(row, at + 7)?,
-            updated_at: timestamp(row, at + 8)?,
-        })
-    }
-}
-
-impl ModelColumns for user::Model {
-    const WIDTH: usize = 13;
-
-    fn read(row: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
-        Ok(Self {
-            id: row.get(at)?,
-            username: row.get(at + 1)?,
-            username_lower: row.get(at + 2)?,
-            email: row.get(at + 3)?,
-            email_lower: row.get(at + 4)?,
-            password_hash: row.get(at + 5)?,
-            role: row.get(at + 6)?,
-            tokens_valid_after: match row.get_ref(at + 7)? {
-                ValueRef::Null => None,
-                _ => Some(timestamp(row, at + 7)?),
-            },
-            created_at: timestamp(row, at + 8)?,
-            updated_at: timestamp(row, at + 9)?,
-            email_verified_at: match row.get_ref(at + 10)? {
-                ValueRef::Null => None,
-                _ => Some(timestamp(row, at + 10)?),
-            },
-            mfa_enabled_at: match row.get_ref(at + 11)? {
-                ValueRef::Null => None,
-                _ => Some(timestamp(row, at + 11)?),
-            },
-            external_issuer: row.get(at + 12)?,
-        })
     }
 }
 
@@ -299,9 +265,11 @@ fn utc_rfc3339(text: &str) -> Option<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests {
+    use entity::user;
     use sea_orm::{DatabaseBackend, Statement};
 
     use super::*;
+    use crate::db::ModelColumns;
 
     /// Another connection to `sqlite::memory:` would open another, empty database.
     #[tokio::test]

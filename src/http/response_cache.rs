@@ -161,17 +161,10 @@ impl Inner {
         class: Class,
         answer: Answer,
     ) {
-        let size = request.len() + answer.body.len() + ENTRY_OVERHEAD;
+        let size = entry_size(&request, &answer);
         if version != current || size > MAX_ENTRY_BYTES {
             return;
         }
-        // Exactly their own bytes: not the connection's read buffer the request is a
-        // slice of, nor the spare capacity of the vector the answer was written into.
-        let request = Bytes::copy_from_slice(&request);
-        let answer = Answer {
-            body: Bytes::copy_from_slice(&answer.body),
-            ..answer
-        };
         if self.version != current || self.bytes + size > MAX_BYTES {
             self.clear(current);
         }
@@ -188,6 +181,23 @@ impl Inner {
             None => self.bytes += size,
         }
     }
+}
+
+/// What an entry costs: its bytes and the bookkeeping around them.
+fn entry_size(request: &RequestKey, answer: &Answer) -> usize {
+    request.len() + answer.body.len() + ENTRY_OVERHEAD
+}
+
+/// Exactly their own bytes: not the connection's read buffer the request is a slice of,
+/// nor the spare capacity of the vector the answer was written into, which a kept slice
+/// would pin for as long as the entry lives.
+fn owned(request: RequestKey, answer: Answer) -> (RequestKey, Answer) {
+    let request = Bytes::copy_from_slice(&request);
+    let answer = Answer {
+        body: Bytes::copy_from_slice(&answer.body),
+        ..answer
+    };
+    (request, answer)
 }
 
 /// What a lookup found.
@@ -234,6 +244,11 @@ impl ResponseCache {
         if !self.view.trusted() {
             return;
         }
+        if version != self.view.data_version() || entry_size(&request, &answer) > MAX_ENTRY_BYTES {
+            return;
+        }
+        // Copied before the lock is taken, so readers never wait on a copy.
+        let (request, answer) = owned(request, answer);
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         // Read under the lock: a change after this clears what is put now at its next use.
         let current = self.view.data_version();
@@ -347,7 +362,8 @@ mod tests {
         let mut written = Vec::with_capacity(64 << 10);
         written.extend_from_slice(b"{\"data\":{}}");
         let answer = Bytes::from(written);
-        inner.put(0, 0, request.clone(), Class::Public, bytes(answer.clone()));
+        let (owned_request, owned_answer) = owned(request.clone(), bytes(answer.clone()));
+        inner.put(0, 0, owned_request, Class::Public, owned_answer);
         let (key, kept) = inner.entries.iter().next().expect("kept");
         assert_eq!(key.request, request);
         assert_eq!(kept.body, answer);

@@ -13,7 +13,7 @@ use sea_orm::{
 };
 
 use super::{ServiceError, ServiceResult, on_unique_violation};
-use crate::db::{ModelColumns, SqliteReads};
+use crate::db::{Columns, ModelColumns, SqliteReads};
 use crate::domain::{Description, Name, PageArgs, Price};
 
 /// What the top-level `items` query filters on.
@@ -190,6 +190,9 @@ pub async fn page(
             &unfiltered_page(DatabaseBackend::Sqlite, SQLITE_PAGE, args),
             |row| item::Model::read(row, 0),
         )?,
+        None if unfiltered(filter) && db.get_database_backend() == DatabaseBackend::Postgres => {
+            Some(postgres_page(db, args).await?)
+        }
         None => None,
     };
     let mut rows = match direct {
@@ -214,17 +217,7 @@ pub async fn page_with_owners(
     let direct = match on_this_thread(reads, filter) {
         Some(reads) => reads.all(
             &unfiltered_page(DatabaseBackend::Sqlite, SQLITE_PAGE_WITH_OWNERS, args),
-            |row| {
-                let item = item::Model::read(row, 0)?;
-                // A page repeats few owners many times: each is decoded once.
-                let owner = if decoded.contains(&item.owner_id) {
-                    None
-                } else {
-                    decoded.push(item.owner_id);
-                    user::Model::read_optional(row, item::Model::WIDTH)?
-                };
-                Ok((item, owner))
-            },
+            |row| item_and_new_owner(row, &mut decoded),
         )?,
         None if unfiltered(filter) && db.get_database_backend() == DatabaseBackend::Postgres => {
             Some(postgres_page_with_owners(db, args).await?)
@@ -302,6 +295,11 @@ const SQLITE_PAGE_WITH_OWNERS: &str = concat!(
     owner_columns!(),
     " FROM items i LEFT JOIN users u ON u.id = i.owner_id WHERE i.id > ?1 ORDER BY i.id LIMIT ?2"
 );
+const POSTGRES_PAGE: &str = concat!(
+    "SELECT ",
+    item_columns!(),
+    " FROM items i WHERE i.id > $1 ORDER BY i.id LIMIT $2"
+);
 const POSTGRES_PAGE_WITH_OWNERS: &str = concat!(
     "SELECT ",
     item_columns!(),
@@ -322,6 +320,23 @@ fn unfiltered_page(backend: DatabaseBackend, sql: &'static str, args: PageArgs) 
     )
 }
 
+async fn postgres_page(
+    db: &impl ConnectionTrait,
+    args: PageArgs,
+) -> ServiceResult<Vec<item::Model>> {
+    let rows = db
+        .query_all_raw(unfiltered_page(
+            DatabaseBackend::Postgres,
+            POSTGRES_PAGE,
+            args,
+        ))
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| item::Model::read(row, 0))
+        .collect::<Result<_, _>>()?)
+}
+
 async fn postgres_page_with_owners(
     db: &impl ConnectionTrait,
     args: PageArgs,
@@ -333,44 +348,27 @@ async fn postgres_page_with_owners(
             args,
         ))
         .await?;
-    let mut page = Vec::with_capacity(rows.len());
     let mut decoded: Vec<i32> = Vec::new();
-    for row in &rows {
-        let item = item::Model {
-            id: row.try_get_by_index(0)?,
-            store_id: row.try_get_by_index(1)?,
-            owner_id: row.try_get_by_index(2)?,
-            name: row.try_get_by_index(3)?,
-            name_lower: row.try_get_by_index(4)?,
-            description: row.try_get_by_index(5)?,
-            price_cents: row.try_get_by_index(6)?,
-            created_at: row.try_get_by_index(7)?,
-            updated_at: row.try_get_by_index(8)?,
-        };
-        // Each owner decoded once, as on SQLite.
-        let owner = match row.try_get_by_index::<Option<i32>>(9)? {
-            Some(id) if decoded.contains(&id) => None,
-            None => None,
-            Some(id) => Some(user::Model {
-                id,
-                username: row.try_get_by_index(10)?,
-                username_lower: row.try_get_by_index(11)?,
-                email: row.try_get_by_index(12)?,
-                email_lower: row.try_get_by_index(13)?,
-                password_hash: row.try_get_by_index(14)?,
-                role: row.try_get_by_index(15)?,
-                tokens_valid_after: row.try_get_by_index(16)?,
-                created_at: row.try_get_by_index(17)?,
-                updated_at: row.try_get_by_index(18)?,
-                email_verified_at: row.try_get_by_index(19)?,
-                mfa_enabled_at: row.try_get_by_index(20)?,
-                external_issuer: row.try_get_by_index(21)?,
-            }),
-        };
-        decoded.extend(owner.as_ref().map(|owner| owner.id));
-        page.push((item, owner));
-    }
-    Ok(page)
+    Ok(rows
+        .iter()
+        .map(|row| item_and_new_owner(row, &mut decoded))
+        .collect::<Result<_, _>>()?)
+}
+
+/// A row of a page with owners: the item, and its owner unless an earlier row of the page
+/// (in `decoded`) had it. A page repeats few owners many times: each is decoded once.
+fn item_and_new_owner<R: Columns>(
+    row: &R,
+    decoded: &mut Vec<i32>,
+) -> Result<(item::Model, Option<user::Model>), R::Error> {
+    let item = item::Model::read(row, 0)?;
+    let owner = if decoded.contains(&item.owner_id) {
+        None
+    } else {
+        decoded.push(item.owner_id);
+        user::Model::read_optional(row, item::Model::WIDTH)?
+    };
+    Ok((item, owner))
 }
 
 fn paged(filter: &ItemFilter, args: PageArgs) -> sea_orm::Select<item::Entity> {
@@ -469,14 +467,18 @@ mod tests {
     use super::*;
     use crate::domain::{Email, Role, Username};
     use crate::service::{stores, users};
-    use sea_orm::DatabaseConnection;
+    use sea_orm::{ConnectionTrait, DatabaseConnection};
 
     /// A file database with two owners (one with an email and a token cut-off), a store and
     /// five items, one without a description.
     async fn seeded() -> (tempfile::TempDir, DatabaseConnection) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("items.db").display());
-        let db = crate::db::connect(&url, &Default::default()).await.unwrap();
+        (dir, seeded_at(&url).await)
+    }
+
+    async fn seeded_at(url: &str) -> DatabaseConnection {
+        let db = crate::db::connect(url, &Default::default()).await.unwrap();
         crate::db::migrate(&db).await.unwrap();
         let email = Email::parse("ann@example.com").unwrap();
         let ann = users::create(
@@ -520,7 +522,56 @@ mod tests {
             .await
             .unwrap();
         }
-        (dir, db)
+        db
+    }
+
+    /// On PostgreSQL the unfiltered page with owners is a fixed text read by position: it
+    /// decodes exactly what sea-orm's own statement and decoding give. Runs where
+    /// `TEST_DATABASE_URL` names a PostgreSQL server (CI's PostgreSQL step), in a database
+    /// of its own.
+    #[tokio::test]
+    async fn postgres_fixed_pages_equal_sea_orms() {
+        let admin_url = match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres") => url,
+            _ => return,
+        };
+        let name = format!("authql_unit_{}", uuid::Uuid::new_v4().simple());
+        let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        let db = seeded_at(&format!("{base}/{name}")).await;
+        let all = ItemFilter::default();
+        for after in [None, Some(1), Some(4), Some(5)] {
+            let args = PageArgs { first: 2, after };
+            let fixed = postgres_page_with_owners(&db, args).await.unwrap();
+            let mut decoded = Vec::new();
+            let sea_orm: Vec<_> = paged(&all, args)
+                .find_also_related(user::Entity)
+                .all(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(item, owner)| {
+                    let new = !decoded.contains(&item.owner_id);
+                    decoded.push(item.owner_id);
+                    (item, owner.filter(|_| new))
+                })
+                .collect();
+            assert_eq!(fixed, sea_orm, "after {after:?}");
+            let items: Vec<_> = sea_orm.into_iter().map(|(item, _)| item).collect();
+            assert_eq!(postgres_page(&db, args).await.unwrap(), items);
+            if let Some((_, first_owner)) = fixed.first() {
+                assert!(first_owner.is_some(), "a page's first row has its owner");
+            }
+        }
+        db.close().await.unwrap();
+        admin
+            .execute_unprepared(&format!("DROP DATABASE \"{name}\""))
+            .await
+            .unwrap();
     }
 
     /// The direct reads decode exactly what sea-orm decodes, page by page.
