@@ -202,6 +202,9 @@ pub struct Gauges {
     pub hash_queue: usize,
     /// Mails waiting in the outbox.
     pub mail_outbox: u64,
+    /// Connections the database pool holds now, and the most it may open
+    /// (`DATABASE_POOL_SIZE`).
+    pub db_pool: (u32, u32),
 }
 
 /// An open HTTP subscription stream in `authql_http_streams`, until dropped.
@@ -231,6 +234,8 @@ struct Inner {
     http_streams: Gauge,
     mail_sent: Family<OutcomeLabel, Counter>,
     mail_outbox: Gauge,
+    db_pool_connections: Gauge,
+    db_pool_max_connections: Gauge,
     mfa_verifications: Family<OutcomeLabel, Counter>,
     persisted_documents: Family<OutcomeLabel, Counter>,
     jwks_fetches: Family<IssuerOutcomeLabels, Counter>,
@@ -315,6 +320,19 @@ impl Metrics {
             "mail_outbox",
             "Mails waiting in the outbox",
             mail_outbox.clone(),
+        );
+
+        let db_pool_connections = Gauge::default();
+        registry.register(
+            "db_pool_connections",
+            "Connections the database pool holds open",
+            db_pool_connections.clone(),
+        );
+        let db_pool_max_connections = Gauge::default();
+        registry.register(
+            "db_pool_max_connections",
+            "The most connections the database pool opens (DATABASE_POOL_SIZE)",
+            db_pool_max_connections.clone(),
         );
 
         let persisted_documents = Family::<OutcomeLabel, Counter>::default();
@@ -415,6 +433,8 @@ impl Metrics {
             http_streams,
             mail_sent,
             mail_outbox,
+            db_pool_connections,
+            db_pool_max_connections,
             mfa_verifications,
             persisted_documents,
             jwks_fetches,
@@ -561,6 +581,11 @@ impl Metrics {
         self.0
             .mail_outbox
             .set(i64::try_from(gauges.mail_outbox).unwrap_or(i64::MAX));
+        let (connections, max_connections) = gauges.db_pool;
+        self.0.db_pool_connections.set(i64::from(connections));
+        self.0
+            .db_pool_max_connections
+            .set(i64::from(max_connections));
         for (issuer, age) in gauges.jwks_ages {
             self.0
                 .jwks_age
@@ -618,6 +643,7 @@ mod tests {
             hash_queue: 3,
             mail_outbox: 0,
             jwks_ages: Vec::new(),
+            db_pool: (2, 5),
         });
         assert_eq!(
             value(&text, r#"authql_auth_failures_total{code="FORBIDDEN"}"#),
@@ -629,5 +655,7 @@ mod tests {
         );
         assert!(!text.contains("NOT_FOUND"));
         assert_eq!(value(&text, "authql_password_hash_queue"), Some(3.0));
+        assert_eq!(value(&text, "authql_db_pool_connections"), Some(2.0));
+        assert_eq!(value(&text, "authql_db_pool_max_connections"), Some(5.0));
     }
 }

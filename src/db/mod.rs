@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
+use sea_orm::{ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr, RuntimeErr};
 
 pub use crate::config::Synchronous;
 pub use columns::{Columns, ModelColumns};
@@ -72,6 +72,22 @@ pub fn default_pool_size(postgres: bool) -> u32 {
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     (2 * cpus + 1).max(4)
+}
+
+/// The connections the pool holds now, and the most it opens (the `authql_db_pool_*`
+/// gauges).
+pub fn pool_connections(db: &DatabaseConnection) -> (u32, u32) {
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.options().get_max_connections())
+        }
+        DatabaseBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.options().get_max_connections())
+        }
+        _ => (0, 0),
+    }
 }
 
 /// Opens a pool for `url` and makes sure a connection can be made, with the reason when

@@ -37,6 +37,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         hash_queue: state.passwords.waiting(),
         mail_outbox,
         jwks_ages: state.outside.ages(),
+        db_pool: crate::db::pool_connections(&state.db),
     };
     (
         [(

@@ -316,3 +316,41 @@ async fn every_metric_the_operations_guide_and_dashboard_name_is_served() {
         assert!(served, "{name} is named in docs/ but not served:\n{text}");
     }
 }
+
+/// `DATABASE_POOL_SIZE` bounds the connections one instance opens: a burst of 40
+/// different pages, each a search the pool runs (never the response cache, never the
+/// direct SQLite reads), leaves no more than that many open, and the gauges say so.
+/// The same burst on a larger pool opens more than the small one allowed: the bound is
+/// the setting's.
+#[tokio::test]
+async fn the_pool_gauges_show_database_pool_size_bounding_a_burst() {
+    async fn burst_on(pool_size: usize) -> (f64, f64) {
+        let size = pool_size.to_string();
+        let app = metrics_app(&[("database-pool-size", &size)]).await;
+        seed_items(&app, 50).await;
+        let pages = (1..=40).map(|n| {
+            let query = format!(
+                "{{ items(first: {n}, search: \"item\") {{ edges {{ node {{ name }} }} }} }}"
+            );
+            let app = &app;
+            async move { app.gql(&query, json!({})).await }
+        });
+        for body in futures_util::future::join_all(pages).await {
+            assert!(body["errors"].is_null(), "{body}");
+        }
+        let text = scrape(&app).await;
+        (
+            value(&text, "authql_db_pool_connections"),
+            value(&text, "authql_db_pool_max_connections"),
+        )
+    }
+    let (open, max) = burst_on(2).await;
+    assert_eq!(max, 2.0);
+    assert!(
+        (1.0..=2.0).contains(&open),
+        "{open} connections on a pool of 2"
+    );
+    let (open, max) = burst_on(8).await;
+    assert_eq!(max, 8.0);
+    assert!(open > 2.0, "{open} connections on a pool of 8");
+}
