@@ -46,7 +46,7 @@ fn payload(ctx: &Context<'_>, state: &AppState, issued: Issued) -> AuthPayload {
         refresh_token: location.headers.then_some(pair.refresh.token),
         token_type: "Bearer",
         expires_in: state.keys.access_ttl_secs(),
-        user: User(user),
+        user: User::from(user),
         mfa_required,
     }
 }
@@ -275,7 +275,7 @@ impl Mutation {
             .accounts
             .set_role(id, role, admin.user_id, &client)
             .await?;
-        Ok(User(user))
+        Ok(User::from(user))
     }
 
     /// Deletes a user, their items, sessions and tokens.

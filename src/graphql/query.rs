@@ -43,7 +43,7 @@ impl Query {
             .ok_or_else(|| {
                 ApiError::InvalidToken(format!("Error loading the user {}", caller.user_id))
             })?;
-        Ok(User(user))
+        Ok(User::from(user))
     }
 
     /// The caller's live sessions (not ended, refresh token not expired), newest first.
@@ -70,7 +70,7 @@ impl Query {
             return Ok(None);
         };
         let state = ctx.state()?;
-        Ok(users::find(&state.db, id).await?.map(User))
+        Ok(users::find(&state.db, id).await?.map(User::from))
     }
 
     /// All users, oldest first.

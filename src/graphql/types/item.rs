@@ -37,7 +37,7 @@ impl Item {
 #[derive(Default)]
 pub struct Prefetched {
     stores: HashMap<i32, store::Model>,
-    owners: HashMap<i32, user::Model>,
+    owners: HashMap<i32, Arc<user::Model>>,
 }
 
 impl Prefetched {
@@ -80,7 +80,7 @@ impl Prefetched {
         };
         Ok(Some(Arc::new(Self {
             stores: stores.into_iter().map(|s| (s.id, s)).collect(),
-            owners: owners.into_iter().map(|u| (u.id, u)).collect(),
+            owners: owners.into_iter().map(|u| (u.id, Arc::new(u))).collect(),
         })))
     }
 }
@@ -150,7 +150,7 @@ impl Item {
         // largest field; a DataLoader's await inline would make `id` and `name` as large.
         Ok(Box::pin(loaders(ctx)?.users.load_one(self.row.owner_id))
             .await?
-            .map(User))
+            .map(User::from))
     }
 }
 

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object};
 use entity::user;
 
@@ -11,9 +13,16 @@ use crate::graphql::types::timestamp::DateTime;
 use crate::service::items::Parent;
 use crate::service::users;
 
-/// A user account as clients see it.
+/// A user account as clients see it. Shared: a page of items shows each owner many
+/// times, each a clone of this.
 #[derive(Clone)]
-pub struct User(pub user::Model);
+pub struct User(pub Arc<user::Model>);
+
+impl From<user::Model> for User {
+    fn from(model: user::Model) -> Self {
+        Self(Arc::new(model))
+    }
+}
 
 #[authql_macros::guarded]
 #[Object]
@@ -91,6 +100,6 @@ impl UserCount {
 
 connection!(
     UserConnection, UserEdge, User, UserCount,
-    rows: user::Model => User,
+    rows: user::Model => User::from,
     cursor: "user"
 );
