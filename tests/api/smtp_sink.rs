@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Notify;
 
 /// How long a test waits for a mail before it fails: past a hung attempt (15 s) and its
@@ -60,6 +60,11 @@ pub struct SmtpSink {
     pub port: u16,
     shared: Arc<Shared>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The port, bound but not listening while the sink is down: connections to it are
+    /// refused, and no other test's listener can take it meanwhile (a released port can
+    /// be handed out again; a server found there would never greet, and the sender would
+    /// wait out its timeout instead of failing at once).
+    reserved: Mutex<Option<TcpSocket>>,
 }
 
 impl Drop for SmtpSink {
@@ -80,19 +85,24 @@ impl SmtpSink {
 
     /// A port nobody listens on yet: a mail server that is down until [`come_up`].
     pub async fn down() -> Self {
-        let probe = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = probe.local_addr().unwrap().port();
-        drop(probe);
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let port = socket.local_addr().unwrap().port();
         Self {
             port,
             shared: Arc::default(),
             task: Mutex::new(None),
+            reserved: Mutex::new(Some(socket)),
         }
     }
 
     /// Starts listening on the sink's port.
     pub async fn come_up(&self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        let reserved = self.reserved.lock().unwrap().take();
+        let listener = match reserved {
+            Some(socket) => socket.listen(128).unwrap(),
+            None => TcpListener::bind(("127.0.0.1", self.port)).await.unwrap(),
+        };
         let shared = self.shared.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
