@@ -319,6 +319,45 @@ impl Unavailable {
     }
 }
 
+/// A database of a unit test's own on the PostgreSQL server that `TEST_DATABASE_URL`
+/// names (CI's PostgreSQL step runs `cargo test --lib postgres_`); dropped by [`Self::drop`].
+#[cfg(test)]
+pub(crate) struct ScratchPostgres {
+    admin: DatabaseConnection,
+    name: String,
+    /// The scratch database's URL.
+    pub url: String,
+}
+
+#[cfg(test)]
+impl ScratchPostgres {
+    /// `None` when `TEST_DATABASE_URL` names no PostgreSQL server: the test does not run.
+    pub async fn create() -> Option<Self> {
+        use sea_orm::ConnectionTrait;
+        let admin_url = std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|url| url.starts_with("postgres"))?;
+        let name = format!("authql_unit_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(&admin_url).await.unwrap();
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        let url = format!("{base}/{name}");
+        Some(Self { admin, name, url })
+    }
+
+    /// Drops the database (every connection to it closed first, by the test).
+    pub async fn drop(self) {
+        use sea_orm::ConnectionTrait;
+        self.admin
+            .execute_unprepared(&format!("DROP DATABASE \"{}\" WITH (FORCE)", self.name))
+            .await
+            .unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};

@@ -353,17 +353,30 @@ mod tests {
     }
 
     /// A request is received as a slice of the connection's read buffer, and an answer is
-    /// written into a vector with room to spare: what is kept holds neither alive.
-    #[test]
-    fn an_entry_keeps_only_its_own_bytes() {
-        let mut inner = Inner::default();
+    /// written into a vector with room to spare: what [`ResponseCache::put`] keeps holds
+    /// neither alive.
+    #[tokio::test]
+    async fn an_entry_keeps_only_its_own_bytes() {
+        let db = crate::db::connect("sqlite::memory:", &Default::default())
+            .await
+            .unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let view = Revocations::start(&db, "sqlite::memory:", chrono::Duration::minutes(15))
+            .await
+            .unwrap();
+        let cache = ResponseCache::new(view);
         let read_buffer = Bytes::from(vec![b'q'; 64 << 10]);
         let request = read_buffer.slice(..100);
         let mut written = Vec::with_capacity(64 << 10);
         written.extend_from_slice(b"{\"data\":{}}");
         let answer = Bytes::from(written);
-        let (owned_request, owned_answer) = owned(request.clone(), bytes(answer.clone()));
-        inner.put(0, 0, owned_request, Class::Public, owned_answer);
+        cache.put(
+            request.clone(),
+            Class::Public,
+            cache.version(),
+            bytes(answer.clone()),
+        );
+        let inner = cache.inner.read().unwrap();
         let (key, kept) = inner.entries.iter().next().expect("kept");
         assert_eq!(key.request, request);
         assert_eq!(kept.body, answer);

@@ -467,7 +467,7 @@ mod tests {
     use super::*;
     use crate::domain::{Email, Role, Username};
     use crate::service::{stores, users};
-    use sea_orm::{ConnectionTrait, DatabaseConnection};
+    use sea_orm::DatabaseConnection;
 
     /// A file database with two owners (one with an email and a token cut-off), a store and
     /// five items, one without a description.
@@ -531,18 +531,10 @@ mod tests {
     /// of its own.
     #[tokio::test]
     async fn postgres_fixed_pages_equal_sea_orms() {
-        let admin_url = match std::env::var("TEST_DATABASE_URL") {
-            Ok(url) if url.starts_with("postgres") => url,
-            _ => return,
+        let Some(scratch) = crate::db::ScratchPostgres::create().await else {
+            return;
         };
-        let name = format!("authql_unit_{}", uuid::Uuid::new_v4().simple());
-        let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap();
-        let (base, _) = admin_url.rsplit_once('/').unwrap();
-        let db = seeded_at(&format!("{base}/{name}")).await;
+        let db = seeded_at(&scratch.url).await;
         let all = ItemFilter::default();
         for after in [None, Some(1), Some(4), Some(5)] {
             let args = PageArgs { first: 2, after };
@@ -568,10 +560,7 @@ mod tests {
             }
         }
         db.close().await.unwrap();
-        admin
-            .execute_unprepared(&format!("DROP DATABASE \"{name}\""))
-            .await
-            .unwrap();
+        scratch.drop().await;
     }
 
     /// The direct reads decode exactly what sea-orm decodes, page by page.
