@@ -320,10 +320,11 @@ impl Unavailable {
 }
 
 /// A database of a unit test's own on the PostgreSQL server that `TEST_DATABASE_URL`
-/// names (CI's PostgreSQL step runs `cargo test --lib postgres_`); dropped by [`Self::drop`].
+/// names (CI's PostgreSQL step runs `cargo test --lib postgres_`); dropped with the value,
+/// also when the test fails.
 #[cfg(test)]
 pub(crate) struct ScratchPostgres {
-    admin: DatabaseConnection,
+    admin_url: String,
     name: String,
     /// The scratch database's URL.
     pub url: String,
@@ -343,18 +344,38 @@ impl ScratchPostgres {
             .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
             .await
             .unwrap();
+        admin.close().await.unwrap();
         let (base, _) = admin_url.rsplit_once('/').unwrap();
         let url = format!("{base}/{name}");
-        Some(Self { admin, name, url })
+        Some(Self {
+            admin_url,
+            name,
+            url,
+        })
     }
+}
 
-    /// Drops the database (every connection to it closed first, by the test).
-    pub async fn drop(self) {
-        use sea_orm::ConnectionTrait;
-        self.admin
-            .execute_unprepared(&format!("DROP DATABASE \"{}\" WITH (FORCE)", self.name))
-            .await
-            .unwrap();
+#[cfg(test)]
+impl Drop for ScratchPostgres {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Dropped inside the test's runtime, which cannot block on itself: a thread with a
+        // runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                use sea_orm::ConnectionTrait;
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = admin.execute_unprepared(&drop).await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
     }
 }
 

@@ -560,7 +560,6 @@ mod tests {
             }
         }
         db.close().await.unwrap();
-        scratch.drop().await;
     }
 
     /// The direct reads decode exactly what sea-orm decodes, page by page.

@@ -356,7 +356,8 @@ async fn the_pool_gauges_show_database_pool_size_bounding_a_burst() {
             .query_one_raw(Statement::from_string(
                 sea_orm::DatabaseBackend::Postgres,
                 "SELECT COUNT(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                   AND backend_type = 'client backend'",
             ))
             .await
             .unwrap()
