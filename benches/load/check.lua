@@ -34,7 +34,8 @@ local function count(text, needle)
   end
 end
 
--- No "errors", or (with ALLOW_ERRORS) errors that all carry the allowed code. Plain
+-- No "errors", or (with ALLOW_ERRORS) errors that each carry the allowed code (as many
+-- codes as messages, every code the allowed one). Plain
 -- searches: a pattern with captures over every answer made this single wrk thread the
 -- bottleneck of the anonymous page with owners (authql's CPU 58 % busy).
 local function errors_ok(text)
@@ -42,6 +43,7 @@ local function errors_ok(text)
   if not allowed then return false end
   local codes = count(text, '"code":"')
   return codes > 0 and codes == count(text, '"code":"' .. allowed .. '"')
+    and codes == count(text, '"message":"')
 end
 
 local threads = {}

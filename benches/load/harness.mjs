@@ -5,8 +5,10 @@
 // for logins), each scenario gets a 2 s warm-up and ROUNDS measured runs of SECONDS
 // (defaults 2 and 10), and every answer is checked (status 200, the expected data, no
 // "errors"). What is compared with a limit runs in turns with it (a round of each, then
-// the next round of each) and its ratio is the mean of the rounds' ratios: the VM's speed
-// drifts by more within minutes than the differences measured. authql is seeded through its own API, on a fresh SQLite file and on a fresh
+// the next round of each) and its ratio is the mean of the paired rounds' ratios: the
+// VM's speed drifts by more within minutes than the differences measured. (The shipped
+// rotations and the same-work limits are set against the precomputed limit's rounds of
+// earlier in the run: for scale, not in turns.) authql is seeded through its own API, on a fresh SQLite file and on a fresh
 // PostgreSQL database (`authql_load` on LOAD_POSTGRES, default
 // postgres://postgres@127.0.0.1:5432; `off` skips PostgreSQL): an ADMIN, a store, 200 users
 // (LOAD_USERS) and 5 who log in, 100 items of 5 owners. Scenarios:
@@ -35,9 +37,10 @@
 // authql with `perf record -g` during that scenario's first measured round, into
 // PROFILE_OUT (default perf.data; a scenario on PostgreSQL records the whole of CPU 0, the
 // database's backends included). ONLY=missed (or missed-pg) runs the cache-missed read
-// alone; ONLY=rotation the shipped configuration's rotation and its RSS;
-// ONLY=login the logins (SQLite, then PostgreSQL unless LOAD_POSTGRES=off), with their ratios; ONLY=documents the limit and the
-// cache-missed read by text and by `documentId` (trusted documents, validated once at
+// alone; ONLY=rotation the shipped configuration's rotation and its RSS; ONLY=login the
+// logins on SQLite and on PostgreSQL (unless LOAD_POSTGRES=off) in turns with the bare
+// handler, then the CPU one login costs besides its hash; ONLY=documents the limit and
+// the cache-missed read by text and by `documentId` (trusted documents, validated once at
 // load); ONLY=samework the cache-missed reads against the same-work limits. Each round also
 // reports how busy the server's CPU was (from /proc, PostgreSQL's included): below 100 %
 // it waited rather than computed.
@@ -78,9 +81,10 @@ function pinnedSpawn(cpu, command, args, options) {
 
 /** Starts a server that logs `listening on http://ADDR`; resolves `{ url, pid, stop }`. */
 async function startServer(name, command, args, env) {
-  // The server's log goes to a file, as in a deployment: a pipe read line by line here
-  // cost this process a share of a CPU at 30k lines/s, and blocked the server whenever
-  // this process fell behind (authql's CPU dropped to 56 % in the anonymous scenario).
+  // The server's log goes to a file, as in a deployment, not through a pipe read line by
+  // line here (at 30k lines/s that cost this process a share of a CPU). At RUST_LOG=info,
+  // one line per request: ~1 GB in the temporary directory over a full run, removed at
+  // the end (LOAD_RUST_LOG=warn writes almost nothing).
   const logDir = mkdtempSync(join(tmpdir(), `authql-load-${name}-`));
   cleanups.push(async () => rmSync(logDir, { recursive: true, force: true }));
   const logFile = join(logDir, 'stdout.log');
@@ -90,16 +94,6 @@ async function startServer(name, command, args, env) {
     stdio: ['ignore', log, 'inherit'],
   });
   closeSync(log);
-  let exited = null;
-  child.once('exit', (code) => (exited = code));
-  const started = Date.now();
-  let url = null;
-  while (!url) {
-    if (exited !== null) throw new Error(`${name} exited with ${exited}`);
-    if (Date.now() - started > 30_000) throw new Error(`${name} did not start`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    url = readFileSync(logFile, 'utf8').match(/listening on (http:\/\/\S+)/)?.[1] ?? null;
-  }
   const stop = async () => {
     // A process ended by the signal has no exit code: stopping it again must not wait.
     if (child.exitCode === null && child.signalCode === null) {
@@ -107,7 +101,18 @@ async function startServer(name, command, args, env) {
       await new Promise((resolve) => child.once('exit', resolve));
     }
   };
+  // Stopped at the end even when it never says it listens.
   cleanups.push(stop);
+  const started = Date.now();
+  let url = null;
+  while (!url) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${name} exited with ${child.exitCode ?? child.signalCode}`);
+    }
+    if (Date.now() - started > 30_000) throw new Error(`${name} did not start`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    url = readFileSync(logFile, 'utf8').match(/listening on (http:\/\/\S+)/)?.[1] ?? null;
+  }
   return { url, pid: child.pid, stop };
 }
 
@@ -261,7 +266,6 @@ async function scenario(name, url, options) {
 }
 
 const body = (query, variables) => JSON.stringify({ query, variables });
-const best = (runs, key = 'rps') => Math.max(...runs.map((r) => r[key]));
 /** `runs` against `base` in percent: the mean of the ratios of rounds run side by side. */
 const ratio = (runs, base) =>
   (100 * runs.reduce((sum, run, i) => sum + run.rps / base[Math.min(i, base.length - 1)].rps, 0)) / runs.length;
@@ -488,7 +492,7 @@ async function main() {
   // on SQLite (`server`) and on PostgreSQL (`pgServer`, when there is one).
   const loginsAgainstLimit = (limit, server, pgServer) =>
     alternate([
-      ['limit login', limit.url, { connections: 8, env: { ...loginEnv, PATHNAME: '/login' } }],
+      ['limit login', limit.url, { pid: limit.pid, connections: 8, env: { ...loginEnv, PATHNAME: '/login' } }],
       ['authql login', server.url, { key: 'login', pid: server.pid, connections: 8, env: loginEnv }],
       ...(pgServer
         ? [['authql login on PostgreSQL', pgServer.url, { key: 'login-pg', pid: pgServer.pid, extraCpu: postgresCpu, connections: 8, env: loginEnv }]]
@@ -622,7 +626,8 @@ async function main() {
   }
   // The read and its variants against the precomputed limit, in turns.
   const [limitRead, read, anonymous, anonymousOwners] = await alternate([
-    ['limit read', limit.url, { env: { BODY: body(PAGE), TOKENS: token, EXPECT: expectPage } }],
+    // The limit's CPU is reported too: at its rate wrk's one thread could be what binds it.
+    ['limit read', limit.url, { pid: limit.pid, env: { BODY: body(PAGE), TOKENS: token, EXPECT: expectPage } }],
     ['authql read', authql.url, { key: 'read', pid: authql.pid, env: { BODY: body(PAGE), TOKENS: token, EXPECT: expectPage } }],
     ['authql anonymous', authql.url, { key: 'anonymous', pid: authql.pid, env: { BODY: body(PUBLIC_PAGE), EXPECT: '"nodes":[{"id"' } }],
     // What a shop's public page asks: the owners too, one AUTHORIZATION_REQUIRED each.
@@ -636,6 +641,7 @@ async function main() {
   // authql as shipped on PostgreSQL (beside the one on SQLite) for the logins and its rotation.
   const pgServer = postgres ? await startServer('authql', AUTHQL, ['serve'], pgEnv) : null;
   const [limitLogin, logins, pgLogins] = await loginsAgainstLimit(limit, authql, pgServer);
+  const pgLoginMemory = pgServer ? memory(pgServer.pid) : null;
   await limit.stop();
   // The read while logins storm.
   const [storm] = await Promise.all([
@@ -648,7 +654,6 @@ async function main() {
   await authql.stop();
   let pg = null;
   if (pgServer) {
-    const pgLoginMemory = memory(pgServer.pid);
     const pgShipped = await rotation('authql on PostgreSQL, cache on', pgServer, postgres, 'rotation-pg', postgresCpu);
     await pgServer.stop();
     pg = { pgMissed, pgShipped, pgLogins, pgLoginMemory };
